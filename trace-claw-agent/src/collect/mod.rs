@@ -1,0 +1,209 @@
+//! `collect`: one interval ticker drives the collectors; their samples go to every sink.
+//!
+//! Collectors push into one [`SampleBuffer`] that stamps the tick's time once. A sink that fails
+//! is reported and the tick goes on; SIGINT/SIGTERM stop the loop after a final flush.
+
+mod process;
+mod system;
+
+#[cfg(target_os = "linux")]
+mod procfs;
+#[cfg(not(target_os = "linux"))]
+mod sysproc;
+
+use std::path::Path;
+use std::time::Duration;
+
+use trace_claw_common::names::MetricDef;
+use trace_claw_common::sample::MetricSample;
+use trace_claw_common::time::Timestamp;
+
+pub use process::{ProcStat, ProcessCollector, ProcessTable};
+pub use system::{SystemCollector, SystemFamilies};
+
+use crate::config::Config;
+use crate::export::{ExportError, Sinks};
+
+/// Collects one tick's samples, stamping each with the tick's time and its unit.
+#[derive(Debug, Default)]
+pub struct SampleBuffer {
+    timestamp: Timestamp,
+    samples: Vec<MetricSample>,
+}
+
+impl SampleBuffer {
+    /// Starts a new tick at `timestamp`, dropping what the last one held.
+    pub fn start_tick(&mut self, timestamp: Timestamp) {
+        self.timestamp = timestamp;
+        self.samples.clear();
+    }
+
+    /// The tick's time.
+    pub fn timestamp(&self) -> Timestamp {
+        self.timestamp
+    }
+
+    /// Adds one value of `metric` with `labels`.
+    pub fn push(&mut self, metric: &MetricDef, value: f64, labels: &[(&str, &str)]) {
+        self.samples.push(MetricSample {
+            timestamp: self.timestamp,
+            name: metric.name.to_owned(),
+            value,
+            unit: metric.unit.to_owned(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        });
+    }
+
+    /// The tick's samples so far.
+    pub fn samples(&self) -> &[MetricSample] {
+        &self.samples
+    }
+}
+
+/// When `collect` stops by itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunLimits {
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Stop after this many ticks.
+    pub count: Option<u64>,
+}
+
+/// Why collection could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// The async runtime could not start.
+    #[error("cannot start the runtime")]
+    Runtime(#[source] std::io::Error),
+    /// The host's metrics cannot be read.
+    #[error("cannot read system metrics")]
+    System(#[source] sysinfo::Error),
+    /// A sink could not be opened.
+    #[error(transparent)]
+    Export(#[from] ExportError),
+}
+
+/// The platform's process table: procfs under `proc_root`.
+#[cfg(target_os = "linux")]
+fn process_table(proc_root: &Path) -> Box<dyn ProcessTable> {
+    Box::new(procfs::ProcfsTable::new(proc_root))
+}
+
+/// The platform's process table: sysinfo (`proc_root` is a procfs-only setting).
+#[cfg(not(target_os = "linux"))]
+fn process_table(_proc_root: &Path) -> Box<dyn ProcessTable> {
+    Box::new(sysproc::SysinfoTable::new())
+}
+
+/// Runs `collect` until a signal or a limit stops it.
+pub fn run(config: &Config, limits: RunLimits) -> Result<(), CollectError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CollectError::Runtime)?;
+    runtime.block_on(run_loop(config, limits))
+}
+
+async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError> {
+    let mut sinks = Sinks::from_config(config)?;
+    let c = &config.collector;
+    let mut system = SystemCollector::new(SystemFamilies {
+        cpu: c.cpu,
+        memory: c.memory,
+        network: c.network,
+    })
+    .map_err(CollectError::System)?;
+    let mut process = (c.enabled && c.process_filter_enabled).then(|| {
+        ProcessCollector::new(
+            process_table(&c.proc_root),
+            &c.process_name,
+            system.total_memory_bytes(),
+        )
+    });
+    log::info!(
+        "collecting every {}s: target '{}' ({}), sinks: {}",
+        c.interval_seconds,
+        if process.is_some() {
+            c.process_name.as_str()
+        } else {
+            "none"
+        },
+        trace_claw_common::names::labels::SOURCE_PROCFS,
+        sinks.describe()
+    );
+
+    let start = tokio::time::Instant::now();
+    let mut ticker = tokio::time::interval_at(start + config.interval(), config.interval());
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let deadline = limits.duration.map(|d| start + d);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+
+    let mut buf = SampleBuffer::default();
+    let mut ticks = 0u64;
+    let mut samples = 0usize;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = &mut shutdown => break,
+            () = sleep_until_opt(deadline) => break,
+        }
+        buf.start_tick(Timestamp::now());
+        if c.enabled {
+            system.collect(&mut buf);
+        }
+        let mut events = Vec::new();
+        if let Some(p) = process.as_mut() {
+            p.collect(&mut buf);
+            events = p.drain_events();
+        }
+        sinks.export(buf.samples(), &events);
+        ticks += 1;
+        samples += buf.samples().len();
+        if limits.count.is_some_and(|n| ticks >= n) {
+            break;
+        }
+    }
+    sinks.shutdown();
+    log::info!("stopped after {ticks} ticks, {samples} samples");
+    Ok(())
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+#[cfg(unix)]
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => {
+            log::warn!("cannot install signal handlers; stop with --duration or --count");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+async fn shutdown_signal() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

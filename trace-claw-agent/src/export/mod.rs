@@ -1,0 +1,124 @@
+//! Sinks for collected samples and process events, and the fan-out that feeds them.
+//!
+//! A failing sink is reported once per distinct error (and once when it recovers); the others
+//! keep receiving every tick.
+
+pub mod jsonl;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use trace_claw_common::event::ProcessEvent;
+use trace_claw_common::sample::MetricSample;
+
+use crate::config::Config;
+
+/// A sink failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A file could not be created or written.
+    #[error("cannot write '{path}'")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A destination for samples and process events.
+pub trait Exporter: Send {
+    /// Short name for logs (`jsonl`, `otlp`).
+    fn name(&self) -> &'static str;
+    /// Where it sends, for the start-up line.
+    fn describe(&self) -> String;
+    /// Hands over one tick's samples and events; may buffer.
+    fn export(
+        &mut self,
+        samples: &[MetricSample],
+        events: &[ProcessEvent],
+    ) -> Result<(), ExportError>;
+    /// Sends or writes whatever is buffered and releases resources.
+    fn shutdown(&mut self) -> Result<(), ExportError>;
+}
+
+/// Every configured sink, with per-sink error state so each cause is logged once.
+pub struct Sinks {
+    exporters: Vec<Box<dyn Exporter>>,
+    last_error: HashMap<&'static str, String>,
+}
+
+impl Sinks {
+    /// Opens the sinks the config asks for.
+    pub fn from_config(config: &Config) -> Result<Self, ExportError> {
+        let mut exporters: Vec<Box<dyn Exporter>> = Vec::new();
+        if config.local.enabled {
+            exporters.push(Box::new(jsonl::JsonlExporter::new(&config.output_dir)?));
+        }
+        Ok(Self {
+            exporters,
+            last_error: HashMap::new(),
+        })
+    }
+
+    /// One line naming every sink.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .exporters
+            .iter()
+            .map(|e| format!("{} {}", e.name(), e.describe()))
+            .collect();
+        if parts.is_empty() {
+            "none".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// Hands one tick to every sink.
+    pub fn export(&mut self, samples: &[MetricSample], events: &[ProcessEvent]) {
+        for i in 0..self.exporters.len() {
+            let result = self.exporters[i].export(samples, events);
+            self.note(i, result);
+        }
+    }
+
+    /// Flushes and closes every sink, reporting each failure.
+    pub fn shutdown(&mut self) {
+        for i in 0..self.exporters.len() {
+            let result = self.exporters[i].shutdown();
+            self.note(i, result);
+        }
+    }
+
+    fn note(&mut self, index: usize, result: Result<(), ExportError>) {
+        let name = self.exporters[index].name();
+        match result {
+            Ok(()) => {
+                if self.last_error.remove(name).is_some() {
+                    log::info!("{name} sink recovered");
+                }
+            }
+            Err(e) => {
+                let message = error_chain(&e);
+                if self.last_error.get(name) != Some(&message) {
+                    log::error!("{name} sink: {message}");
+                    self.last_error.insert(name, message);
+                }
+            }
+        }
+    }
+}
+
+/// An error and its sources as one line: `error: cause: cause`.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

@@ -1,0 +1,16 @@
+//! trace-claw agent: collection (eBPF or polling), exporters, OTLP receiver and analyzer.
+//!
+//! The two binaries, `trace-claw-agent` and `trace-claw`, are the same CLI ([`app::main`]).
+
+pub mod analyze;
+pub mod app;
+pub mod cli;
+pub mod collect;
+pub mod config;
+pub mod event_log;
+pub mod export;
+pub mod openclaw_config;
+pub mod target;
+
+/// Whether this build embeds the eBPF programs.
+pub const EBPF_BUILT_IN: bool = false;

@@ -1,0 +1,18 @@
+//! Types shared by every part of trace-claw.
+//!
+//! - [`abi`]: `#[repr(C)]` map keys, values and ring-buffer events shared with the kernel
+//!   programs (always available, `no_std`).
+//! - [`names`]: the one definition of every metric name, with unit and kind.
+//! - [`sample`], [`event`], [`time`] (feature `user`): the serde types written to JSONL by the
+//!   agent and read back by the analyzer.
+#![cfg_attr(not(feature = "user"), no_std)]
+
+pub mod abi;
+pub mod names;
+
+#[cfg(feature = "user")]
+pub mod event;
+#[cfg(feature = "user")]
+pub mod sample;
+#[cfg(feature = "user")]
+pub mod time;

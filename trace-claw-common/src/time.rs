@@ -1,0 +1,143 @@
+//! Timestamps: Unix nanoseconds inside, RFC 3339 UTC with microseconds on disk.
+
+use core::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+/// A point in time as Unix nanoseconds (UTC).
+///
+/// Serialized as `2026-11-24T10:00:00.123456Z`; deserialized from any RFC 3339 string (any
+/// offset) or from a number of Unix seconds, milliseconds or nanoseconds (told apart by size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Self {
+        Self(Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX))
+    }
+
+    /// Builds a timestamp from Unix milliseconds.
+    pub fn from_unix_ms(ms: f64) -> Self {
+        Self((ms * 1e6) as i64)
+    }
+
+    /// Unix nanoseconds.
+    pub fn unix_nanos(self) -> i64 {
+        self.0
+    }
+
+    /// Seconds since the Unix epoch, with fraction.
+    pub fn unix_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+
+    /// Parses an RFC 3339 / ISO 8601 timestamp with offset (`Z` or `+hh:mm`).
+    pub fn parse_rfc3339(s: &str) -> Option<Self> {
+        let dt = DateTime::parse_from_rfc3339(s.trim()).ok()?;
+        dt.timestamp_nanos_opt().map(Self)
+    }
+
+    /// Interprets a bare number as Unix seconds, milliseconds, microseconds or nanoseconds,
+    /// choosing by magnitude (anything after 1973 in the chosen unit).
+    pub fn from_unix_number(n: f64) -> Option<Self> {
+        if !n.is_finite() || n < 0.0 {
+            return None;
+        }
+        let nanos = if n < 1e11 {
+            n * 1e9
+        } else if n < 1e14 {
+            n * 1e6
+        } else if n < 1e17 {
+            n * 1e3
+        } else {
+            n
+        };
+        (nanos < i64::MAX as f64).then_some(Self(nanos as i64))
+    }
+
+    /// The UTC calendar date, `YYYY-MM-DD`, used to name daily files.
+    pub fn utc_date(self) -> String {
+        self.to_datetime().format("%Y-%m-%d").to_string()
+    }
+
+    fn to_datetime(self) -> DateTime<Utc> {
+        DateTime::from_timestamp_nanos(self.0)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            &self
+                .to_datetime()
+                .to_rfc3339_opts(SecondsFormat::Micros, true),
+        )
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an RFC 3339 timestamp or a Unix time number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
+                Timestamp::parse_rfc3339(v)
+                    .ok_or_else(|| E::custom(format!("invalid timestamp '{v}'")))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Timestamp, E> {
+                Timestamp::from_unix_number(v)
+                    .ok_or_else(|| E::custom(format!("invalid Unix time {v}")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
+                self.visit_f64(v as f64)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_with_microseconds() {
+        let t = Timestamp::parse_rfc3339("2026-11-24T10:00:00.123456Z").expect("valid");
+        assert_eq!(t.to_string(), "2026-11-24T10:00:00.123456Z");
+        let json = serde_json::to_string(&t).expect("serializes");
+        assert_eq!(json, "\"2026-11-24T10:00:00.123456Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).expect("parses"), t);
+    }
+
+    #[test]
+    fn accepts_offsets_and_unix_numbers() {
+        let a = Timestamp::parse_rfc3339("2026-11-24T15:42:58.692+00:00").expect("valid");
+        let b = Timestamp::parse_rfc3339("2026-11-24T16:42:58.692+01:00").expect("valid");
+        assert_eq!(a, b);
+        let ms = Timestamp::from_unix_number(1_795_535_334_389.0).expect("ms");
+        let s = Timestamp::from_unix_number(1_795_535_334.389).expect("s");
+        assert!((ms.0 - s.0).abs() < 1_000, "{ms:?} vs {s:?}");
+        assert_eq!(a.utc_date(), "2026-11-24");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
+        assert!(Timestamp::from_unix_number(f64::NAN).is_none());
+        assert!(Timestamp::from_unix_number(-1.0).is_none());
+    }
+}

@@ -1,0 +1,2 @@
+//! `cargo xtask`: setup, test, run and bench helpers.
+fn main() {}

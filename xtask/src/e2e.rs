@@ -1,0 +1,408 @@
+//! `cargo xtask e2e-openclaw`: traces a live OpenClaw gateway offline and checks every turn.
+//!
+//! Installs node and OpenClaw from npm into a cache dir, starts the scripted fake model
+//! (`tests/e2e/fake_model.py`), `trace-claw-agent collect --receive`, and an OpenClaw gateway
+//! whose diagnostics point at the receiver; runs the scripted turns through the OpenClaw CLI,
+//! stops everything, copies OpenClaw's file log and transcripts into the trace dir, runs
+//! `analyze --format json` and checks it against what the fake model served. See docs/e2e.md.
+
+mod checks;
+mod install;
+mod openclaw;
+mod procs;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use serde_json::Value;
+
+use self::openclaw::{Home, TURNS};
+use self::procs::Service;
+
+/// Flags of `cargo xtask e2e-openclaw`.
+#[derive(Debug, clap::Args)]
+pub struct E2eArgs {
+    /// OpenClaw version to install and drive (`latest`: the newest on npm).
+    #[arg(long, default_value = "2026.4.29")]
+    pub openclaw_version: String,
+
+    /// Where node, OpenClaw, its plugin deps and npm's download cache persist between runs
+    /// (default $XDG_CACHE_HOME/trace-claw/e2e or ~/.cache/trace-claw/e2e).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Scratch dir of the run, emptied first (default target/e2e-openclaw/<version>).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+
+    /// The agent's --ebpf mode: auto, require or off.
+    #[arg(long, default_value = "auto")]
+    pub ebpf: String,
+
+    /// `--timeout` of each `openclaw agent` turn, seconds.
+    #[arg(long, default_value_t = 300)]
+    pub turn_timeout: u64,
+
+    /// Only re-run analyze and the checks on the work dir of an earlier run.
+    #[arg(long)]
+    pub check_only: bool,
+}
+
+/// Wall time of each phase, printed at the end.
+#[derive(Debug, Default)]
+struct Timings(Vec<(String, Duration)>);
+
+impl Timings {
+    fn time<T>(&mut self, name: impl Into<String>, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let name = name.into();
+        eprintln!("e2e: --- {name}");
+        let started = Instant::now();
+        let out = f();
+        self.0.push((name, started.elapsed()));
+        out
+    }
+
+    fn print(&self, total: Duration) {
+        println!("\ntimings:");
+        for (name, d) in &self.0 {
+            println!("  {:>7.1} s  {name}", d.as_secs_f64());
+        }
+        println!("  {:>7.1} s  total", total.as_secs_f64());
+    }
+}
+
+/// Paths of one run.
+#[derive(Debug)]
+struct RunDir {
+    root: PathBuf,
+    trace_dir: PathBuf,
+    logs: PathBuf,
+    model_record: PathBuf,
+    home: Home,
+}
+
+impl RunDir {
+    fn new(root: PathBuf, gateway_port: u16) -> Self {
+        Self {
+            trace_dir: root.join("trace_data"),
+            logs: root.join("logs"),
+            model_record: root.join("fake-model-requests.jsonl"),
+            home: Home {
+                home: root.join("home"),
+                log_dir: root.join("openclaw-logs"),
+                gateway_port,
+            },
+            root,
+        }
+    }
+}
+
+/// Runs the command; `Ok(false)` when a check failed.
+pub fn run(args: &E2eArgs) -> Result<bool> {
+    let started = Instant::now();
+    let workspace = workspace_root();
+    let work_dir = args.work_dir.clone().unwrap_or_else(|| {
+        workspace
+            .join("target/e2e-openclaw")
+            .join(&args.openclaw_version)
+    });
+    let mut timings = Timings::default();
+    let agent = timings.time("build trace-claw-agent", || build_agent(&workspace))?;
+    let gateway_pid_file = work_dir.join("gateway.pid");
+    if !args.check_only {
+        live_run(args, &workspace, &work_dir, &agent, &mut timings)?;
+    }
+    let run = RunDir::new(work_dir.clone(), 0);
+    let analysis = timings.time("analyze", || Ok(analyze(&agent, &run)))?;
+    let gateway_pid = fs::read_to_string(&gateway_pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    let verdicts = checks::run(&checks::Inputs {
+        model_record: &run.model_record,
+        trace_dir: &run.trace_dir,
+        analysis,
+        gateway_pid,
+    });
+    println!("\nchecks ({}):", run.root.display());
+    for v in &verdicts {
+        println!(
+            "  {}  {}\n        {}",
+            if v.pass { "PASS" } else { "FAIL" },
+            v.name,
+            v.detail
+        );
+    }
+    let passed = verdicts.iter().filter(|v| v.pass).count();
+    println!("  {passed}/{} checks passed", verdicts.len());
+    timings.print(started.elapsed());
+    Ok(passed == verdicts.len())
+}
+
+/// Everything up to a trace dir holding the run's data.
+fn live_run(
+    args: &E2eArgs,
+    workspace: &Path,
+    work_dir: &Path,
+    agent: &Path,
+    timings: &mut Timings,
+) -> Result<()> {
+    let cache = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let tc = timings.time("install node + openclaw (cached)", || {
+        install::ensure(&cache, &args.openclaw_version)
+    })?;
+    if work_dir.exists() {
+        fs::remove_dir_all(work_dir).with_context(|| format!("emptying {}", work_dir.display()))?;
+    }
+    let run = RunDir::new(work_dir.to_path_buf(), procs::free_port()?);
+    fs::create_dir_all(&run.logs)?;
+    fs::create_dir_all(&run.trace_dir)?;
+    eprintln!("e2e: openclaw {} in {}", tc.version, run.root.display());
+
+    let mut model = timings.time("start fake model", || start_model(workspace, &run))?;
+    let (model_port, mut collector, receiver_port) =
+        timings.time("start trace-claw-agent", || {
+            let port = model_port(&model)?;
+            let receiver_port = procs::free_port()?;
+            let mut cmd = Command::new(agent);
+            cmd.current_dir(&run.root).args([
+                "collect",
+                "--process",
+                "node",
+                "--receive",
+                "--receive-listen",
+                &format!("127.0.0.1:{receiver_port}"),
+                "--ebpf",
+                &args.ebpf,
+                "--interval",
+                "1",
+                "--output-dir",
+            ]);
+            cmd.arg(&run.trace_dir);
+            let mut collector = Service::start("trace-claw-agent", cmd, &run.logs)?;
+            match procs::wait_for_port(&mut collector, receiver_port, Duration::from_secs(30)) {
+                Ok(()) => {}
+                // The receiver may not have landed yet: keep collecting samples, say so, and let the
+                // OTLP check fail.
+                Err(e) if collector.exited().is_none() => {
+                    eprintln!("e2e: WARNING receiver not listening: {e:#}");
+                }
+                Err(e) => return Err(e),
+            }
+            Ok((port, collector, receiver_port))
+        })?;
+    timings.time("write openclaw config + plugin deps", || {
+        let diagnostics = generate_config(agent, &run.root, receiver_port)?;
+        let path = openclaw::write_config(&run.home, model_port, &diagnostics)?;
+        eprintln!("e2e: wrote {}", path.display());
+        for step in [
+            &["plugins", "enable", "diagnostics-otel"][..],
+            &["plugins", "deps", "--repair"],
+        ] {
+            let out = run.logs.join(format!("openclaw-{}.out", step.join("-")));
+            let status = run
+                .home
+                .openclaw(&tc)
+                .args(step)
+                .stdout(fs::File::create(&out)?)
+                .stderr(fs::File::create(out.with_extension("err"))?)
+                .status()?;
+            if !status.success() {
+                eprintln!(
+                    "e2e: openclaw {} exited {status} (see {})",
+                    step.join(" "),
+                    out.display()
+                );
+            }
+        }
+        Ok(())
+    })?;
+    let mut gateway = timings.time("start gateway", || {
+        let mut cmd = run.home.openclaw(&tc);
+        cmd.args([
+            "gateway",
+            "run",
+            "--port",
+            &run.home.gateway_port.to_string(),
+        ]);
+        let mut gw = Service::start("openclaw-gateway", cmd, &run.logs)?;
+        fs::write(run.root.join("gateway.pid"), gw.pid().to_string())?;
+        procs::wait_for_port(&mut gw, run.home.gateway_port, Duration::from_secs(240))?;
+        Ok(gw)
+    })?;
+    for turn in TURNS {
+        let outcome = timings.time(format!("turn '{}'", turn.name), || {
+            openclaw::run_turn(
+                &tc,
+                &run.home,
+                *turn,
+                Duration::from_secs(args.turn_timeout),
+                &run.logs,
+            )
+        })?;
+        eprintln!(
+            "e2e: turn '{}' exit {:?} after {:.1} s ({})",
+            turn.name,
+            outcome.exit_code,
+            outcome.elapsed.as_secs_f64(),
+            outcome.stdout.display()
+        );
+        if let Some(status) = gateway.exited() {
+            bail!(
+                "the gateway exited ({status}) during turn '{}':\n{}",
+                turn.name,
+                gateway.stderr_tail(30)
+            );
+        }
+    }
+    timings.time("wait for an OTLP flush, stop gateway", || {
+        let before = otlp_metric_requests(&run.trace_dir);
+        let flushed = procs::poll(Duration::from_secs(30), || {
+            (otlp_metric_requests(&run.trace_dir) > before).then_some(())
+        });
+        if flushed.is_none() {
+            eprintln!("e2e: no new OTLP metrics request within 30 s (before: {before})");
+        }
+        let status = gateway.stop(libc::SIGTERM, Duration::from_secs(30))?;
+        eprintln!("e2e: gateway stopped: {status}");
+        Ok(())
+    })?;
+    timings.time("stop agent + fake model, collect files", || {
+        let status = collector.stop(libc::SIGINT, Duration::from_secs(20))?;
+        eprintln!("e2e: trace-claw-agent stopped: {status}");
+        model.stop(libc::SIGTERM, Duration::from_secs(5))?;
+        let copied = openclaw::collect_artifacts(&run.home, &run.trace_dir.join("openclaw"))?;
+        eprintln!(
+            "e2e: copied {copied} OpenClaw files into {}",
+            run.trace_dir.display()
+        );
+        Ok(())
+    })
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+        .join("trace-claw/e2e")
+}
+
+/// Builds the agent (debug profile: the e2e run measures OpenClaw, not the agent's speed).
+fn build_agent(workspace: &Path) -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace)
+        .args([
+            "build",
+            "-p",
+            "trace-claw-agent",
+            "--bin",
+            "trace-claw-agent",
+        ])
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build -p trace-claw-agent failed: {status}");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), PathBuf::from);
+    Ok(target.join("debug/trace-claw-agent"))
+}
+
+fn start_model(workspace: &Path, run: &RunDir) -> Result<Service> {
+    let script = workspace.join("tests/e2e/fake_model.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
+        .arg("--record")
+        .arg(&run.model_record)
+        .args(["--tool-command", TOOL_COMMAND]);
+    Service::start("fake-model", cmd, &run.logs)
+}
+
+/// The shell command the scripted tool call runs: a busy loop, so the shell has CPU time of its
+/// own to find in process-events, then a marker line.
+const TOOL_COMMAND: &str = "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo e2e-tool-ran";
+
+/// The port the fake model printed on its first stdout line.
+fn model_port(model: &Service) -> Result<u16> {
+    let port = procs::poll(Duration::from_secs(15), || {
+        let text = fs::read_to_string(&model.stdout).ok()?;
+        text.lines().next()?.rsplit(':').next()?.trim().parse().ok()
+    });
+    port.with_context(|| {
+        format!(
+            "the fake model printed no port; stderr:\n{}",
+            model.stderr_tail(20)
+        )
+    })
+}
+
+/// `trace-claw-agent generate-config --endpoint http://127.0.0.1:<port>` as JSON.
+fn generate_config(agent: &Path, cwd: &Path, receiver_port: u16) -> Result<Value> {
+    let out = Command::new(agent)
+        .current_dir(cwd)
+        .args([
+            "generate-config",
+            "--endpoint",
+            &format!("http://127.0.0.1:{receiver_port}"),
+        ])
+        .output()
+        .context("running trace-claw-agent generate-config")?;
+    if !out.status.success() {
+        bail!(
+            "generate-config failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("generate-config printed no JSON")
+}
+
+/// Lines of openclaw-otlp-*.jsonl with signal metrics.
+fn otlp_metric_requests(trace_dir: &Path) -> usize {
+    checks::files_under(trace_dir, |n| {
+        n.starts_with("openclaw-otlp-") && n.ends_with(".jsonl")
+    })
+    .iter()
+    .flat_map(|f| checks::json_lines(f))
+    .filter(|v| v["signal"] == "metrics")
+    .count()
+}
+
+/// `analyze --format json` (saved as analyze.json; the table as analyze.txt), or why it failed.
+fn analyze(agent: &Path, run: &RunDir) -> Result<Value, String> {
+    let table = Command::new(agent)
+        .args(["analyze", "--trace-dir"])
+        .arg(&run.trace_dir)
+        .output();
+    if let Ok(t) = &table {
+        let mut text = t.stdout.clone();
+        text.extend_from_slice(&t.stderr);
+        // The table is a convenience copy for the report; the checks use the JSON below.
+        let _ = fs::write(run.root.join("analyze.txt"), text);
+    }
+    let out = Command::new(agent)
+        .args(["analyze", "--format", "json", "--trace-dir"])
+        .arg(&run.trace_dir)
+        .output()
+        .map_err(|e| format!("running analyze: {e}"))?;
+    if let Err(e) = fs::write(run.root.join("analyze.json"), &out.stdout) {
+        eprintln!("e2e: saving analyze.json: {e}");
+    }
+    if !out.status.success() {
+        return Err(format!(
+            "analyze exited {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("analyze printed no JSON: {e}"))
+}

@@ -1,0 +1,616 @@
+//! The assertions of a run, each printed as PASS/FAIL with the numbers behind it.
+//!
+//! Ground truth comes from outside the analyzer: the fake model's own record of the usage it
+//! returned, OpenClaw's transcripts (the cost it computed), the agent's raw JSONL files. The
+//! analyzer's JSON is searched by field name wherever it nests actions, so a check fails with the
+//! field it could not find rather than with a schema mismatch.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use trace_claw_common::event::{ProcessEvent, ProcessEventKind};
+use trace_claw_common::sample::MetricSample;
+
+/// One check's verdict.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// Short name.
+    pub name: &'static str,
+    /// Whether it held.
+    pub pass: bool,
+    /// Numbers and reasons.
+    pub detail: String,
+}
+
+impl Verdict {
+    fn new(name: &'static str, pass: bool, detail: impl Into<String>) -> Self {
+        Self {
+            name,
+            pass,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Everything the checks read.
+#[derive(Debug)]
+pub struct Inputs<'a> {
+    /// The fake model's record file.
+    pub model_record: &'a Path,
+    /// The trace dir (agent output + copied OpenClaw files under `openclaw/`).
+    pub trace_dir: &'a Path,
+    /// `analyze --format json` output, or why there is none.
+    pub analysis: Result<Value, String>,
+    /// PID of the gateway process this run started.
+    pub gateway_pid: Option<u32>,
+}
+
+/// One request the fake model answered, as it recorded it.
+#[derive(Debug, Clone)]
+struct ModelCall {
+    seq: u64,
+    turn: Option<String>,
+    kind: String,
+    status: u64,
+    start: f64,
+    end: f64,
+    /// (input, output, cache_read) OpenClaw should report.
+    expected: Option<(u64, u64, u64)>,
+}
+
+/// Runs every check.
+pub fn run(inputs: &Inputs<'_>) -> Vec<Verdict> {
+    let calls = read_model_calls(inputs.model_record);
+    let actions = match &inputs.analysis {
+        Ok(v) => Ok(find_actions(v)),
+        Err(e) => Err(e.clone()),
+    };
+    vec![
+        llm_actions(&calls, &actions, inputs.trace_dir),
+        tool_action(&calls, &actions, inputs.trace_dir),
+        error_counted(&calls, &actions, &inputs.analysis),
+        otlp_received(inputs.trace_dir),
+        ebpf_samples(inputs.trace_dir, inputs.gateway_pid),
+        timeline_costs(&actions),
+    ]
+}
+
+fn read_model_calls(path: &Path) -> Vec<ModelCall> {
+    json_lines(path)
+        .into_iter()
+        .map(|v| ModelCall {
+            seq: v["seq"].as_u64().unwrap_or(0),
+            turn: v["turn"].as_str().map(str::to_owned),
+            kind: v["kind"].as_str().unwrap_or("").to_owned(),
+            status: v["status"].as_u64().unwrap_or(0),
+            start: v["start"].as_f64().unwrap_or(0.0),
+            end: v["end"].as_f64().unwrap_or(0.0),
+            expected: v.get("expected").map(|e| {
+                (
+                    e["tokens_input"].as_u64().unwrap_or(0),
+                    e["tokens_output"].as_u64().unwrap_or(0),
+                    e["tokens_cache_read"].as_u64().unwrap_or(0),
+                )
+            }),
+        })
+        .collect()
+}
+
+/// Every JSON object nested anywhere in `v` that has a string `event_type`, deduplicated (the
+/// same action may be listed, and again as a timeline row).
+fn find_actions(v: &Value) -> Vec<Value> {
+    fn walk(v: &Value, out: &mut Vec<Value>) {
+        match v {
+            Value::Object(o) => {
+                if o.get("event_type").is_some_and(Value::is_string) {
+                    out.push(v.clone());
+                }
+                o.values().for_each(|c| walk(c, out));
+            }
+            Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    walk(v, &mut all);
+    let mut seen = std::collections::BTreeSet::new();
+    all.retain(|a| {
+        seen.insert(format!(
+            "{}|{}|{}|{}|{}|{}",
+            a["timestamp"],
+            a["event_type"],
+            a["tokens_input"],
+            a["tokens_output"],
+            a["tool_name"],
+            a["status"]
+        ))
+    });
+    all
+}
+
+type Actions = Result<Vec<Value>, String>;
+
+fn no_actions(name: &'static str, actions: &Actions) -> Option<Verdict> {
+    match actions {
+        Err(e) => Some(Verdict::new(name, false, format!("no analyzer JSON: {e}"))),
+        Ok(a) if a.is_empty() => Some(Verdict::new(
+            name,
+            false,
+            "analyzer JSON missing field event_type: it lists no actions",
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// (input, output, cache_read) -> cost OpenClaw wrote into the transcripts.
+fn transcript_costs(trace_dir: &Path) -> BTreeMap<(u64, u64, u64), f64> {
+    let mut costs = BTreeMap::new();
+    for file in files_under(&trace_dir.join("openclaw/sessions"), |n| {
+        n.ends_with(".jsonl") && !n.contains("trajectory")
+    }) {
+        for line in json_lines(&file) {
+            let msg = &line["message"];
+            if line["type"] != "message" || msg["role"] != "assistant" {
+                continue;
+            }
+            let u = &msg["usage"];
+            if let (Some(i), Some(o), Some(c)) = (
+                u["input"].as_u64(),
+                u["output"].as_u64(),
+                u["cacheRead"].as_u64(),
+            ) {
+                costs.insert((i, o, c), u["cost"]["total"].as_f64().unwrap_or(0.0));
+            }
+        }
+    }
+    costs
+}
+
+fn u64_field(a: &Value, key: &str) -> Option<u64> {
+    a.get(key).and_then(Value::as_u64)
+}
+
+/// Every successful model response is an LLM action with the fake server's token counts and
+/// the cost OpenClaw computed; every scripted turn has at least one.
+fn llm_actions(calls: &[ModelCall], actions: &Actions, trace_dir: &Path) -> Verdict {
+    const NAME: &str = "every turn is an LLM action with the served tokens and OpenClaw's cost";
+    let answered: Vec<&ModelCall> = calls.iter().filter(|c| c.expected.is_some()).collect();
+    if answered.is_empty() {
+        return Verdict::new(
+            NAME,
+            false,
+            "the fake model answered no request successfully",
+        );
+    }
+    if let Some(v) = no_actions(NAME, actions) {
+        return v;
+    }
+    let Ok(actions) = actions else {
+        return Verdict::new(NAME, false, "no analyzer JSON");
+    };
+    let llm: Vec<&Value> = actions
+        .iter()
+        .filter(|a| a["event_type"] == "llm")
+        .collect();
+    for field in [
+        "tokens_input",
+        "tokens_output",
+        "tokens_cache_read",
+        "cost_usd",
+    ] {
+        if !llm.is_empty() && llm.iter().all(|a| a.get(field).is_none()) {
+            return Verdict::new(NAME, false, format!("analyzer JSON missing field {field}"));
+        }
+    }
+    let costs = transcript_costs(trace_dir);
+    let mut problems = Vec::new();
+    let mut matched = 0;
+    let mut cost_ok = 0;
+    for call in &answered {
+        let Some((i, o, c)) = call.expected else {
+            continue;
+        };
+        let hit = llm.iter().find(|a| {
+            u64_field(a, "tokens_input") == Some(i)
+                && u64_field(a, "tokens_output") == Some(o)
+                && u64_field(a, "tokens_cache_read") == Some(c)
+        });
+        let Some(hit) = hit else {
+            problems.push(format!(
+                "response #{} ({}, turn {}) in={i} out={o} cache_read={c}: no LLM action with these tokens",
+                call.seq,
+                call.kind,
+                call.turn.as_deref().unwrap_or("-")
+            ));
+            continue;
+        };
+        matched += 1;
+        let got = hit["cost_usd"].as_f64().unwrap_or(f64::NAN);
+        match costs.get(&(i, o, c)) {
+            Some(want) if (got - want).abs() <= 1e-9 => cost_ok += 1,
+            Some(want) => problems.push(format!(
+                "response #{}: cost_usd {got} but OpenClaw's transcript says {want}",
+                call.seq
+            )),
+            None => problems.push(format!(
+                "response #{}: no transcript message with usage in={i} out={o} cache_read={c}",
+                call.seq
+            )),
+        }
+    }
+    let mut turns_without = Vec::new();
+    for turn in super::openclaw::TURNS {
+        let served = calls.iter().any(|c| c.turn.as_deref() == Some(turn.name));
+        if !served {
+            turns_without.push(format!("turn '{}' never reached the model", turn.name));
+        }
+    }
+    problems.extend(turns_without);
+    let detail =
+        format!(
+        "{matched}/{} successful model responses matched an LLM action by tokens, {cost_ok} with \
+         OpenClaw's transcript cost; {} LLM actions in the analysis{}",
+        answered.len(),
+        llm.len(),
+        if problems.is_empty() { String::new() } else { format!("; {}", problems.join("; ")) }
+    );
+    Verdict::new(NAME, problems.is_empty(), detail)
+}
+
+/// The tool call is an `exec` tool action, and its shell appears in process-events with exec,
+/// exit and CPU time of its own.
+fn tool_action(calls: &[ModelCall], actions: &Actions, trace_dir: &Path) -> Verdict {
+    const NAME: &str = "the tool call is an action whose shell shows exec, exit and its own CPU";
+    let mut problems = Vec::new();
+    let mut parts = Vec::new();
+    match actions {
+        Ok(a) => {
+            let tools: Vec<&Value> = a.iter().filter(|a| a["event_type"] == "tool").collect();
+            let exec = tools.iter().filter(|a| a["tool_name"] == "exec").count();
+            parts.push(format!("{} tool actions, {exec} of them exec", tools.len()));
+            if exec == 0 {
+                problems
+                    .push("no tool action with tool_name 'exec' in the analyzer JSON".to_owned());
+            }
+        }
+        Err(e) => problems.push(format!("no analyzer JSON: {e}")),
+    }
+    // The shell runs between the model's tool-call answer and the follow-up request carrying
+    // the tool result.
+    let asked = calls.iter().find(|c| c.kind == "tool_call");
+    let followed = calls.iter().find(|c| c.kind == "after_tool");
+    let window = match (asked, followed) {
+        (Some(a), Some(f)) => Some((a.end - 1.0, f.start + 1.0)),
+        (Some(_), None) => {
+            problems.push("OpenClaw never sent the tool result back to the model".to_owned());
+            None
+        }
+        _ => {
+            problems.push("the fake model never answered with a tool call".to_owned());
+            None
+        }
+    };
+    let events: Vec<ProcessEvent> = files_under(trace_dir, |n| {
+        n.starts_with("process-events-") && n.ends_with(".jsonl")
+    })
+    .iter()
+    .flat_map(|f| json_lines(f))
+    .filter_map(|v| serde_json::from_value(v).ok())
+    .collect();
+    if events.is_empty() {
+        problems.push("no process-events-*.jsonl lines in the trace dir".to_owned());
+    } else if let Some((from, to)) = window {
+        let in_window = |e: &ProcessEvent| {
+            let t = e.timestamp.unix_secs_f64();
+            t >= from && t <= to
+        };
+        let shells: Vec<&ProcessEvent> = events
+            .iter()
+            .filter(|e| e.kind == ProcessEventKind::Exec && in_window(e))
+            .filter(|e| is_shell(&e.comm) || e.filename.as_deref().is_some_and(is_shell_path))
+            .collect();
+        let exits: Vec<&ProcessEvent> = shells
+            .iter()
+            .filter_map(|s| {
+                events.iter().find(|e| {
+                    e.kind == ProcessEventKind::Exit && e.pid == s.pid && e.timestamp >= s.timestamp
+                })
+            })
+            .collect();
+        let cpu: Vec<u64> = exits
+            .iter()
+            .filter_map(|e| e.totals.map(|t| t.cpu_ns))
+            .collect();
+        parts.push(format!(
+            "{} process events; in the tool window: {} shell execs, {} exits, cpu_ns {:?}",
+            events.len(),
+            shells.len(),
+            exits.len(),
+            cpu
+        ));
+        if shells.is_empty() {
+            problems.push("no shell exec in process-events during the tool call".to_owned());
+        } else if exits.is_empty() {
+            problems.push("the tool's shell has no exit event".to_owned());
+        } else if !cpu.iter().any(|&c| c > 0) {
+            problems.push("the tool shell's exit carries no CPU time (totals.cpu_ns)".to_owned());
+        }
+    }
+    parts.extend(problems.iter().cloned());
+    Verdict::new(NAME, problems.is_empty(), parts.join("; "))
+}
+
+fn is_shell(comm: &str) -> bool {
+    matches!(comm, "sh" | "bash" | "dash" | "zsh")
+}
+
+fn is_shell_path(path: &str) -> bool {
+    is_shell(path.rsplit('/').next().unwrap_or(path))
+}
+
+/// The upstream HTTP 500s are counted as errors by the analyzer.
+fn error_counted(
+    calls: &[ModelCall],
+    actions: &Actions,
+    analysis: &Result<Value, String>,
+) -> Verdict {
+    const NAME: &str = "the failed call is counted as an error";
+    let failed = calls.iter().filter(|c| c.status >= 500).count();
+    if failed == 0 {
+        return Verdict::new(NAME, false, "the fake model never answered HTTP 500");
+    }
+    if let Some(v) = no_actions(NAME, actions) {
+        return v;
+    }
+    let error_actions = actions
+        .as_ref()
+        .map(|a| {
+            a.iter()
+                .filter(|a| a["status"] == "error" || a["error"].is_string())
+                .count()
+        })
+        .unwrap_or(0);
+    let counters = analysis
+        .as_ref()
+        .map(|v| {
+            numeric_fields(v, |k| {
+                k == "errors" || k == "error_count" || k == "errors_total"
+            })
+        })
+        .unwrap_or_default();
+    let counted: f64 = counters.iter().map(|(_, n)| *n).fold(0.0, f64::max);
+    let detail = format!(
+        "fake model answered {failed} requests with HTTP 500; {error_actions} actions with status \
+         error; error counters {:?}",
+        counters
+    );
+    if counters.is_empty() {
+        return Verdict::new(
+            NAME,
+            false,
+            format!("analyzer JSON missing field error_count; {detail}"),
+        );
+    }
+    Verdict::new(NAME, error_actions >= 1 && counted >= 1.0, detail)
+}
+
+/// OpenClaw's spans and metrics reached the receiver.
+fn otlp_received(trace_dir: &Path) -> Verdict {
+    const NAME: &str = "OTLP spans and metrics from OpenClaw were received";
+    let files = files_under(trace_dir, |n| {
+        n.starts_with("openclaw-otlp-") && n.ends_with(".jsonl")
+    });
+    if files.is_empty() {
+        return Verdict::new(NAME, false, "no openclaw-otlp-*.jsonl in the trace dir");
+    }
+    let mut by_signal: BTreeMap<String, u64> = BTreeMap::new();
+    let mut spans = 0;
+    let mut span_names: BTreeMap<String, u64> = BTreeMap::new();
+    let mut metric_names = std::collections::BTreeSet::new();
+    for line in files.iter().flat_map(|f| json_lines(f)) {
+        let signal = line["signal"].as_str().unwrap_or("?").to_owned();
+        *by_signal.entry(signal).or_default() += 1;
+        for s in nested(&line, &["resourceSpans", "scopeSpans", "spans"]) {
+            spans += 1;
+            *span_names
+                .entry(s["name"].as_str().unwrap_or("?").to_owned())
+                .or_default() += 1;
+        }
+        for m in nested(&line, &["resourceMetrics", "scopeMetrics", "metrics"]) {
+            metric_names.insert(m["name"].as_str().unwrap_or("?").to_owned());
+        }
+    }
+    let detail = format!(
+        "requests by signal {by_signal:?}; {spans} spans {span_names:?}; {} metric names",
+        metric_names.len()
+    );
+    Verdict::new(NAME, spans > 0 && !metric_names.is_empty(), detail)
+}
+
+/// Elements reached by following `path` through nested arrays of objects.
+fn nested<'v>(v: &'v Value, path: &[&str]) -> Vec<&'v Value> {
+    let mut level = vec![v];
+    for key in path {
+        level = level
+            .into_iter()
+            .flat_map(|x| x[*key].as_array().into_iter().flatten())
+            .collect();
+    }
+    level
+}
+
+/// The gateway tree's per-process samples are measured by eBPF.
+fn ebpf_samples(trace_dir: &Path, gateway_pid: Option<u32>) -> Verdict {
+    const NAME: &str = "the gateway tree's samples are source: ebpf";
+    let files = files_under(trace_dir, |n| {
+        n.starts_with("resources-") && n.ends_with(".jsonl")
+    });
+    let gw = gateway_pid.map(|p| p.to_string());
+    let mut by_source: BTreeMap<String, u64> = BTreeMap::new();
+    let mut gateway_samples = 0;
+    for v in files.iter().flat_map(|f| json_lines(f)) {
+        let Ok(s) = serde_json::from_value::<MetricSample>(v) else {
+            continue;
+        };
+        let Some(pid) = s.label("pid") else {
+            continue;
+        };
+        if gw.as_deref() == Some(pid) {
+            gateway_samples += 1;
+        }
+        *by_source
+            .entry(s.label("source").unwrap_or("none").to_owned())
+            .or_default() += 1;
+    }
+    let detail = format!(
+        "per-process samples by source {by_source:?}; {gateway_samples} of the gateway pid {}",
+        gw.as_deref().unwrap_or("?")
+    );
+    let all_ebpf = by_source.keys().all(|k| k == "ebpf");
+    Verdict::new(
+        NAME,
+        gateway_samples > 0 && all_ebpf && !by_source.is_empty(),
+        detail,
+    )
+}
+
+/// Action timeline rows carry each action's CPU seconds and bytes.
+fn timeline_costs(actions: &Actions) -> Verdict {
+    const NAME: &str = "the action timeline shows CPU seconds and bytes per action";
+    if let Some(v) = no_actions(NAME, actions) {
+        return v;
+    }
+    let Ok(actions) = actions else {
+        return Verdict::new(NAME, false, "no analyzer JSON");
+    };
+    let cpu_key = |k: &str| k.contains("cpu") && (k.contains("seconds") || k.ends_with("_s"));
+    let bytes_key = |k: &str| k.contains("bytes") && !k.contains("rss");
+    let mut with_cpu = 0;
+    let mut cpu_positive = 0;
+    let mut with_bytes = 0;
+    let mut keys = std::collections::BTreeSet::new();
+    for a in actions {
+        let cpu = numeric_fields(a, cpu_key);
+        let bytes = numeric_fields(a, bytes_key);
+        keys.extend(cpu.iter().chain(&bytes).map(|(k, _)| k.clone()));
+        with_cpu += usize::from(!cpu.is_empty());
+        cpu_positive += usize::from(cpu.iter().any(|(_, v)| *v > 0.0));
+        with_bytes += usize::from(!bytes.is_empty());
+    }
+    let detail = format!(
+        "{} actions: {with_cpu} with CPU seconds ({cpu_positive} > 0), {with_bytes} with bytes; \
+         fields {keys:?}",
+        actions.len()
+    );
+    if with_cpu == 0 {
+        return Verdict::new(
+            NAME,
+            false,
+            format!("analyzer JSON missing field cpu_seconds; {detail}"),
+        );
+    }
+    if with_bytes == 0 {
+        return Verdict::new(
+            NAME,
+            false,
+            format!("analyzer JSON missing field *_bytes; {detail}"),
+        );
+    }
+    Verdict::new(NAME, cpu_positive > 0, detail)
+}
+
+/// (dotted key, value) of every number nested in `v` whose own key satisfies `want`.
+fn numeric_fields(v: &Value, want: impl Fn(&str) -> bool + Copy) -> Vec<(String, f64)> {
+    fn walk(v: &Value, prefix: &str, want: &dyn Fn(&str) -> bool, out: &mut Vec<(String, f64)>) {
+        match v {
+            Value::Object(o) => {
+                for (k, c) in o {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    match c.as_f64() {
+                        Some(n) if want(k) => out.push((path, n)),
+                        _ => walk(c, &path, want, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|c| walk(c, prefix, want, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, "", &want, &mut out);
+    out
+}
+
+/// Regular files under `dir` (recursively) whose file name satisfies `want`, sorted.
+pub fn files_under(dir: &Path, want: impl Fn(&str) -> bool + Copy) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p, want));
+        } else if e.file_name().to_str().is_some_and(want) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The JSON values of a JSON Lines file (bad lines skipped).
+pub fn json_lines(path: &Path) -> Vec<Value> {
+    let Ok(f) = fs::File::open(path) else {
+        return Vec::new();
+    };
+    BufReader::new(f)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn finds_actions_at_any_depth_once() {
+        let a = json!({"timestamp": "t", "event_type": "llm", "tokens_input": 1});
+        let doc = json!({"sessions": [{"actions": [a.clone()]}], "timeline": [{"action": a}]});
+        assert_eq!(find_actions(&doc).len(), 1);
+    }
+
+    #[test]
+    fn numeric_fields_name_their_path() {
+        let doc = json!({"summary": {"error_count": 2, "x": {"errors": 1}}, "errors": "no"});
+        let got = numeric_fields(&doc, |k| k.starts_with("error"));
+        assert_eq!(
+            got,
+            vec![
+                ("summary.error_count".to_owned(), 2.0),
+                ("summary.x.errors".to_owned(), 1.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn timeline_check_names_the_missing_field() {
+        let v = timeline_costs(&Ok(vec![json!({"event_type": "llm"})]));
+        assert!(!v.pass);
+        assert!(
+            v.detail.contains("missing field cpu_seconds"),
+            "{}",
+            v.detail
+        );
+    }
+}

@@ -1,1 +1,5 @@
 //! Integration tests: the built binaries, driven as a user would.
+
+mod cli;
+mod collect;
+mod util;

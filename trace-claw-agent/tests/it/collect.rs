@@ -173,7 +173,7 @@ fn notices_exit_and_restart_with_a_new_pid() {
 #[test]
 fn sigterm_flushes_complete_lines_and_exits_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = agent()
+    let child = agent()
         .args([
             "collect",
             "--ebpf",

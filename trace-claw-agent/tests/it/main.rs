@@ -3,3 +3,4 @@
 mod cli;
 mod collect;
 mod util;
+mod readme;

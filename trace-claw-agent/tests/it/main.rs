@@ -2,5 +2,5 @@
 
 mod cli;
 mod collect;
-mod util;
 mod readme;
+mod util;

@@ -100,8 +100,8 @@ impl RunDir {
     }
 }
 
-/// Runs the command; `Ok(false)` when a check failed.
-pub fn run(args: &E2eArgs) -> Result<bool> {
+/// Runs the command; an error when a step or a check failed.
+pub fn run(args: &E2eArgs) -> Result<()> {
     let started = Instant::now();
     let workspace = workspace_root();
     let work_dir = args.work_dir.clone().unwrap_or_else(|| {
@@ -138,7 +138,14 @@ pub fn run(args: &E2eArgs) -> Result<bool> {
     let passed = verdicts.iter().filter(|v| v.pass).count();
     println!("  {passed}/{} checks passed", verdicts.len());
     timings.print(started.elapsed());
-    Ok(passed == verdicts.len())
+    if passed < verdicts.len() {
+        bail!(
+            "{} of {} checks failed",
+            verdicts.len() - passed,
+            verdicts.len()
+        );
+    }
+    Ok(())
 }
 
 /// Everything up to a trace dir holding the run's data.
@@ -390,7 +397,14 @@ fn analyze(agent: &Path, run: &RunDir) -> Result<Value, String> {
         let _ = fs::write(run.root.join("analyze.txt"), text);
     }
     let out = Command::new(agent)
-        .args(["analyze", "--format", "json", "--trace-dir"])
+        .args([
+            "analyze",
+            "--format",
+            "json",
+            "--limit",
+            "100000",
+            "--trace-dir",
+        ])
         .arg(&run.trace_dir)
         .output()
         .map_err(|e| format!("running analyze: {e}"))?;

@@ -1,21 +1,36 @@
-//! `cargo xtask`: setup, test, run and bench helpers.
+//! `cargo xtask`: setup, test, run and benchmark helpers for trace-claw.
+//!
+//! Each subcommand lives in its own module with its own clap `Args`.
 
+mod bench;
 mod e2e;
+mod proc_util;
+mod run;
+mod setup;
+mod test;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// trace-claw development helpers.
+/// Developer tasks for trace-claw.
 #[derive(Debug, Parser)]
+#[command(name = "cargo xtask")]
 struct Cli {
     #[command(subcommand)]
-    command: Task,
+    command: Command,
 }
 
-/// The tasks.
 #[derive(Debug, Subcommand)]
-enum Task {
+enum Command {
+    /// Install what the eBPF build and the tests need (idempotent).
+    Setup(setup::SetupArgs),
+    /// Setup, fmt check, clippy -D warnings, every test, and the macOS check.
+    Test(test::TestArgs),
+    /// Build the agent (release) and run it with the given arguments.
+    Run(run::RunArgs),
+    /// Benchmarks.
+    Bench(bench::BenchArgs),
     /// Trace a live OpenClaw gateway offline (fake model) and check every turn.
     E2eOpenclaw(e2e::E2eArgs),
 }
@@ -23,14 +38,17 @@ enum Task {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Task::E2eOpenclaw(args) => e2e::run(&args),
+        Command::Setup(args) => setup::run(&args),
+        Command::Test(args) => test::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::E2eOpenclaw(args) => e2e::run(&args),
     };
     match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,1 +1,7 @@
 //! Integration tests: the built binaries, driven as a user would.
+
+mod analyze;
+mod cli;
+mod collect;
+mod readme;
+mod util;

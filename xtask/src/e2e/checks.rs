@@ -65,8 +65,8 @@ struct ModelCall {
 pub fn run(inputs: &Inputs<'_>) -> Vec<Verdict> {
     let calls = read_model_calls(inputs.model_record);
     let actions = match &inputs.analysis {
-        Ok(v) => Ok(find_actions(v)),
-        Err(e) => Err(e.clone()),
+        Ok(v) => find_actions(v),
+        Err(e) => Err(format!("no analyzer JSON: {e}")),
     };
     vec![
         llm_actions(&calls, &actions, inputs.trace_dir),
@@ -99,50 +99,40 @@ fn read_model_calls(path: &Path) -> Vec<ModelCall> {
         .collect()
 }
 
-/// Every JSON object nested anywhere in `v` that has a string `event_type`, deduplicated (the
-/// same action may be listed, and again as a timeline row).
-fn find_actions(v: &Value) -> Vec<Value> {
-    fn walk(v: &Value, out: &mut Vec<Value>) {
-        match v {
-            Value::Object(o) => {
-                if o.get("event_type").is_some_and(Value::is_string) {
-                    out.push(v.clone());
-                }
-                o.values().for_each(|c| walk(c, out));
-            }
-            Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
-            _ => {}
-        }
-    }
-    let mut all = Vec::new();
-    walk(v, &mut all);
-    let mut seen = std::collections::BTreeSet::new();
-    all.retain(|a| {
-        seen.insert(format!(
-            "{}|{}|{}|{}|{}|{}",
-            a["timestamp"],
-            a["event_type"],
-            a["tokens_input"],
-            a["tokens_output"],
-            a["tool_name"],
-            a["status"]
-        ))
-    });
-    all
+/// The rows of `action_timeline.rows` (docs/analyze-json.md), or which field is missing.
+fn find_actions(v: &Value) -> Result<Vec<Value>, String> {
+    field(v, "action_timeline.rows")?
+        .as_array()
+        .cloned()
+        .ok_or_else(|| "analyzer JSON field action_timeline.rows is not an array".to_owned())
+}
+
+/// The value at dotted `path` in `v`, or "analyzer JSON missing field PATH".
+fn field<'v>(v: &'v Value, path: &str) -> Result<&'v Value, String> {
+    path.split('.')
+        .try_fold(v, |cur, key| cur.get(key))
+        .ok_or_else(|| format!("analyzer JSON missing field {path}"))
 }
 
 type Actions = Result<Vec<Value>, String>;
 
 fn no_actions(name: &'static str, actions: &Actions) -> Option<Verdict> {
     match actions {
-        Err(e) => Some(Verdict::new(name, false, format!("no analyzer JSON: {e}"))),
+        Err(e) => Some(Verdict::new(name, false, e.clone())),
         Ok(a) if a.is_empty() => Some(Verdict::new(
             name,
             false,
-            "analyzer JSON missing field event_type: it lists no actions",
+            "analyzer JSON action_timeline.rows is empty",
         )),
         Ok(_) => None,
     }
+}
+
+/// Whether an action row failed (`status` is `ok`, else it names the error).
+fn is_error(row: &Value) -> bool {
+    row.get("status")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s != "ok")
 }
 
 /// (input, output, cache_read) -> cost OpenClaw wrote into the transcripts.
@@ -191,10 +181,7 @@ fn llm_actions(calls: &[ModelCall], actions: &Actions, trace_dir: &Path) -> Verd
     let Ok(actions) = actions else {
         return Verdict::new(NAME, false, "no analyzer JSON");
     };
-    let llm: Vec<&Value> = actions
-        .iter()
-        .filter(|a| a["event_type"] == "llm")
-        .collect();
+    let llm: Vec<&Value> = actions.iter().filter(|a| a["action"] == "llm").collect();
     for field in [
         "tokens_input",
         "tokens_output",
@@ -268,15 +255,15 @@ fn tool_action(calls: &[ModelCall], actions: &Actions, trace_dir: &Path) -> Verd
     let mut parts = Vec::new();
     match actions {
         Ok(a) => {
-            let tools: Vec<&Value> = a.iter().filter(|a| a["event_type"] == "tool").collect();
-            let exec = tools.iter().filter(|a| a["tool_name"] == "exec").count();
+            let tools: Vec<&Value> = a.iter().filter(|a| a["action"] == "tool").collect();
+            let exec = tools.iter().filter(|a| a["name"] == "exec").count();
             parts.push(format!("{} tool actions, {exec} of them exec", tools.len()));
             if exec == 0 {
                 problems
-                    .push("no tool action with tool_name 'exec' in the analyzer JSON".to_owned());
+                    .push("no action_timeline row with action 'tool' and name 'exec'".to_owned());
             }
         }
-        Err(e) => problems.push(format!("no analyzer JSON: {e}")),
+        Err(e) => problems.push(e.clone()),
     }
     // The shell runs between the model's tool-call answer and the follow-up request carrying
     // the tool result.
@@ -351,7 +338,8 @@ fn is_shell_path(path: &str) -> bool {
     is_shell(path.rsplit('/').next().unwrap_or(path))
 }
 
-/// The upstream HTTP 500s are counted as errors by the analyzer.
+/// The upstream HTTP 500s are counted as errors by the analyzer: failed LLM rows and the
+/// overall `errors` / `llm_errors` counters.
 fn error_counted(
     calls: &[ModelCall],
     actions: &Actions,
@@ -365,36 +353,31 @@ fn error_counted(
     if let Some(v) = no_actions(NAME, actions) {
         return v;
     }
-    let error_actions = actions
+    let Ok(analysis) = analysis else {
+        return Verdict::new(NAME, false, "no analyzer JSON");
+    };
+    let error_rows = actions
         .as_ref()
         .map(|a| {
             a.iter()
-                .filter(|a| a["status"] == "error" || a["error"].is_string())
+                .filter(|a| a["action"] == "llm" && is_error(a))
                 .count()
         })
         .unwrap_or(0);
-    let counters = analysis
-        .as_ref()
-        .map(|v| {
-            numeric_fields(v, |k| {
-                k == "errors" || k == "error_count" || k == "errors_total"
-            })
-        })
-        .unwrap_or_default();
-    let counted: f64 = counters.iter().map(|(_, n)| *n).fold(0.0, f64::max);
+    let counter = |path: &str| field(analysis, path).map(|v| v.as_u64().unwrap_or(0));
+    let (errors, llm_errors) = match (counter("overall.errors"), counter("overall.llm_errors")) {
+        (Ok(e), Ok(l)) => (e, l),
+        (Err(e), _) | (_, Err(e)) => return Verdict::new(NAME, false, e),
+    };
     let detail = format!(
-        "fake model answered {failed} requests with HTTP 500; {error_actions} actions with status \
-         error; error counters {:?}",
-        counters
+        "fake model answered {failed} requests with HTTP 500; analysis: {error_rows} failed LLM \
+         rows, overall.errors {errors}, overall.llm_errors {llm_errors}"
     );
-    if counters.is_empty() {
-        return Verdict::new(
-            NAME,
-            false,
-            format!("analyzer JSON missing field error_count; {detail}"),
-        );
-    }
-    Verdict::new(NAME, error_actions >= 1 && counted >= 1.0, detail)
+    Verdict::new(
+        NAME,
+        error_rows >= 1 && llm_errors >= 1 && errors >= llm_errors,
+        detail,
+    )
 }
 
 /// OpenClaw's spans and metrics reached the receiver.
@@ -477,7 +460,7 @@ fn ebpf_samples(trace_dir: &Path, gateway_pid: Option<u32>) -> Verdict {
     )
 }
 
-/// Action timeline rows carry each action's CPU seconds and bytes.
+/// Action timeline rows carry each action's CPU seconds and bytes (`resource_cost`).
 fn timeline_costs(actions: &Actions) -> Verdict {
     const NAME: &str = "the action timeline shows CPU seconds and bytes per action";
     if let Some(v) = no_actions(NAME, actions) {
@@ -486,66 +469,63 @@ fn timeline_costs(actions: &Actions) -> Verdict {
     let Ok(actions) = actions else {
         return Verdict::new(NAME, false, "no analyzer JSON");
     };
-    let cpu_key = |k: &str| k.contains("cpu") && (k.contains("seconds") || k.ends_with("_s"));
-    let bytes_key = |k: &str| k.contains("bytes") && !k.contains("rss");
-    let mut with_cpu = 0;
-    let mut cpu_positive = 0;
-    let mut with_bytes = 0;
-    let mut keys = std::collections::BTreeSet::new();
-    for a in actions {
-        let cpu = numeric_fields(a, cpu_key);
-        let bytes = numeric_fields(a, bytes_key);
-        keys.extend(cpu.iter().chain(&bytes).map(|(k, _)| k.clone()));
-        with_cpu += usize::from(!cpu.is_empty());
-        cpu_positive += usize::from(cpu.iter().any(|(_, v)| *v > 0.0));
-        with_bytes += usize::from(!bytes.is_empty());
-    }
-    let detail = format!(
-        "{} actions: {with_cpu} with CPU seconds ({cpu_positive} > 0), {with_bytes} with bytes; \
-         fields {keys:?}",
-        actions.len()
-    );
-    if with_cpu == 0 {
-        return Verdict::new(
-            NAME,
-            false,
-            format!("analyzer JSON missing field cpu_seconds; {detail}"),
-        );
-    }
-    if with_bytes == 0 {
-        return Verdict::new(
-            NAME,
-            false,
-            format!("analyzer JSON missing field *_bytes; {detail}"),
-        );
-    }
-    Verdict::new(NAME, cpu_positive > 0, detail)
-}
-
-/// (dotted key, value) of every number nested in `v` whose own key satisfies `want`.
-fn numeric_fields(v: &Value, want: impl Fn(&str) -> bool + Copy) -> Vec<(String, f64)> {
-    fn walk(v: &Value, prefix: &str, want: &dyn Fn(&str) -> bool, out: &mut Vec<(String, f64)>) {
-        match v {
-            Value::Object(o) => {
-                for (k, c) in o {
-                    let path = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    match c.as_f64() {
-                        Some(n) if want(k) => out.push((path, n)),
-                        _ => walk(c, &path, want, out),
-                    }
-                }
+    const BYTES: [&str; 5] = [
+        "read_bytes",
+        "write_bytes",
+        "block_read_bytes",
+        "net_sent_bytes",
+        "net_recv_bytes",
+    ];
+    let mut measured = 0;
+    let mut cpu_total = 0.0;
+    let mut bytes_total = 0.0;
+    let mut missing = None;
+    let mut lines = Vec::new();
+    for row in actions {
+        let cost = match field(row, "resource_cost") {
+            Ok(c) => c,
+            Err(e) => {
+                missing.get_or_insert(e);
+                continue;
             }
-            Value::Array(a) => a.iter().for_each(|c| walk(c, prefix, want, out)),
-            _ => {}
+        };
+        if cost.is_null() {
+            continue;
+        }
+        let Some(cpu) = cost.get("cpu_seconds") else {
+            missing
+                .get_or_insert("analyzer JSON missing field resource_cost.cpu_seconds".to_owned());
+            continue;
+        };
+        let bytes: f64 = BYTES
+            .iter()
+            .filter_map(|k| cost.get(*k).and_then(Value::as_f64))
+            .sum();
+        if let Some(cpu) = cpu.as_f64() {
+            measured += 1;
+            cpu_total += cpu;
+            bytes_total += bytes;
+            lines.push(format!(
+                "{} {}: {cpu:.3} s CPU, {bytes:.0} B",
+                row["action"].as_str().unwrap_or("?"),
+                row["name"].as_str().unwrap_or("-")
+            ));
         }
     }
-    let mut out = Vec::new();
-    walk(v, "", &want, &mut out);
-    out
+    if let Some(e) = missing {
+        return Verdict::new(NAME, false, e);
+    }
+    let detail = format!(
+        "{measured}/{} actions with a measured resource_cost (total {cpu_total:.3} s CPU, \
+         {bytes_total:.0} B): {}",
+        actions.len(),
+        lines.join("; ")
+    );
+    Verdict::new(
+        NAME,
+        measured == actions.len() && cpu_total > 0.0 && bytes_total > 0.0,
+        detail,
+    )
 }
 
 /// Regular files under `dir` (recursively) whose file name satisfies `want`, sorted.
@@ -584,22 +564,11 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn finds_actions_at_any_depth_once() {
-        let a = json!({"timestamp": "t", "event_type": "llm", "tokens_input": 1});
-        let doc = json!({"sessions": [{"actions": [a.clone()]}], "timeline": [{"action": a}]});
-        assert_eq!(find_actions(&doc).len(), 1);
-    }
-
-    #[test]
-    fn numeric_fields_name_their_path() {
-        let doc = json!({"summary": {"error_count": 2, "x": {"errors": 1}}, "errors": "no"});
-        let got = numeric_fields(&doc, |k| k.starts_with("error"));
+    fn a_missing_field_is_named() {
+        let doc = json!({"action_timeline": {"omitted": 0}});
         assert_eq!(
-            got,
-            vec![
-                ("summary.error_count".to_owned(), 2.0),
-                ("summary.x.errors".to_owned(), 1.0)
-            ]
+            find_actions(&doc).unwrap_err(),
+            "analyzer JSON missing field action_timeline.rows"
         );
     }
 

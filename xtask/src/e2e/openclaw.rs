@@ -2,14 +2,16 @@
 //! diagnostics at trace-claw's receiver), and the scripted CLI turns.
 
 use std::fs;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use serde_json::{json, Value};
 
 use super::install::Toolchain;
+use super::procs;
 
 /// Provider id and model id the config declares for the fake server.
 pub const PROVIDER: &str = "e2e";
@@ -101,36 +103,27 @@ fn merge(base: &mut Value, patch: &Value) {
 pub struct Turn {
     /// Name, also the `[e2e:NAME]` tag the fake model records.
     pub name: &'static str,
-    /// `--agent` or `--session-id` value.
-    pub session: Session,
+    /// `--agent` value: the turn goes to that agent's main session.
+    pub agent: &'static str,
     /// What the fake model should do, as a marker in the message.
     pub marker: &'static str,
-}
-
-/// Which session a turn goes to.
-#[derive(Debug, Clone, Copy)]
-pub enum Session {
-    /// The agent's main session (`--agent ID`).
-    Agent(&'static str),
-    /// An explicit session (`--session-id ID`).
-    Id(&'static str),
 }
 
 /// The scripted turns: a plain answer, a tool call running a shell command, an upstream 500.
 pub const TURNS: &[Turn] = &[
     Turn {
         name: "plain",
-        session: Session::Agent("main"),
+        agent: "main",
         marker: "Please answer plainly.",
     },
     Turn {
         name: "tool",
-        session: Session::Agent("main"),
+        agent: "main",
         marker: "E2E-TOOL: run the scripted shell command.",
     },
     Turn {
         name: "fail",
-        session: Session::Id("e2e-fail-session"),
+        agent: "main",
         marker: "E2E-FAIL: the model will answer HTTP 500.",
     },
 ];
@@ -144,9 +137,17 @@ pub struct TurnOutcome {
     pub elapsed: Duration,
     /// Where its stdout (`--json`) went.
     pub stdout: PathBuf,
+    /// Whether the CLI was stopped when it began its embedded fallback.
+    pub fallback_stopped: bool,
 }
 
-/// Runs `turn` through `openclaw agent ... --json --timeout SECS`, output in `out_dir`.
+/// What the CLI prints when the gateway run failed and it starts running the agent in its own
+/// process instead. That second run would repeat the whole turn outside the gateway (minutes
+/// on a small machine) and is not what is being traced, so the CLI is stopped there.
+const FALLBACK_MARKER: &str = "EMBEDDED FALLBACK";
+
+/// Runs `turn` through `openclaw agent ... --json --timeout SECS`, output in `out_dir`. The CLI
+/// is stopped if it starts its embedded fallback or outlives the timeout by a minute.
 pub fn run_turn(
     tc: &Toolchain,
     home: &Home,
@@ -157,28 +158,56 @@ pub fn run_turn(
     let stdout = out_dir.join(format!("turn-{}.json", turn.name));
     let stderr = out_dir.join(format!("turn-{}.stderr", turn.name));
     let mut cmd = home.openclaw(tc);
-    cmd.arg("agent");
-    match turn.session {
-        Session::Agent(a) => cmd.args(["--agent", a]),
-        Session::Id(s) => cmd.args(["--session-id", s]),
-    };
     cmd.args([
+        "agent",
+        "--agent",
+        turn.agent,
         "--message",
         &format!("[e2e:{}] {}", turn.name, turn.marker),
         "--json",
         "--timeout",
         &timeout.as_secs().to_string(),
     ])
+    .stdin(Stdio::null())
     .stdout(fs::File::create(&stdout)?)
-    .stderr(fs::File::create(&stderr)?);
+    .stderr(fs::File::create(&stderr)?)
+    .process_group(0);
     let started = Instant::now();
-    let status = cmd
-        .status()
+    let mut child = cmd
+        .spawn()
         .with_context(|| format!("running openclaw agent for turn '{}'", turn.name))?;
+    let mut fallback_stopped = false;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        let fell_back = fs::read_to_string(&stderr).is_ok_and(|t| t.contains(FALLBACK_MARKER));
+        let overdue = started.elapsed() > timeout + Duration::from_secs(60);
+        if fell_back || overdue {
+            fallback_stopped = fell_back;
+            eprintln!(
+                "e2e: turn '{}': {}; stopping the CLI",
+                turn.name,
+                if fell_back {
+                    "the CLI started its embedded fallback"
+                } else {
+                    "overdue"
+                }
+            );
+            procs::signal_group(child.id() as i32, libc::SIGTERM);
+            let waited = procs::poll(Duration::from_secs(10), || child.try_wait().ok().flatten());
+            if waited.is_none() {
+                procs::signal_group(child.id() as i32, libc::SIGKILL);
+            }
+            break child.wait()?;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
     Ok(TurnOutcome {
         exit_code: status.code(),
         elapsed: started.elapsed(),
         stdout,
+        fallback_stopped,
     })
 }
 

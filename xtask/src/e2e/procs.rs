@@ -111,12 +111,12 @@ impl Drop for Service {
 }
 
 /// Sends `signal` to every process of group `pgid` (ESRCH once it is gone is fine).
-fn signal_group(pgid: i32, signal: i32) {
+pub fn signal_group(pgid: i32, signal: i32) {
     if pgid <= 1 {
         return;
     }
-    // SAFETY: kill(2) takes plain integers; a negative pid addresses the process group this
-    // module created with process_group(0), so only processes this run started are signalled.
+    // SAFETY: kill(2) takes plain integers; a negative pid addresses a process group this run
+    // created with process_group(0), so only processes this run started are signalled.
     let rc = unsafe { libc::kill(-pgid, signal) };
     // A failed kill means the group is already gone; nothing left to stop.
     let _ = rc;

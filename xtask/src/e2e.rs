@@ -8,6 +8,7 @@
 
 mod checks;
 mod install;
+mod model;
 mod openclaw;
 mod procs;
 
@@ -103,7 +104,7 @@ impl RunDir {
 /// Runs the command; an error when a step or a check failed.
 pub fn run(args: &E2eArgs) -> Result<()> {
     let started = Instant::now();
-    let workspace = workspace_root();
+    let workspace = crate::proc_util::workspace_root();
     let work_dir = args.work_dir.clone().unwrap_or_else(|| {
         workspace
             .join("target/e2e-openclaw")
@@ -168,10 +169,12 @@ fn live_run(
     fs::create_dir_all(&run.trace_dir)?;
     eprintln!("e2e: openclaw {} in {}", tc.version, run.root.display());
 
-    let mut model = timings.time("start fake model", || start_model(workspace, &run))?;
+    let mut model = timings.time("start fake model", || {
+        model::start(workspace, &run.model_record, &run.logs)
+    })?;
     let (model_port, mut collector, receiver_port) =
         timings.time("start trace-claw-agent", || {
-            let port = model_port(&model)?;
+            let port = model::port(&model)?;
             let receiver_port = procs::free_port()?;
             let mut cmd = Command::new(agent);
             cmd.current_dir(&run.root).args([
@@ -201,7 +204,19 @@ fn live_run(
             Ok((port, collector, receiver_port))
         })?;
     timings.time("write openclaw config + plugin deps", || {
-        let diagnostics = generate_config(agent, &run.root, receiver_port)?;
+        let mut diagnostics = generate_config(agent, &run.root, receiver_port)?;
+        if !tc.bundles_plugin("diagnostics-otel") {
+            // Naming a plugin the install lacks makes OpenClaw reject the config; the run still
+            // traces processes, file log and transcripts, and the OTLP check says why it fails.
+            eprintln!(
+                "e2e: WARNING openclaw {} bundles no diagnostics-otel plugin (it comes from \
+                 ClawHub, unreachable offline): no OTLP export in this run",
+                tc.version
+            );
+            if let Some(o) = diagnostics.as_object_mut() {
+                o.remove("plugins");
+            }
+        }
         let path = openclaw::write_config(&run.home, model_port, &diagnostics)?;
         eprintln!("e2e: wrote {}", path.display());
         // OpenClaw installs the runtime deps of its bundled plugins (~1 GB) on first use, in
@@ -295,12 +310,6 @@ fn live_run(
     })
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-}
-
 fn default_cache_dir() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
@@ -329,34 +338,6 @@ fn build_agent(workspace: &Path) -> Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace.join("target"), PathBuf::from);
     Ok(target.join("debug/trace-claw-agent"))
-}
-
-fn start_model(workspace: &Path, run: &RunDir) -> Result<Service> {
-    let script = workspace.join("tests/e2e/fake_model.py");
-    let mut cmd = Command::new("python3");
-    cmd.arg(&script)
-        .arg("--record")
-        .arg(&run.model_record)
-        .args(["--tool-command", TOOL_COMMAND]);
-    Service::start("fake-model", cmd, &run.logs)
-}
-
-/// The shell command the scripted tool call runs: a busy loop, so the shell has CPU time of its
-/// own to find in process-events, then a marker line.
-const TOOL_COMMAND: &str = "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo e2e-tool-ran";
-
-/// The port the fake model printed on its first stdout line.
-fn model_port(model: &Service) -> Result<u16> {
-    let port = procs::poll(Duration::from_secs(15), || {
-        let text = fs::read_to_string(&model.stdout).ok()?;
-        text.lines().next()?.rsplit(':').next()?.trim().parse().ok()
-    });
-    port.with_context(|| {
-        format!(
-            "the fake model printed no port; stderr:\n{}",
-            model.stderr_tail(20)
-        )
-    })
 }
 
 /// `trace-claw-agent generate-config --endpoint http://127.0.0.1:<port>` as JSON.

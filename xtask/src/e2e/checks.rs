@@ -574,12 +574,13 @@ mod tests {
 
     #[test]
     fn timeline_check_names_the_missing_field() {
-        let v = timeline_costs(&Ok(vec![json!({"event_type": "llm"})]));
+        let v = timeline_costs(&Ok(vec![json!({"action": "llm"})]));
         assert!(!v.pass);
-        assert!(
-            v.detail.contains("missing field cpu_seconds"),
-            "{}",
-            v.detail
+        assert_eq!(v.detail, "analyzer JSON missing field resource_cost");
+        let v = timeline_costs(&Ok(vec![json!({"action": "llm", "resource_cost": {}})]));
+        assert_eq!(
+            v.detail,
+            "analyzer JSON missing field resource_cost.cpu_seconds"
         );
     }
 }

@@ -49,6 +49,17 @@ impl Toolchain {
         self.node_bin.join("node")
     }
 
+    /// Whether the install bundles plugin `id` (`dist/extensions/<id>`). OpenClaw 2026.4.x
+    /// bundles `diagnostics-otel`; later releases install it from ClawHub, which an offline
+    /// machine cannot reach.
+    pub fn bundles_plugin(&self, id: &str) -> bool {
+        self.openclaw_entry
+            .with_file_name("dist")
+            .join("extensions")
+            .join(id)
+            .is_dir()
+    }
+
     /// A command running the OpenClaw CLI on this node, with PATH and the caches set.
     pub fn openclaw(&self) -> Command {
         let mut c = Command::new(self.node());

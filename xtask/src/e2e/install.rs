@@ -60,6 +60,32 @@ impl Toolchain {
             .is_dir()
     }
 
+    /// Ids of the bundled plugins that talk to outside model, search or media services (their
+    /// manifest names `providers` or `providerAuthEnvVars`). None of them can work offline, and
+    /// OpenClaw loads all of them again for each run (~15 s each time on 2 busy cores).
+    pub fn bundled_provider_plugins(&self) -> Vec<String> {
+        let dir = self
+            .openclaw_entry
+            .with_file_name("dist")
+            .join("extensions");
+        let mut ids: Vec<String> = fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let text = fs::read_to_string(e.path().join("openclaw.plugin.json")).ok()?;
+                let manifest: Value = serde_json::from_str(&text).ok()?;
+                let talks_out = ["providers", "providerAuthEnvVars"]
+                    .iter()
+                    .any(|k| manifest.get(*k).is_some_and(|v| !v.is_null()));
+                let id = manifest.get("id")?.as_str()?.to_owned();
+                talks_out.then_some(id)
+            })
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// A command running the OpenClaw CLI on this node, with PATH and the caches set.
     pub fn openclaw(&self) -> Command {
         let mut c = Command::new(self.node());

@@ -38,6 +38,13 @@ pub fn port(model: &Service) -> Result<u16> {
     })
 }
 
+/// Whether the fake model's record shows a request of turn `name` (tagged `[e2e:NAME]`).
+pub fn served_turn(record: &Path, name: &str) -> bool {
+    super::checks::json_lines(record)
+        .iter()
+        .any(|l| l["turn"].as_str() == Some(name))
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Read as _, Write as _};
@@ -115,5 +122,10 @@ mod tests {
         assert_eq!(lines[1]["expected"]["tokens_input"], 2200);
         assert_eq!(lines[1]["expected"]["tokens_cache_read"], 1002);
         assert_eq!(lines[2]["status"], 500);
+        assert!(served_turn(&record, "tool"));
+        assert!(
+            !served_turn(&record, "fail"),
+            "the 500 request carried no tag"
+        );
     }
 }

@@ -48,9 +48,17 @@ impl Home {
 }
 
 /// Writes `<home>/.openclaw/openclaw.json`: gateway on loopback, the fake model as the default,
-/// debug file log in `log_dir`, no update checks, merged with `diagnostics` (the output of
-/// `trace-claw generate-config`).
-pub fn write_config(home: &Home, model_port: u16, diagnostics: &Value) -> Result<PathBuf> {
+/// debug file log in `log_dir`, no update checks, no heartbeat runs, the plugins in `deny`
+/// denied, merged with `diagnostics` (the output of `trace-claw generate-config`).
+///
+/// The heartbeat is off because a heartbeat run blocks the gateway's event loop for minutes on
+/// a small machine, long enough for the next CLI turn's connect to time out.
+pub fn write_config(
+    home: &Home,
+    model_port: u16,
+    deny: &[String],
+    diagnostics: &Value,
+) -> Result<PathBuf> {
     fs::create_dir_all(home.state_dir())?;
     fs::create_dir_all(&home.log_dir)?;
     let workspace = home.home.join("workspace");
@@ -75,7 +83,9 @@ pub fn write_config(home: &Home, model_port: u16, diagnostics: &Value) -> Result
         "agents": { "defaults": {
             "model": { "primary": format!("{PROVIDER}/{MODEL}") },
             "workspace": workspace,
+            "heartbeat": { "every": "0m" },
         }},
+        "plugins": { "deny": deny },
         "logging": { "level": "debug", "file": home.log_dir.join("openclaw-e2e.log") },
         "update": { "checkOnStart": false },
     });
@@ -146,17 +156,23 @@ pub struct TurnOutcome {
 /// on a small machine) and is not what is being traced, so the CLI is stopped there.
 const FALLBACK_MARKER: &str = "EMBEDDED FALLBACK";
 
-/// Runs `turn` through `openclaw agent ... --json --timeout SECS`, output in `out_dir`. The CLI
-/// is stopped if it starts its embedded fallback or outlives the timeout by a minute.
+/// Runs `turn` through `openclaw agent ... --json --timeout SECS`, output in `out_dir`
+/// (`turn-NAME[-ATTEMPT].{json,stderr}`). The CLI is stopped if it starts its embedded fallback
+/// or outlives the timeout by a minute.
 pub fn run_turn(
     tc: &Toolchain,
     home: &Home,
     turn: Turn,
+    attempt: u32,
     timeout: Duration,
     out_dir: &Path,
 ) -> Result<TurnOutcome> {
-    let stdout = out_dir.join(format!("turn-{}.json", turn.name));
-    let stderr = out_dir.join(format!("turn-{}.stderr", turn.name));
+    let base = match attempt {
+        1 => format!("turn-{}", turn.name),
+        n => format!("turn-{}-{n}", turn.name),
+    };
+    let stdout = out_dir.join(format!("{base}.json"));
+    let stderr = out_dir.join(format!("{base}.stderr"));
     let mut cmd = home.openclaw(tc);
     cmd.args([
         "agent",

@@ -2,5 +2,8 @@
 
 mod cli;
 mod collect;
-mod util;
+mod otlp_export;
+mod peers;
 mod readme;
+mod receive;
+mod util;

@@ -13,7 +13,11 @@ fn readme_lists_every_metric_with_its_unit_and_kind() {
         .take_while(|l| !l.is_empty())
         .filter(|l| l.starts_with("| `"))
         .collect();
-    assert_eq!(table.len(), ALL_METRICS.len(), "README metric table has a row per metric");
+    assert_eq!(
+        table.len(),
+        ALL_METRICS.len(),
+        "README metric table has a row per metric"
+    );
     for m in ALL_METRICS {
         let row = table
             .iter()

@@ -3,6 +3,8 @@
 //! Each subcommand lives in its own module with its own clap `Args`.
 
 mod bench;
+mod bench_receiver;
+mod peers;
 mod proc_util;
 mod run;
 mod setup;

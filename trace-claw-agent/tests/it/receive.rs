@@ -546,3 +546,85 @@ fn collect_receive_runs_the_receiver_beside_collection() {
     assert_eq!(capture.len(), 1);
     assert_eq!(capture[0]["signal"], "traces");
 }
+
+/// Accepts one HTTP request, answers 200, and hands back its header lines and body.
+fn capture_one_request(
+    listener: std::net::TcpListener,
+) -> std::thread::JoinHandle<(String, Vec<u8>)> {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let (mut stream, _) = listener.accept().expect("forwarded connection");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("timeout");
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 8192];
+        let (head, length) = loop {
+            let n = stream.read(&mut buf).expect("read");
+            assert!(n > 0, "forwarder closed early");
+            raw.extend_from_slice(&buf[..n]);
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .expect("forwarded with a content-length")
+                    .trim()
+                    .parse()
+                    .expect("length");
+                raw.drain(..end + 4);
+                break (head, length);
+            }
+        };
+        while raw.len() < length {
+            let n = stream.read(&mut buf).expect("read");
+            assert!(n > 0, "forwarder closed early");
+            raw.extend_from_slice(&buf[..n]);
+        }
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .expect("answer");
+        (head, raw)
+    })
+}
+
+#[test]
+fn forward_to_resends_the_original_body_unchanged() {
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let upstream_addr = upstream.local_addr().expect("addr");
+    let captured = capture_one_request(upstream);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let receiver = start(dir.path(), |c| {
+        c.forward_to = Some(format!("http://{upstream_addr}/prefix"));
+    });
+    let (_, pb, _) = openclaw_requests()
+        .into_iter()
+        .find(|(s, _, _)| s == "traces")
+        .expect("a traces body");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&std::fs::read(&pb).expect("body"))
+        .expect("gzip");
+    let sent = gz.finish().expect("gzip");
+    let r = request(
+        receiver.local_addr(),
+        "POST",
+        "/v1/traces",
+        &[PROTOBUF, ("Content-Encoding", "gzip")],
+        &sent,
+        Framing::Chunked(512),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (head, body) = captured.join().expect("upstream thread");
+    assert!(
+        head.starts_with("post /prefix/v1/traces http/1.1"),
+        "{head}"
+    );
+    assert!(
+        head.contains("content-type: application/x-protobuf"),
+        "{head}"
+    );
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert_eq!(body, sent, "forwarded body differs from the original");
+    receiver.shutdown();
+    assert_eq!(capture(dir.path()).len(), 1);
+}

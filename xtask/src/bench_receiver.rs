@@ -3,8 +3,9 @@
 //!
 //! The release agent runs `collect --receive-listen` (the collector ticking once an hour, so the
 //! receiver's thread does all the work); keep-alive client connections POST the same batch
-//! repeatedly. Per core = spans / CPU seconds the agent used (utime + stime from
-//! /proc/PID/stat), so the figure does not depend on how busy the machine's other cores are.
+//! repeatedly. Per core = spans / CPU seconds the agent used (on-CPU time of all its threads,
+//! from /proc/PID/task/*/schedstat), so the figure does not depend on how busy the machine's
+//! other cores are.
 //! The baseline, in the same run and on the same connections, is empty export requests: the
 //! cost of HTTP and of writing a line, without any span to decode or re-encode.
 
@@ -165,7 +166,7 @@ fn measure(agent: &Path, body: &[u8], args: &ReceiverArgs) -> anyhow::Result<Run
     drop(agent);
     Ok(Run {
         wall_seconds,
-        cpu_seconds: cpu_seconds.max(1e-3),
+        cpu_seconds: cpu_seconds.max(1e-6),
     })
 }
 
@@ -180,20 +181,23 @@ impl Drop for Killed {
     }
 }
 
-/// utime + stime of `pid` in seconds, from /proc/PID/stat (fields 14 and 15).
+/// On-CPU seconds of every thread of `pid`, from /proc/PID/task/*/schedstat (nanoseconds, so
+/// short baseline runs are measured exactly rather than in 10 ms clock ticks).
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after_comm = stat.rsplit_once(')').context("bad stat")?.1;
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let ticks: f64 = fields
-        .get(11..13)
-        .context("short stat")?
-        .iter()
-        .map(|f| f.parse::<f64>().unwrap_or(0.0))
-        .sum();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok(ticks / hz)
+    let mut nanos = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let path = task?.path().join("schedstat");
+        // A thread may exit between listing and reading; it then no longer counts.
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        nanos += text
+            .split_whitespace()
+            .next()
+            .and_then(|f| f.parse::<u64>().ok())
+            .with_context(|| format!("bad {path:?}"))?;
+    }
+    Ok(nanos as f64 / 1e9)
 }
 
 /// Sends `n` POSTs of `body` on one keep-alive connection, checking each answer is 200.

@@ -1,1 +1,2 @@
 //! Integration tests: the built binaries, driven as a user would.
+mod deploy;

@@ -1,2 +1,7 @@
 //! Integration tests: the built binaries, driven as a user would.
+
+mod cli;
+mod collect;
 mod deploy;
+mod readme;
+mod util;

@@ -274,6 +274,34 @@ fn translator_matches_the_documented_cases() {
     }
 }
 
+#[test]
+fn translator_agrees_with_a_real_implementation() {
+    // prometheus-names.tsv: the series VictoriaMetrics (-opentelemetry.usePrometheusNaming, a port
+    // of the collector's normalize_name) stored for the real OpenClaw export request and for every
+    // names.rs metric; regenerate with tests/fixtures/otlp/prometheus_names.py.
+    let tsv = read("trace-claw-agent/tests/fixtures/otlp/prometheus-names.tsv");
+    let mut rows = 0;
+    for line in tsv.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let [name, unit, ty, stored] = cols[..] else {
+            panic!("prometheus-names.tsv: bad line {line:?}");
+        };
+        let ty = match ty {
+            "gauge" => prom::Type::Gauge,
+            "sum_monotonic" => prom::Type::MonotonicSum,
+            "sum" => prom::Type::NonMonotonicSum,
+            "histogram" => prom::Type::Histogram,
+            other => panic!("prometheus-names.tsv: type {other}"),
+        };
+        let mut ours = prom::series(name, unit, ty);
+        ours.sort();
+        let theirs: Vec<String> = stored.split(' ').map(str::to_owned).collect();
+        assert_eq!(ours, theirs, "{name} [{unit}]");
+        rows += 1;
+    }
+    assert!(rows >= 60, "only {rows} rows in prometheus-names.tsv");
+}
+
 /// One OTLP metric as an exporter sends it.
 #[derive(Debug, Clone)]
 struct OtlpMetric {

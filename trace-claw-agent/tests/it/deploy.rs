@@ -279,7 +279,7 @@ fn translator_agrees_with_a_real_implementation() {
     // prometheus-names.tsv: the series VictoriaMetrics (-opentelemetry.usePrometheusNaming, a port
     // of the collector's normalize_name) stored for the real OpenClaw export request and for every
     // names.rs metric; regenerate with tests/fixtures/otlp/prometheus_names.py.
-    let tsv = read("trace-claw-agent/tests/fixtures/otlp/prometheus-names.tsv");
+    let tsv = read("tests/fixtures/otlp/prometheus-names.tsv");
     let mut rows = 0;
     for line in tsv.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
         let cols: Vec<&str> = line.split('\t').collect();
@@ -339,7 +339,7 @@ fn keys(attrs: Option<&Value>) -> impl Iterator<Item = String> + '_ {
 /// OpenClaw's metrics: the captured export request, plus the instruments the plugin defines but
 /// did not record during the capture. Returns the metrics and the resource attribute keys.
 fn openclaw_metrics() -> (Vec<OtlpMetric>, BTreeSet<String>) {
-    let capture = read_json("trace-claw-agent/tests/fixtures/otlp/openclaw-2026.4.29-metrics.json");
+    let capture = read_json("tests/fixtures/otlp/openclaw-2026.4.29/0062-metrics.json");
     let mut by_name: BTreeMap<String, OtlpMetric> = BTreeMap::new();
     let mut resource = BTreeSet::new();
     for rm in capture["resourceMetrics"]
@@ -372,9 +372,7 @@ fn openclaw_metrics() -> (Vec<OtlpMetric>, BTreeSet<String>) {
             }
         }
     }
-    let source_only = read_json(
-        "trace-claw-agent/tests/fixtures/otlp/openclaw-2026.4.29-source-only-metrics.json",
-    );
+    let source_only = read_json("tests/fixtures/otlp/openclaw-2026.4.29-source-only-metrics.json");
     for m in source_only["metrics"].as_array().expect("metrics") {
         let name = m["name"].as_str().expect("name").to_owned();
         let ty = match (m["type"].as_str(), m["monotonic"].as_bool()) {

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr};
 use serde_json::Value;
 use trace_claw_agent::config::{Config, Mode};
@@ -302,14 +303,31 @@ fn translator_agrees_with_a_real_implementation() {
     assert!(rows >= 60, "only {rows} rows in prometheus-names.tsv");
 }
 
+/// Attribute (or label) key -> the values it takes; `None`: any value.
+type Attrs = BTreeMap<String, Option<BTreeSet<String>>>;
+
+/// Records that `key` takes `value` (`None`: any value).
+fn allow(attrs: &mut Attrs, key: &str, value: Option<&str>) {
+    let entry = attrs
+        .entry(key.to_owned())
+        .or_insert_with(|| Some(BTreeSet::new()));
+    match (entry.as_mut(), value) {
+        (Some(values), Some(v)) => {
+            values.insert(v.to_owned());
+        }
+        (Some(_), None) => *entry = None,
+        (None, _) => {}
+    }
+}
+
 /// One OTLP metric as an exporter sends it.
 #[derive(Debug, Clone)]
 struct OtlpMetric {
     name: String,
     unit: String,
     ty: prom::Type,
-    /// Data-point attribute keys.
-    attributes: BTreeSet<String>,
+    /// Data-point attributes.
+    attributes: Attrs,
 }
 
 fn otlp_type(m: &Value) -> prom::Type {
@@ -328,25 +346,28 @@ fn otlp_type(m: &Value) -> prom::Type {
     }
 }
 
-fn keys(attrs: Option<&Value>) -> impl Iterator<Item = String> + '_ {
-    attrs
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a.get("key").and_then(Value::as_str).map(str::to_owned))
+/// Adds OTLP/JSON attributes with their observed values (non-string values: any).
+fn allow_observed(attrs: &mut Attrs, list: Option<&Value>) {
+    for a in list.and_then(Value::as_array).into_iter().flatten() {
+        let Some(key) = a.get("key").and_then(Value::as_str) else {
+            continue;
+        };
+        allow(attrs, key, a["value"]["stringValue"].as_str());
+    }
 }
 
-/// OpenClaw's metrics: the captured export request, plus the instruments the plugin defines but
-/// did not record during the capture. Returns the metrics and the resource attribute keys.
-fn openclaw_metrics() -> (Vec<OtlpMetric>, BTreeSet<String>) {
+/// OpenClaw's metrics: the captured export request (attribute values as observed), plus the
+/// instruments the plugin defines but did not record during the capture (attribute values
+/// unknown). Returns the metrics and the resource attributes.
+fn openclaw_metrics() -> (Vec<OtlpMetric>, Attrs) {
     let capture = read_json("tests/fixtures/otlp/openclaw-2026.4.29/0062-metrics.json");
     let mut by_name: BTreeMap<String, OtlpMetric> = BTreeMap::new();
-    let mut resource = BTreeSet::new();
+    let mut resource = Attrs::new();
     for rm in capture["resourceMetrics"]
         .as_array()
         .expect("resourceMetrics")
     {
-        resource.extend(keys(rm["resource"].get("attributes")));
+        allow_observed(&mut resource, rm["resource"].get("attributes"));
         for sm in rm["scopeMetrics"].as_array().expect("scopeMetrics") {
             for m in sm["metrics"].as_array().expect("metrics") {
                 let ty = otlp_type(m);
@@ -355,9 +376,9 @@ fn openclaw_metrics() -> (Vec<OtlpMetric>, BTreeSet<String>) {
                     prom::Type::Gauge => "gauge",
                     _ => "sum",
                 };
-                let mut attributes = BTreeSet::new();
+                let mut attributes = Attrs::new();
                 for dp in m[kind]["dataPoints"].as_array().into_iter().flatten() {
-                    attributes.extend(keys(dp.get("attributes")));
+                    allow_observed(&mut attributes, dp.get("attributes"));
                 }
                 let name = m["name"].as_str().expect("name").to_owned();
                 by_name.insert(
@@ -380,44 +401,46 @@ fn openclaw_metrics() -> (Vec<OtlpMetric>, BTreeSet<String>) {
             (Some("sum"), Some(true)) => prom::Type::MonotonicSum,
             other => panic!("{name}: unexpected type {other:?}"),
         };
-        let attributes: BTreeSet<String> = m["attributes"]
-            .as_array()
-            .expect("attributes")
-            .iter()
-            .filter_map(|a| a.as_str().map(str::to_owned))
-            .collect();
         let unit = m["unit"].as_str().expect("unit").to_owned();
         let entry = by_name.entry(name.clone()).or_insert_with(|| OtlpMetric {
             name: name.clone(),
             unit: unit.clone(),
             ty,
-            attributes: BTreeSet::new(),
+            attributes: Attrs::new(),
         });
         assert_eq!(
             (entry.unit.as_str(), entry.ty),
             (unit.as_str(), ty),
             "{name}"
         );
-        entry.attributes.extend(attributes);
+        for a in m["attributes"].as_array().expect("attributes") {
+            allow(&mut entry.attributes, a.as_str().expect("attribute"), None);
+        }
     }
     (by_name.into_values().collect(), resource)
 }
 
 /// trace-claw's metrics as its OTLP exporter sends them: names.rs names and units, gauges for
-/// Gauge, monotonic cumulative sums for Counter, sample labels as attributes.
+/// Gauge, monotonic cumulative sums for Counter, sample labels as attributes. Labels with a
+/// fixed vocabulary in names.rs are limited to it.
 fn trace_claw_metrics() -> Vec<OtlpMetric> {
-    let attributes: BTreeSet<String> = [
-        labels::SOURCE,
-        labels::PID,
-        labels::PPID,
-        labels::PROCESS_NAME,
-        labels::TRACKED,
-        labels::CPU,
-        labels::INTERFACE,
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    let mut attributes = Attrs::new();
+    for free in [labels::PPID, labels::PROCESS_NAME, labels::INTERFACE] {
+        allow(&mut attributes, free, None);
+    }
+    // Dashboards select the tree total and the all-core CPU sample by these values.
+    allow(&mut attributes, labels::PID, Some(labels::PID_TOTAL));
+    allow(&mut attributes, labels::CPU, Some(labels::CPU_TOTAL));
+    for v in [
+        labels::SOURCE_EBPF,
+        labels::SOURCE_PROCFS,
+        labels::SOURCE_SYSINFO,
+    ] {
+        allow(&mut attributes, labels::SOURCE, Some(v));
+    }
+    for v in [labels::TRACKED_MATCH, labels::TRACKED_DESCENDANT] {
+        allow(&mut attributes, labels::TRACKED, Some(v));
+    }
     names::ALL_METRICS
         .iter()
         .map(|m| OtlpMetric {
@@ -432,10 +455,17 @@ fn trace_claw_metrics() -> Vec<OtlpMetric> {
         .collect()
 }
 
-/// Resource attributes trace-claw sets (service.name, host.name) or the deploy files add
-/// through OTEL_RESOURCE_ATTRIBUTES (deploy/kubernetes/daemonset.yaml).
-const TRACE_CLAW_RESOURCE: &[&str] =
-    &["service.name", "host.name", "k8s.node.name", "k8s.pod.name"];
+/// Resource attributes trace-claw sets (service.name from `otel.service_name`, host.name) or the
+/// deploy files add through OTEL_RESOURCE_ATTRIBUTES (deploy/kubernetes/daemonset.yaml).
+fn trace_claw_resource() -> Attrs {
+    let mut r = Attrs::new();
+    let service = Config::default().otel.service_name;
+    allow(&mut r, "service.name", Some(&service));
+    for any in ["host.name", "k8s.node.name", "k8s.pod.name"] {
+        allow(&mut r, any, None);
+    }
+    r
+}
 
 /// Labels the Prometheus exporter adds itself (job = service.name, instance =
 /// service.instance.id) and the histogram bucket bound.
@@ -447,14 +477,18 @@ const EXPORTER_LABELS: &[&str] = &[
     "otel_scope_version",
 ];
 
-/// Prometheus series name -> label names allowed on it.
-type Known = BTreeMap<String, BTreeSet<String>>;
+/// Prometheus series name -> its labels and their values.
+type Known = BTreeMap<String, Attrs>;
 
-fn add_known(known: &mut Known, metrics: &[OtlpMetric], resource: &BTreeSet<String>) {
+fn add_known(known: &mut Known, metrics: &[OtlpMetric], resource: &Attrs) {
     for m in metrics {
-        let mut allowed: BTreeSet<String> = m.attributes.iter().map(|a| prom::label(a)).collect();
-        allowed.extend(resource.iter().map(|a| prom::label(a)));
-        allowed.extend(EXPORTER_LABELS.iter().map(|l| (*l).to_owned()));
+        let allowed: Attrs = m
+            .attributes
+            .iter()
+            .chain(resource)
+            .map(|(k, v)| (prom::label(k), v.clone()))
+            .chain(EXPORTER_LABELS.iter().map(|l| ((*l).to_owned(), None)))
+            .collect();
         for s in prom::series(&m.name, &m.unit, m.ty) {
             let previous = known.insert(s.clone(), allowed.clone());
             assert!(previous.is_none(), "{s} produced by two metrics");
@@ -466,26 +500,30 @@ fn known_series() -> Known {
     let mut known = Known::new();
     let (openclaw, resource) = openclaw_metrics();
     add_known(&mut known, &openclaw, &resource);
-    let resource: BTreeSet<String> = TRACE_CLAW_RESOURCE
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    add_known(&mut known, &trace_claw_metrics(), &resource);
+    add_known(&mut known, &trace_claw_metrics(), &trace_claw_resource());
     known
 }
 
-/// A metric name and the label names one selector uses.
+/// A metric name and the label matchers of one selector: (label, value of an `=`/`!=` match).
 #[derive(Debug)]
 struct Selector {
     metric: Option<String>,
-    labels: Vec<String>,
+    labels: Vec<(String, Option<String>)>,
 }
 
 fn selectors(expr: &Expr, out: &mut Vec<Selector>) {
     let vs = |v: &promql_parser::parser::VectorSelector, out: &mut Vec<Selector>| {
-        let mut labels: Vec<String> = v.matchers.matchers.iter().map(|m| m.name.clone()).collect();
+        let matcher = |m: &promql_parser::label::Matcher| {
+            let value = match m.op {
+                MatchOp::Equal | MatchOp::NotEqual => Some(m.value.clone()),
+                MatchOp::Re(_) | MatchOp::NotRe(_) => None,
+            };
+            (m.name.clone(), value)
+        };
+        let mut labels: Vec<(String, Option<String>)> =
+            v.matchers.matchers.iter().map(matcher).collect();
         for group in &v.matchers.or_matchers {
-            labels.extend(group.iter().map(|m| m.name.clone()));
+            labels.extend(group.iter().map(matcher));
         }
         let metric = v.name.clone().or_else(|| {
             v.matchers
@@ -494,7 +532,7 @@ fn selectors(expr: &Expr, out: &mut Vec<Selector>) {
                 .find(|m| m.name == "__name__")
                 .map(|m| m.value.clone())
         });
-        labels.retain(|l| l != "__name__");
+        labels.retain(|(l, _)| l != "__name__");
         out.push(Selector { metric, labels });
     };
     match expr {
@@ -533,7 +571,7 @@ fn grouping_problems(expr: &Expr, known: &Known, out: &mut Vec<String>) {
                 let allowed: BTreeSet<&String> = inner
                     .iter()
                     .filter_map(|s| known.get(s.metric.as_deref()?))
-                    .flatten()
+                    .flat_map(Attrs::keys)
                     .collect();
                 for l in by.labels.iter().filter(|l| !allowed.contains(l)) {
                     out.push(format!("grouping by {l}, which none of its series has"));
@@ -627,8 +665,14 @@ fn dashboard_promql_names_only_exported_metrics_and_labels() {
                 problems.push(format!("{at}: no exporter produces {metric}"));
                 continue;
             };
-            for l in s.labels.iter().filter(|l| !allowed.contains(*l)) {
-                problems.push(format!("{at}: {metric} has no label {l}"));
+            for (label, value) in &s.labels {
+                match (allowed.get(label), value) {
+                    (None, _) => problems.push(format!("{at}: {metric} has no label {label}")),
+                    (Some(Some(values)), Some(v)) if !values.contains(v) => problems.push(format!(
+                        "{at}: {metric} never has {label}={v:?} (exported: {values:?})"
+                    )),
+                    _ => {}
+                }
             }
         }
     }
@@ -638,7 +682,7 @@ fn dashboard_promql_names_only_exported_metrics_and_labels() {
 #[test]
 fn dashboard_variables_use_exported_labels() {
     let known = known_series();
-    let all_labels: BTreeSet<&String> = known.values().flatten().collect();
+    let all_labels: BTreeSet<&String> = known.values().flat_map(Attrs::keys).collect();
     let d = dashboard();
     for v in d["templating"]["list"].as_array().expect("templating") {
         let q = v["definition"].as_str().expect("definition");

@@ -455,13 +455,19 @@ fn trace_claw_metrics() -> Vec<OtlpMetric> {
         .collect()
 }
 
-/// Resource attributes trace-claw sets (service.name from `otel.service_name`, host.name) or the
-/// deploy files add through OTEL_RESOURCE_ATTRIBUTES (deploy/kubernetes/daemonset.yaml).
+/// Resource attributes trace-claw sets (service.name from `otel.service_name`, service.version,
+/// host.name) or the deploy files add through OTEL_RESOURCE_ATTRIBUTES
+/// (deploy/kubernetes/daemonset.yaml).
 fn trace_claw_resource() -> Attrs {
     let mut r = Attrs::new();
     let service = Config::default().otel.service_name;
     allow(&mut r, "service.name", Some(&service));
-    for any in ["host.name", "k8s.node.name", "k8s.pod.name"] {
+    for any in [
+        "service.version",
+        "host.name",
+        "k8s.node.name",
+        "k8s.pod.name",
+    ] {
         allow(&mut r, any, None);
     }
     r

@@ -1,5 +1,6 @@
 //! Integration tests: the built binaries, driven as a user would.
 
+mod analyze;
 mod cli;
 mod collect;
 mod deploy;

@@ -280,6 +280,16 @@ pub fn run(args: &ValidateDeployArgs) -> anyhow::Result<()> {
         };
         report.command(&name, &compose, &mut cmd);
     }
+    // The root compose.yaml only includes the deploy file, so `docker compose up -d` works
+    // from the repository root as the README says.
+    report.command(
+        "docker compose config (root compose.yaml)",
+        &compose,
+        Command::new(&compose)
+            .arg("-f")
+            .arg(root.join("compose.yaml"))
+            .args(["config", "-q"]),
+    );
     let check_jsonschema = tools.venv_binary("check-jsonschema");
     report.command(
         "compose-spec schema",

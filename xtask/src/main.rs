@@ -9,6 +9,7 @@ mod proc_util;
 mod run;
 mod setup;
 mod test;
+mod validate_deploy;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,8 @@ enum Command {
     Run(run::RunArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
+    /// Validate compose, Prometheus, Grafana, Kubernetes and Dockerfile offline.
+    ValidateDeploy(validate_deploy::ValidateDeployArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::ValidateDeploy(args) => validate_deploy::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

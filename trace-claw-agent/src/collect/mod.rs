@@ -91,14 +91,16 @@ pub enum CollectError {
 
 /// The platform's process table: procfs under `proc_root`.
 #[cfg(target_os = "linux")]
-fn process_table(proc_root: &Path) -> Box<dyn ProcessTable> {
-    Box::new(procfs::ProcfsTable::new(proc_root))
+fn process_table(proc_root: &Path) -> Result<Box<dyn ProcessTable>, CollectError> {
+    Ok(Box::new(procfs::ProcfsTable::new(proc_root)))
 }
 
 /// The platform's process table: sysinfo (`proc_root` is a procfs-only setting).
 #[cfg(not(target_os = "linux"))]
-fn process_table(_proc_root: &Path) -> Box<dyn ProcessTable> {
-    Box::new(sysproc::SysinfoTable::new())
+fn process_table(_proc_root: &Path) -> Result<Box<dyn ProcessTable>, CollectError> {
+    Ok(Box::new(
+        sysproc::SysinfoTable::new().map_err(CollectError::System)?,
+    ))
 }
 
 /// Runs `collect` until a signal or a limit stops it.
@@ -122,13 +124,14 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
         network: c.network,
     })
     .map_err(CollectError::System)?;
-    let mut process = (c.enabled && c.process_filter_enabled).then(|| {
-        ProcessCollector::new(
-            process_table(&c.proc_root),
+    let mut process = match c.enabled && c.process_filter_enabled {
+        true => Some(ProcessCollector::new(
+            process_table(&c.proc_root)?,
             &c.process_name,
             system.total_memory_bytes(),
-        )
-    });
+        )),
+        false => None,
+    };
     log::info!(
         "collecting every {}s: target '{}' ({}), sinks: {}",
         c.interval_seconds,

@@ -85,6 +85,7 @@ impl Receiver {
             max_body_bytes: config.max_body_bytes,
             request_timeout: Duration::from_secs_f64(config.request_timeout_seconds),
             rejected: Arc::clone(&rejected),
+            rejected_statuses: Mutex::default(),
             accepted: Arc::clone(&accepted),
             forward: config
                 .forward_to

@@ -40,6 +40,8 @@ pub(super) struct Shared {
     pub request_timeout: Duration,
     /// Requests refused (any 4xx/5xx answer).
     pub rejected: Arc<AtomicU64>,
+    /// Status codes of refusals already logged (each is logged once).
+    pub rejected_statuses: Mutex<std::collections::HashSet<u16>>,
     /// Requests written to the capture file.
     pub accepted: Arc<AtomicU64>,
     /// Upstream base URL and client, when forwarding.
@@ -79,7 +81,21 @@ pub(super) async fn handle(
         Ok(encoding) => Ok(success(encoding)),
         Err(reject) => {
             shared.rejected.fetch_add(1, Ordering::Relaxed);
-            log::debug!("otlp receiver: {} {}", reject.status, reject.reason);
+            let first_of_kind = shared
+                .rejected_statuses
+                .lock()
+                .is_ok_and(|mut seen| seen.insert(reject.status.as_u16()));
+            if first_of_kind {
+                log::warn!(
+                    "otlp receiver: refused a request with {}: {} (further {} refusals are counted in {}, not logged)",
+                    reject.status,
+                    reject.reason,
+                    reject.status.as_u16(),
+                    trace_claw_common::names::RECEIVER_REJECTED_REQUESTS.name
+                );
+            } else {
+                log::debug!("otlp receiver: {} {}", reject.status, reject.reason);
+            }
             Ok(failure(reject, encoding))
         }
     }

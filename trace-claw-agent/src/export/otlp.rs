@@ -14,7 +14,7 @@
 //! batch is counted in `trace_claw.export.failed_batches`. Each distinct error is logged once
 //! (HTTP status or connect error), and so is the recovery.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -112,7 +112,7 @@ impl OtlpExporter {
             url: url.clone(),
             queue: Arc::clone(&queue),
             poster: HttpPoster::with_timeout(Duration::from_secs_f64(config.timeout_seconds)),
-            resource: resource(&config.service_name),
+            resource: resource(&config.service_name, &config.resource_attributes),
             start_time: Timestamp::now().unix_nanos().max(0).unsigned_abs(),
         };
         let worker = std::thread::Builder::new()
@@ -302,15 +302,22 @@ impl Sender {
     }
 }
 
-/// The resource every request carries.
-fn resource(service_name: &str) -> Resource {
-    let host = sysinfo::System::host_name().unwrap_or_else(|_| "unknown".to_owned());
+/// The resource every request carries: `service.name`, `service.version`, `host.name` (the
+/// host's name unless `extra` sets it, e.g. to the Kubernetes node name), then `extra`.
+fn resource(service_name: &str, extra: &BTreeMap<String, String>) -> Resource {
+    let mut attributes = vec![
+        string_attr("service.name", service_name),
+        string_attr("service.version", env!("CARGO_PKG_VERSION")),
+    ];
+    if !extra.contains_key("host.name") {
+        let host = sysinfo::System::host_name().unwrap_or_else(|_| "unknown".to_owned());
+        attributes.push(string_attr("host.name", &host));
+    }
+    for (key, value) in extra.iter().filter(|(k, _)| k.as_str() != "service.name") {
+        attributes.push(string_attr(key, value));
+    }
     Resource {
-        attributes: vec![
-            string_attr("service.name", service_name),
-            string_attr("service.version", env!("CARGO_PKG_VERSION")),
-            string_attr("host.name", &host),
-        ],
+        attributes,
         ..Default::default()
     }
 }
@@ -432,7 +439,7 @@ mod tests {
         );
         let c = sample("system.memory.used_bytes", 5.0, &[]);
         let d = sample("not.a.known.metric", 1.0, &[]);
-        let request = to_request(&[&a, &c, &b, &d], &resource("svc"), 7);
+        let request = to_request(&[&a, &c, &b, &d], &resource("svc", &BTreeMap::new()), 7);
         let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
         assert_eq!(metrics.len(), 3);
         let Some(metric::Data::Sum(sum)) = &metrics[0].data else {

@@ -5,11 +5,11 @@ Usage: fake_model.py --record FILE [--port 0] [--tool-command CMD]
 
 Prints `fake-model listening on 127.0.0.1:PORT` as its first stdout line, then serves
 `POST /v1/chat/completions` (SSE when the request says `"stream": true`, else one JSON body) and
-`GET /v1/models`. What it answers depends on the last user message of the request:
+`GET /v1/models`. What it answers depends on the newest user message (see `turn` below):
 
   contains E2E-FAIL   -> HTTP 500 with an OpenAI-style error body, every time (retries fail too)
-  contains E2E-TOOL   -> a tool call `exec {"command": CMD}` while the last message is the user's;
-                         once the tool result is in the conversation, a plain answer
+  contains E2E-TOOL   -> a tool call `exec {"command": CMD}` until a tool result follows that
+                         message in the conversation, then a plain answer
   anything else       -> a plain answer
 
 Token usage is made up but known: request number n (1-based, in arrival order) reports
@@ -17,7 +17,8 @@ prompt_tokens = 3000 + 101 n, of which cached_tokens = 1000 + n, and completion_
 so every successful response carries counts no other response has. One JSON line per request is
 appended to the record file after the response was sent: what was answered, the usage reported and
 the counts OpenClaw should derive from it (input = prompt - cached, output, cache_read = cached).
-A `[e2e:NAME]` tag in the user message is copied to the record as `turn`.
+A `[e2e:NAME]` tag in the user message is copied to the record as `turn`; the scripted user
+message is the newest one carrying such a tag.
 """
 
 import argparse
@@ -120,7 +121,17 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(400, {"error": {"message": "request body is not JSON"}})
             return
         messages = req.get("messages") or []
-        last_user = next((message_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+        user_texts = [message_text(m.get("content")) for m in messages if m.get("role") == "user"]
+        # The scripted turn is the newest user message carrying a tag: newer OpenClaw releases
+        # append other user-role messages (internal context) after the user's own.
+        tagged = next((i for i in range(len(messages) - 1, -1, -1)
+                       if messages[i].get("role") == "user"
+                       and TURN_TAG.search(message_text(messages[i].get("content")))), None)
+        if tagged is None:
+            tagged = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=None)
+        last_user = message_text(messages[tagged].get("content")) if tagged is not None else ""
+        # Whether a tool result came back after that message (the follow-up request).
+        tool_answered = tagged is not None and any(m.get("role") == "tool" for m in messages[tagged + 1:])
         last_role = messages[-1].get("role") if messages else None
         tools = [t.get("function", {}).get("name") for t in req.get("tools") or []]
         stream = bool(req.get("stream"))
@@ -128,7 +139,9 @@ class Handler(BaseHTTPRequestHandler):
         seq = self.script.next_seq()
         entry = {"seq": seq, "start": start, "stream": stream, "model": req.get("model"),
                  "turn": tag.group(1) if tag else None, "last_role": last_role,
-                 "request_bytes": len(raw), "tools_offered": len(tools)}
+                 "request_bytes": len(raw), "tools_offered": len(tools),
+                 "roles": [m.get("role") for m in messages],
+                 "last_user_tail": (user_texts[-1] if user_texts else "")[-160:]}
 
         if "E2E-FAIL" in last_user:
             self.send_json(500, {"error": {"message": "scripted upstream failure (E2E-FAIL)",
@@ -138,7 +151,7 @@ class Handler(BaseHTTPRequestHandler):
             return
 
         tool_call = None
-        if "E2E-TOOL" in last_user and last_role == "user":
+        if "E2E-TOOL" in last_user and not tool_answered:
             if "exec" in tools:
                 tool_call = {"id": "call_" + uuid.uuid4().hex[:12], "name": "exec",
                              "arguments": json.dumps({"command": self.script.tool_command})}
@@ -146,7 +159,7 @@ class Handler(BaseHTTPRequestHandler):
                 entry["note"] = "exec tool not offered; answered plainly"
         if tool_call:
             kind, text, finish = "tool_call", "", "tool_calls"
-        elif last_role == "tool":
+        elif tool_answered:
             kind, text, finish = "after_tool", "The command ran; its output is in the tool result.", "stop"
         else:
             kind, text, finish = "plain", "Scripted answer from the e2e fake model.", "stop"

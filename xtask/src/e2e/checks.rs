@@ -242,7 +242,7 @@ fn llm_actions(calls: &[ModelCall], actions: &Actions, trace_dir: &Path) -> Verd
          OpenClaw's transcript cost; {} LLM actions in the analysis{}",
         answered.len(),
         llm.len(),
-        if problems.is_empty() { String::new() } else { format!("; {}", problems.join("; ")) }
+        if problems.is_empty() { String::new() } else { format!("; {}", summarize(&problems)) }
     );
     Verdict::new(NAME, problems.is_empty(), detail)
 }
@@ -519,13 +519,28 @@ fn timeline_costs(actions: &Actions) -> Verdict {
         "{measured}/{} actions with a measured resource_cost (total {cpu_total:.3} s CPU, \
          {bytes_total:.0} B): {}",
         actions.len(),
-        lines.join("; ")
+        summarize(&lines)
     );
     Verdict::new(
         NAME,
         measured == actions.len() && cpu_total > 0.0 && bytes_total > 0.0,
         detail,
     )
+}
+
+/// The first few of `items` joined with "; ", and how many more there were.
+fn summarize(items: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut out = items
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if items.len() > SHOWN {
+        out.push_str(&format!("; ... {} more", items.len() - SHOWN));
+    }
+    out
 }
 
 /// Regular files under `dir` (recursively) whose file name satisfies `want`, sorted.
@@ -567,7 +582,7 @@ mod tests {
     fn a_missing_field_is_named() {
         let doc = json!({"action_timeline": {"omitted": 0}});
         assert_eq!(
-            find_actions(&doc).unwrap_err(),
+            find_actions(&doc).expect_err("no rows"),
             "analyzer JSON missing field action_timeline.rows"
         );
     }

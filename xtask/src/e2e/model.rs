@@ -109,6 +109,18 @@ mod tests {
         );
         assert!(status.contains("500"), "{status}");
 
+        // OpenClaw 2026.9 appends an internal-context user message after the tool result: the
+        // tagged message still decides, and the tool result after it ends the tool loop.
+        let follow_up = r#"{"tools":[{"type":"function","function":{"name":"exec"}}],"messages":[
+            {"role":"user","content":[{"type":"text","text":"E2E-TOOL [e2e:tool]"}]},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function",
+              "function":{"name":"exec","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"c1","content":"e2e-tool-ran"},
+            {"role":"user","content":"internal context, no tag"}]}"#;
+        let (status, body) = post(port, follow_up);
+        assert!(status.contains("200"), "{status}");
+        assert!(body.contains("The command ran"), "{body}");
+
         model
             .stop(libc::SIGTERM, Duration::from_secs(5))
             .expect("stop");
@@ -117,7 +129,7 @@ mod tests {
             .iter()
             .map(|l| l["kind"].as_str().unwrap_or(""))
             .collect();
-        assert_eq!(kinds, ["plain", "tool_call", "error"]);
+        assert_eq!(kinds, ["plain", "tool_call", "error", "after_tool"]);
         assert_eq!(lines[0]["turn"], "plain");
         assert_eq!(lines[1]["expected"]["tokens_input"], 2200);
         assert_eq!(lines[1]["expected"]["tokens_cache_read"], 1002);

@@ -326,6 +326,7 @@ fn live_run(
         eprintln!("e2e: trace-claw-agent stopped: {status}");
         model.stop(libc::SIGTERM, Duration::from_secs(5))?;
         let copied = openclaw::collect_artifacts(&run.home, &run.trace_dir.join("openclaw"))?;
+        export_sqlite_transcripts(workspace, &run)?;
         eprintln!(
             "e2e: copied {copied} OpenClaw files into {}",
             run.trace_dir.display()
@@ -382,6 +383,28 @@ fn generate_config(agent: &Path, cwd: &Path, receiver_port: u16) -> Result<Value
         );
     }
     serde_json::from_slice(&out.stdout).context("generate-config printed no JSON")
+}
+
+/// Newer OpenClaw releases keep transcripts in SQLite: export them as JSONL next to the copied
+/// ones (`tests/e2e/export_transcripts.py`, stdlib sqlite3).
+fn export_sqlite_transcripts(workspace: &Path, run: &RunDir) -> Result<()> {
+    let out = Command::new("python3")
+        .arg(workspace.join("tests/e2e/export_transcripts.py"))
+        .arg(run.home.state_dir())
+        .arg(run.trace_dir.join("openclaw/sessions"))
+        .output()
+        .context("running tests/e2e/export_transcripts.py")?;
+    if !out.status.success() {
+        bail!(
+            "export_transcripts.py failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    eprintln!(
+        "e2e: transcripts in SQLite: {}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+    Ok(())
 }
 
 /// Lines of openclaw-otlp-*.jsonl with signal metrics.

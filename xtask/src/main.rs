@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module with its own clap `Args`.
 
 mod bench;
+mod bench_analyze;
 mod proc_util;
 mod run;
 mod setup;
@@ -30,6 +31,8 @@ enum Command {
     Run(run::RunArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
+    /// Analyzer speed and peak RSS on generated 100 MB / 1 GB trace dirs, beside a baseline.
+    BenchAnalyze(bench_analyze::BenchAnalyzeArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::BenchAnalyze(args) => bench_analyze::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

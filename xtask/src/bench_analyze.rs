@@ -25,6 +25,14 @@ use clap::Args;
 
 use crate::proc_util::{run_checked, workspace_root};
 
+/// `writeln!` into a `String`, whose `fmt::Write` impl never returns an error.
+macro_rules! put {
+    ($dst:expr, $($arg:tt)*) => {{
+        // String's fmt::Write never fails: nothing to handle.
+        let _ = writeln!($dst, $($arg)*);
+    }};
+}
+
 /// Flags of `bench-analyze`.
 #[derive(Debug, Args)]
 pub struct BenchAnalyzeArgs {
@@ -318,7 +326,7 @@ fn generate(dir: &Path, target: u64) -> anyhow::Result<()> {
         let sample = |line: &mut String, name: &str, value: f64, unit: &str, labels: &str| {
             line.clear();
             // Same shape as MetricSample lines written by collect.
-            let _ = writeln!(
+            put!(
                 line,
                 r#"{{"timestamp":"{ts}","name":"{name}","value":{value},"unit":"{unit}","labels":{{{labels}}}}}"#
             );
@@ -431,7 +439,7 @@ fn generate(dir: &Path, target: u64) -> anyhow::Result<()> {
         }
         if tick % 20 == 5 {
             line.clear();
-            let _ = writeln!(
+            put!(
                 line,
                 r#"{{"timestamp":"{ts}","event_type":"llm","session_id":"bench-session-{}","model":"gpt-4o","provider":"openai","tokens_input":{},"tokens_output":{},"tokens_cache_read":1000,"duration_ms":{},"cost_usd":0.01}}"#,
                 tick / 3600,
@@ -443,7 +451,7 @@ fn generate(dir: &Path, target: u64) -> anyhow::Result<()> {
         }
         if tick % 60 == 30 {
             line.clear();
-            let _ = writeln!(
+            put!(
                 line,
                 r#"{{"timestamp":"{ts}","event_type":"tool","session_id":"bench-session-{}","tool_name":"exec","duration_ms":{}}}"#,
                 tick / 3600,
@@ -451,7 +459,7 @@ fn generate(dir: &Path, target: u64) -> anyhow::Result<()> {
             );
             written += events.write(&date, &line)?;
             line.clear();
-            let _ = writeln!(
+            put!(
                 line,
                 r#"{{"timestamp":"{ts}","kind":"exec","pid":{},"ppid":31952,"comm":"sh","filename":"/bin/sh","source":"procfs"}}"#,
                 40_000 + tick % 20_000

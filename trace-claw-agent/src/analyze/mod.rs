@@ -7,7 +7,9 @@
 //! streamed into fixed-size aggregates keyed by the actions' start and end times.
 
 pub mod action;
+pub mod charts;
 pub mod classify;
+pub mod html;
 pub mod merge;
 pub mod openclaw_log;
 pub mod otlp;
@@ -99,6 +101,8 @@ pub struct Options {
     pub until: i64,
     /// The flags as given, for the report.
     pub window: Window,
+    /// Whether to gather down-sampled series and all actions for the HTML report.
+    pub charts: bool,
 }
 
 fn parse_flag_time(flag: &'static str, v: Option<&String>) -> Result<Option<i64>, AnalyzeError> {
@@ -145,6 +149,7 @@ impl Options {
                 session: args.session.clone(),
                 limit: args.limit.unwrap_or(DEFAULT_LIMIT),
             },
+            charts: args.format == AnalyzeFormat::Html,
         })
     }
 }
@@ -191,13 +196,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode, AnalyzeError> {
         AnalyzeFormat::Json => report.write_json(&mut buf),
         AnalyzeFormat::Table => table::write_tables(&report, color, &mut buf),
         AnalyzeFormat::Text => table::write_text(&report, &mut buf),
-        AnalyzeFormat::Html => {
-            return Err(AnalyzeError::Usage {
-                flag: "--format",
-                value: "html".into(),
-                reason: "the HTML report is not available in this build".into(),
-            })
-        }
+        AnalyzeFormat::Html => html::write_html(&report, &report.charts, &mut buf),
     };
     let place = to_file
         .as_ref()
@@ -208,7 +207,10 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode, AnalyzeError> {
     };
     written.map_err(write_err)?;
     match &to_file {
-        Some(p) => std::fs::write(p, &buf).map_err(write_err)?,
+        Some(p) => {
+            std::fs::write(p, &buf).map_err(write_err)?;
+            log::info!("wrote {}", p.display());
+        }
         None => {
             let mut out = std::io::stdout().lock();
             match out.write_all(&buf).and_then(|()| out.flush()) {
@@ -385,6 +387,7 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
         since,
         until,
         timeline_limit: limit,
+        charts: opts.charts,
     };
 
     // Pass 2: resource samples.
@@ -399,26 +402,28 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
                 .map(move |c| (i, c))
         })
         .collect();
-    let rresults: Vec<(usize, usize, Aggregate)> = rtasks
-        .into_par_iter()
-        .map(|(i, c)| {
-            let agg = resources::read_chunk(&c, &plan).unwrap_or_else(|e| Aggregate {
-                lines: unreadable(&e),
-                ..Aggregate::default()
-            });
-            (i, c.index, agg)
-        })
-        .collect();
-    let mut agg = Aggregate {
+    // Chunks are merged as they finish (rayon reduce), so partial aggregates never pile up.
+    let empty = || Aggregate {
         stats: vec![[Stat::default(); N_STATS]; plan.windows.len()],
         ..Aggregate::default()
     };
-    for (i, chunk, mut a) in rresults {
-        per_file
-            .entry(i)
-            .or_default()
-            .push((chunk, std::mem::take(&mut a.lines)));
-        agg.merge(a, limit);
+    let mut agg = rtasks
+        .into_par_iter()
+        .map(|(i, c)| {
+            let mut a = resources::read_chunk(&c, &plan).unwrap_or_else(|e| Aggregate {
+                lines: unreadable(&e),
+                ..Aggregate::default()
+            });
+            let lines = std::mem::take(&mut a.lines);
+            a.chunk_lines.push((i, c.index, lines));
+            a
+        })
+        .reduce(empty, |mut a, b| {
+            a.merge(b, limit);
+            a
+        });
+    for (i, chunk, lines) in std::mem::take(&mut agg.chunk_lines) {
+        per_file.entry(i).or_default().push((chunk, lines));
     }
     let lookup = Lookup::new(plan.probes.clone(), &agg);
 
@@ -491,6 +496,64 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
         limit,
     );
 
+    let charts = if opts.charts {
+        sessions
+            .iter()
+            .enumerate()
+            .map(|(w, (id, _, _))| {
+                let idx = by_session
+                    .get(id.as_str())
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                let (a, b) = plan.windows[w + 1];
+                let ticks: Vec<html::Tick> = process_events
+                    .iter()
+                    .filter(|p| p.timestamp.0 >= a && p.timestamp.0 <= b)
+                    .filter(|p| p.kind != trace_claw_common::event::ProcessEventKind::Fork)
+                    .map(|p| html::Tick {
+                        time: p.timestamp,
+                        kind: format!("{:?}", p.kind).to_lowercase(),
+                        label: format!(
+                            "{:?} pid {} {}{}",
+                            p.kind,
+                            p.pid,
+                            p.comm,
+                            p.exit_code
+                                .map(|c| format!(" exit {c}"))
+                                .unwrap_or_default()
+                        ),
+                    })
+                    .collect();
+                html::SessionChart {
+                    session_id: id.clone(),
+                    actions: idx
+                        .iter()
+                        .take(html::MAX_BARS)
+                        .map(|&i| {
+                            let a = actions[i];
+                            timeline::ActionRow::new(
+                                a,
+                                timeline::snapshot(&lookup, a.start()),
+                                costs[i],
+                            )
+                        })
+                        .collect(),
+                    actions_total: idx.len(),
+                    panels: agg
+                        .charts
+                        .get(w + 1)
+                        .and_then(Option::as_ref)
+                        .map(|b| charts::panels(b))
+                        .unwrap_or_default(),
+                    ticks_total: ticks.len(),
+                    ticks: ticks.into_iter().take(html::MAX_TICKS).collect(),
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+
     let inputs = files
         .iter()
         .zip(&kinds)
@@ -537,6 +600,7 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
             omitted: action_omitted,
         },
         timeline: Rows { rows, omitted },
+        charts,
     })
 }
 

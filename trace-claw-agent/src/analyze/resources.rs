@@ -12,6 +12,7 @@ use serde::Deserialize;
 use trace_claw_common::names::{self, labels};
 use trace_claw_common::time::Timestamp;
 
+use super::charts::Buckets;
 use super::parse::{self, json_reason, Chunk, LineStats};
 use super::AnalyzeError;
 
@@ -162,6 +163,8 @@ pub struct Plan {
     pub until: i64,
     /// How many samples the full timeline keeps.
     pub timeline_limit: usize,
+    /// Whether to keep down-sampled series per session window (windows 1..) for charts.
+    pub charts: bool,
 }
 
 /// A sample kept for the full timeline.
@@ -205,8 +208,12 @@ pub struct Aggregate {
     pub timeline: BinaryHeap<TimelineSample>,
     /// Samples inside the analyzed range.
     pub samples: u64,
-    /// Line counts.
+    /// Line counts of this chunk.
     pub lines: LineStats,
+    /// Line counts per (file index, chunk index), gathered while merging.
+    pub chunk_lines: Vec<(usize, usize, LineStats)>,
+    /// Down-sampled series per window (only with [`Plan::charts`]; allocated on first use).
+    pub charts: Vec<Option<Box<Buckets>>>,
 }
 
 struct Time(Timestamp);
@@ -338,7 +345,18 @@ impl Aggregate {
     }
 
     /// Adds another aggregate (a later or earlier chunk).
-    pub fn merge(&mut self, o: Aggregate, limit: usize) {
+    pub fn merge(&mut self, mut o: Aggregate, limit: usize) {
+        self.chunk_lines.append(&mut o.chunk_lines);
+        if self.charts.len() < o.charts.len() {
+            self.charts.resize(o.charts.len(), None);
+        }
+        for (mine, theirs) in self.charts.iter_mut().zip(o.charts) {
+            match (mine.as_mut(), theirs) {
+                (Some(m), Some(t)) => m.merge(&t),
+                (None, Some(t)) => *mine = Some(t),
+                _ => {}
+            }
+        }
         for (i, g) in o.gaps.iter().enumerate() {
             self.gap(o.base + i).merge(g);
         }
@@ -370,6 +388,7 @@ fn push_bounded(heap: &mut BinaryHeap<TimelineSample>, s: TimelineSample, limit:
 pub fn read_chunk(chunk: &Chunk, plan: &Plan) -> Result<Aggregate, AnalyzeError> {
     let mut agg = Aggregate {
         stats: vec![[Stat::default(); N_STATS]; plan.windows.len()],
+        charts: vec![None; if plan.charts { plan.windows.len() } else { 0 }],
         ..Aggregate::default()
     };
     let mut lines = LineStats::default();
@@ -389,8 +408,18 @@ pub fn read_chunk(chunk: &Chunk, plan: &Plan) -> Result<Aggregate, AnalyzeError>
         agg.samples += 1;
         let (series, stat) = route(&s.name, &s.labels);
         if let Some(series) = series {
+            let p = Pt { t, v: s.value };
             let g = plan.probes.partition_point(|&q| q < t);
-            agg.gap(g).add(series as usize, Pt { t, v: s.value });
+            agg.gap(g).add(series as usize, p);
+            if plan.charts {
+                for (w, &(a, b)) in plan.windows.iter().enumerate().skip(1) {
+                    if t >= a && t <= b {
+                        agg.charts[w]
+                            .get_or_insert_with(|| Box::new(Buckets::new(a, b)))
+                            .add(series, p);
+                    }
+                }
+            }
         }
         if let Some(stat) = stat {
             for (w, &(a, b)) in plan.windows.iter().enumerate() {
@@ -527,6 +556,7 @@ mod tests {
             since: i64::MIN,
             until: i64::MAX,
             timeline_limit: 3,
+            charts: false,
         };
         let len = f.as_file().metadata().expect("meta").len();
         let half = len / 2;

@@ -185,9 +185,14 @@ pub fn session_svg(c: &SessionChart) -> String {
     for i in 0..=5 {
         let t = t0 + (t1 - t0) / 5 * i;
         let xx = x(t);
+        let anchor = match i {
+            0 => "start",
+            5 => "end",
+            _ => "middle",
+        };
         put!(
             s,
-            r##"<line class="grid" x1="{xx:.1}" y1="22" x2="{xx:.1}" y2="{height}" stroke="#e5e5e5"/><text class="axis-label" x="{xx:.1}" y="16" text-anchor="middle" data-t="{t}">{}</text>"##,
+            r##"<line class="grid" x1="{xx:.1}" y1="22" x2="{xx:.1}" y2="{height}" stroke="#e5e5e5"/><text class="axis-label" x="{xx:.1}" y="16" text-anchor="{anchor}" data-t="{t}">{}</text>"##,
             hms(t)
         );
     }
@@ -270,6 +275,18 @@ pub fn session_svg(c: &SessionChart) -> String {
                 "no samples".into()
             }
         );
+        if p.lines.len() > 1 {
+            for (j, l) in p.lines.iter().enumerate() {
+                put!(
+                    s,
+                    r#"<text class="series-label" x="{:.1}" y="{:.1}" text-anchor="end" style="fill:{}">{}</text>"#,
+                    WIDTH - RIGHT - 6.0 - 48.0 * (p.lines.len() - 1 - j) as f64,
+                    top + 13.0,
+                    LINE_COLOURS[j % LINE_COLOURS.len()],
+                    esc(l.name)
+                );
+            }
+        }
         for (j, l) in p.lines.iter().enumerate() {
             let pts: Vec<String> = l
                 .points

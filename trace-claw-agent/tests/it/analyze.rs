@@ -584,3 +584,78 @@ fn html_report_defaults_to_the_trace_dir_and_caps_bars_of_a_large_session() {
     let max: f64 = attr(disk, "data-max").parse().expect("max");
     assert!((max - 1000.0).abs() < 1e-6, "{max}");
 }
+
+/// Headless Chromium (Debian package `chromium`), when installed.
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+#[test]
+fn html_report_renders_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "chromium is required under CI (apt-get install chromium)"
+        );
+        eprintln!("skipping: chromium not installed");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let page = dir.path().join("report.html");
+    let mut args = capture_args(&["--format", "html", "--output"]);
+    args.push(page.display().to_string());
+    assert!(
+        analyze(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .status
+            .success()
+    );
+    // Kept for a person to look at: target/tmp/analyze-report.png.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("analyze-report.png");
+    // A stale screenshot from an earlier run may or may not exist.
+    let _stale = std::fs::remove_file(&shot);
+    let mut child = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1200,1600",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start chromium");
+    // A guard against a hung browser, not a timing assertion.
+    for _ in 0..1200 {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if child.try_wait().expect("wait").is_none() {
+        // The panic below reports the hang; a failed kill changes nothing.
+        let _killed = child.kill();
+        panic!("chromium did not finish");
+    }
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(png[16..20].try_into().expect("4 bytes"));
+    let height = u32::from_be_bytes(png[20..24].try_into().expect("4 bytes"));
+    assert_eq!((width, height), (1200, 1600));
+    // A blank page compresses to a few KiB; the report's text and charts do not.
+    assert!(
+        png.len() > 40_000,
+        "screenshot looks empty: {} bytes",
+        png.len()
+    );
+    eprintln!("screenshot: {}", shot.display());
+}

@@ -26,6 +26,8 @@ macro_rules! put {
 
 /// At most this many bars per session are drawn (the earliest); the page says when more exist.
 pub const MAX_BARS: usize = 2000;
+/// At most this many sessions get a timeline (the earliest); the page says when more exist.
+pub const MAX_SESSIONS: usize = 50;
 /// At most this many process ticks per session are drawn.
 pub const MAX_TICKS: usize = 2000;
 
@@ -415,6 +417,14 @@ svg text{font-size:11px;fill:#333}.note{color:#666;font-size:12px}.legend span{d
     }
     summary_rows(&mut h, o);
     h.push_str("</table>");
+    if r.sessions.len() > charts.len() {
+        put!(
+            h,
+            "<div class=\"note\">timelines of the first {} of {} sessions (use --session, --since or --until to see others)</div>",
+            charts.len(),
+            r.sessions.len()
+        );
+    }
     for c in charts {
         put!(h, "<h2>session {}</h2>", esc(&c.session_id));
         let mut names: Vec<&str> = c

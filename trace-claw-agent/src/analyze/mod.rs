@@ -500,6 +500,7 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
         sessions
             .iter()
             .enumerate()
+            .take(html::MAX_SESSIONS)
             .map(|(w, (id, _, _))| {
                 let idx = by_session
                     .get(id.as_str())

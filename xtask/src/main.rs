@@ -4,10 +4,13 @@
 
 mod bench;
 mod bench_analyze;
+mod bench_receiver;
+mod peers;
 mod proc_util;
 mod run;
 mod setup;
 mod test;
+mod validate_deploy;
 
 use std::process::ExitCode;
 
@@ -33,6 +36,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Analyzer speed and peak RSS on generated 100 MB / 1 GB trace dirs, beside a baseline.
     BenchAnalyze(bench_analyze::BenchAnalyzeArgs),
+    /// Validate compose, Prometheus, Grafana, Kubernetes and Dockerfile offline.
+    ValidateDeploy(validate_deploy::ValidateDeployArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::BenchAnalyze(args) => bench_analyze::run(&args),
+        Command::ValidateDeploy(args) => validate_deploy::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

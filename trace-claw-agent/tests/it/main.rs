@@ -3,5 +3,9 @@
 mod analyze;
 mod cli;
 mod collect;
+mod deploy;
+mod otlp_export;
+mod peers;
 mod readme;
+mod receive;
 mod util;

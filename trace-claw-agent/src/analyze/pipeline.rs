@@ -323,7 +323,7 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
     };
 
     let mut agg = read_resources(&files, &kinds, &plan, &mut per_file);
-    let lookup = Lookup::new(plan.probes.clone(), &agg);
+    let lookup = Lookup::new(plan.probes.clone(), &mut agg);
 
     // Per action: cost; then summaries.
     let costs: Vec<Option<ResourceCost>> = actions

@@ -1,4 +1,4 @@
-//! `cargo xtask bench-analyze`: how fast `analyze` reads a large trace directory, and how much
+//! `cargo xtask bench analyze`: how fast `analyze` reads a large trace directory, and how much
 //! memory it needs, beside a straightforward baseline in the same run.
 //!
 //! 1. Builds the release agent and a release xtask.
@@ -33,7 +33,7 @@ macro_rules! put {
     }};
 }
 
-/// Flags of `bench-analyze`.
+/// Flags of `bench analyze`.
 #[derive(Debug, Args)]
 pub struct BenchAnalyzeArgs {
     /// Trace directory sizes to generate and analyze, in MB (10^6 bytes).
@@ -96,7 +96,13 @@ pub fn run(args: &BenchAnalyzeArgs) -> anyhow::Result<()> {
             }
             run_checked(
                 Command::new(&xtask)
-                    .args(["bench-analyze", "--sizes-mb", &mb.to_string(), "--generate"])
+                    .args([
+                        "bench",
+                        "analyze",
+                        "--sizes-mb",
+                        &mb.to_string(),
+                        "--generate",
+                    ])
                     .arg(&dir),
             )?;
             File::create(&marker)?;
@@ -105,7 +111,7 @@ pub fn run(args: &BenchAnalyzeArgs) -> anyhow::Result<()> {
         // Warm the page cache once so both programs read from memory alike.
         let _warm = measure(
             Command::new(&xtask)
-                .args(["bench-analyze", "--baseline"])
+                .args(["bench", "analyze", "--baseline"])
                 .arg(&dir),
         )?;
         let mut ours = Vec::new();
@@ -126,7 +132,7 @@ pub fn run(args: &BenchAnalyzeArgs) -> anyhow::Result<()> {
             )?);
             theirs.push(measure(
                 Command::new(&xtask)
-                    .args(["bench-analyze", "--baseline"])
+                    .args(["bench", "analyze", "--baseline"])
                     .arg(&dir),
             )?);
         }

@@ -34,8 +34,6 @@ enum Command {
     Run(run::RunArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
-    /// Analyzer speed and peak RSS on generated 100 MB / 1 GB trace dirs, beside a baseline.
-    BenchAnalyze(bench_analyze::BenchAnalyzeArgs),
     /// Validate compose, Prometheus, Grafana, Kubernetes and Dockerfile offline.
     ValidateDeploy(validate_deploy::ValidateDeployArgs),
 }
@@ -47,7 +45,6 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
-        Command::BenchAnalyze(args) => bench_analyze::run(&args),
         Command::ValidateDeploy(args) => validate_deploy::run(&args),
     };
     match result {

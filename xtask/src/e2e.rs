@@ -47,6 +47,10 @@ pub struct E2eArgs {
     #[arg(long, default_value_t = 300)]
     pub turn_timeout: u64,
 
+    /// Use this trace-claw-agent binary instead of building one (debug profile) from the workspace.
+    #[arg(long, value_name = "PATH")]
+    pub agent_bin: Option<PathBuf>,
+
     /// Keep OpenClaw's bundled cloud-provider plugins enabled (slower: each run loads ~50).
     #[arg(long)]
     pub all_plugins: bool,
@@ -115,7 +119,10 @@ pub fn run(args: &E2eArgs) -> Result<()> {
             .join(&args.openclaw_version)
     });
     let mut timings = Timings::default();
-    let agent = timings.time("build trace-claw-agent", || build_agent(&workspace))?;
+    let agent = match &args.agent_bin {
+        Some(bin) => bin.clone(),
+        None => timings.time("build trace-claw-agent", || build_agent(&workspace))?,
+    };
     let gateway_pid_file = work_dir.join("gateway.pid");
     if !args.check_only {
         live_run(args, &workspace, &work_dir, &agent, &mut timings)?;

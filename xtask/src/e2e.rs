@@ -118,6 +118,9 @@ pub fn run(args: &E2eArgs) -> Result<()> {
             .join("target/e2e-openclaw")
             .join(&args.openclaw_version)
     });
+    // OpenClaw runs with its HOME inside the work dir and another cwd: paths must be absolute.
+    let work_dir = std::path::absolute(&work_dir)
+        .with_context(|| format!("resolving {}", work_dir.display()))?;
     let mut timings = Timings::default();
     let agent = match &args.agent_bin {
         Some(bin) => bin.clone(),

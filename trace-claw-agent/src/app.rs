@@ -31,6 +31,11 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let code = if e.downcast_ref::<ConfigError>().is_some() {
                 EXIT_USAGE
+            } else if matches!(
+                e.downcast_ref::<collect::CollectError>(),
+                Some(collect::CollectError::EbpfUnavailable(_))
+            ) {
+                EXIT_EBPF_UNAVAILABLE
             } else {
                 1
             };

@@ -13,4 +13,4 @@ pub mod openclaw_config;
 pub mod target;
 
 /// Whether this build embeds the eBPF programs.
-pub const EBPF_BUILT_IN: bool = false;
+pub const EBPF_BUILT_IN: bool = cfg!(not(no_ebpf));

@@ -14,7 +14,7 @@ use crate::config::Config;
 /// The process collector in use.
 pub enum ProcessSource {
     /// Polling the process table each tick.
-    Polling(ProcessCollector),
+    Polling(Box<ProcessCollector>),
     /// Kernel counters and lifecycle events.
     #[cfg(not(no_ebpf))]
     Ebpf(Box<super::ebpf::EbpfCollector>),
@@ -50,7 +50,11 @@ impl ProcessSource {
     }
 
     fn polling(table: Box<dyn ProcessTable>, name: &str, total_memory_bytes: u64) -> Self {
-        Self::Polling(ProcessCollector::new(table, name, total_memory_bytes))
+        Self::Polling(Box::new(ProcessCollector::new(
+            table,
+            name,
+            total_memory_bytes,
+        )))
     }
 
     /// The `source` label value of this backend's samples.

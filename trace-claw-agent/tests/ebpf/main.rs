@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use trace_claw_agent::collect::ebpf::{probe, EbpfOptions};
@@ -44,12 +44,18 @@ fn main() -> ExitCode {
     let tests: [(&str, fn()); 5] = [
         ("cpu_matches_wait4_rusage", tests::cpu_matches_wait4_rusage),
         ("file_bytes_are_exact", tests::file_bytes_are_exact),
-        ("loopback_tcp_bytes_are_exact", tests::loopback_tcp_bytes_are_exact),
+        (
+            "loopback_tcp_bytes_are_exact",
+            tests::loopback_tcp_bytes_are_exact,
+        ),
         (
             "short_lived_grandchildren_are_all_counted",
             tests::short_lived_grandchildren_are_all_counted,
         ),
-        ("samples_cover_a_live_tree", tests::samples_cover_a_live_tree),
+        (
+            "samples_cover_a_live_tree",
+            tests::samples_cover_a_live_tree,
+        ),
     ];
     let mut failed = 0;
     let mut ran = 0;
@@ -122,13 +128,15 @@ impl Target {
         .expect("eBPF backend starts")
     }
 
-    fn spawn(&self, role: &str, args: &[String]) -> Child {
+    /// Starts this binary as `role` through the symlink; returns the pid to reap with wait4.
+    fn spawn(&self, role: &str, args: &[String]) -> u32 {
         Command::new(&self.link)
             .env(ROLE, role)
             .args(args)
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn child")
+            .id()
     }
 }
 
@@ -158,14 +166,7 @@ fn wait_exited_keep_zombie(pid: u32) {
     // SAFETY: an all-zero siginfo_t is valid; waitid fills it.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: `info` is a valid out-pointer.
-    let r = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid,
-            &mut info,
-            libc::WEXITED | libc::WNOWAIT,
-        )
-    };
+    let r = unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
     assert_eq!(r, 0, "waitid({pid})");
 }
 
@@ -210,7 +211,10 @@ fn wait_blocked_in_read(pid: u32) {
         if text.starts_with("0 ") {
             return;
         }
-        assert!(Instant::now() < deadline, "pid {pid} never blocked in read: {text}");
+        assert!(
+            Instant::now() < deadline,
+            "pid {pid} never blocked in read: {text}"
+        );
         std::thread::yield_now();
     }
 }
@@ -257,8 +261,7 @@ mod tests {
         }
         let target = Target::new("cpu");
         let mut c = target.collector();
-        let child = target.spawn("burn", &["5".into(), "80".into(), "20".into()]);
-        let pid = child.id();
+        let pid = target.spawn("burn", &["5".into(), "80".into(), "20".into()]);
         let reaped = wait4(pid);
         assert_eq!(reaped.status, 0);
         let events = collect_until_exited(&mut c, &[pid]);
@@ -283,6 +286,10 @@ mod tests {
     /// exactly N + 1 (the go byte) and write bytes by exactly N + 1 (the done byte). At exit the
     /// write total equals the kernel's wchar; the read total is the kernel's rchar minus the
     /// bytes exec read before the process was matched (kernel-internal reads, no syscall).
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped with libc::wait4 after reading its /proc/PID/io as a zombie"
+    )]
     pub fn file_bytes_are_exact() {
         if !require_ebpf() {
             return;
@@ -343,8 +350,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut c = target.collector();
-        let child = target.spawn("net", &[addr.to_string(), B.to_string()]);
-        let pid = child.id();
+        let pid = target.spawn("net", &[addr.to_string(), B.to_string()]);
         let (mut conn, _) = listener.accept().expect("accept");
         let mut received = Vec::new();
         conn.read_to_end(&mut received).expect("read from child");
@@ -373,8 +379,7 @@ mod tests {
         const K: usize = 200;
         let target = Target::new("tree");
         let mut c = target.collector();
-        let child = target.spawn("spawn", &[K.to_string(), "5".into()]);
-        let pid = child.id();
+        let pid = target.spawn("spawn", &[K.to_string(), "5".into()]);
         let reaped = wait4(pid);
         assert_eq!(reaped.status, 0);
         let events = collect_until_exited(&mut c, &[pid]);
@@ -422,11 +427,19 @@ mod tests {
         assert!(err < 0.01, "tree CPU off by {:.3}%", err * 100.0);
         let dropped = c.events_dropped();
         assert_eq!(dropped, 0, "events dropped");
-        assert_eq!(c.tracked_count(), 0, "kernel map must be empty after all exits");
+        assert_eq!(
+            c.tracked_count(),
+            0,
+            "kernel map must be empty after all exits"
+        );
     }
 
     /// While a matched child and its grandchild run, each tick has per-process samples for both
     /// with `source: ebpf`, and `pid="total"` samples summing them.
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped with libc::wait4 like the other children"
+    )]
     pub fn samples_cover_a_live_tree() {
         if !require_ebpf() {
             return;
@@ -469,13 +482,20 @@ mod tests {
         assert_eq!(count, 2.0, "child and grandchild tracked");
         let rss_sum = value(&p, names::PROCESS_MEMORY_RSS.name).unwrap_or(0.0)
             + value(&g, names::PROCESS_MEMORY_RSS.name).unwrap_or(0.0);
-        assert_eq!(value("total", names::PROCESS_MEMORY_RSS.name), Some(rss_sum));
+        assert_eq!(
+            value("total", names::PROCESS_MEMORY_RSS.name),
+            Some(rss_sum)
+        );
         drop(child.stdin.take());
         let reaped = wait4(pid);
         assert_eq!(reaped.status, 0);
         let events = collect_until_exited(&mut c, &[pid, grandchild]);
         assert_eq!(exit_of(&events, grandchild).exit_code, Some(0));
-        assert_eq!(c.tracked_count(), 0, "kernel map must be empty after all exits");
+        assert_eq!(
+            c.tracked_count(),
+            0,
+            "kernel map must be empty after all exits"
+        );
     }
 }
 
@@ -552,7 +572,10 @@ mod roles {
         let mut stdin = std::io::stdin().lock();
         let mut stdout = std::io::stdout().lock();
         let mut byte = [0u8; 1];
-        stdout.write_all(b"r").and_then(|()| stdout.flush()).expect("ready");
+        stdout
+            .write_all(b"r")
+            .and_then(|()| stdout.flush())
+            .expect("ready");
         stdin.read_exact(&mut byte).expect("go");
         let data = vec![0x5a_u8; n as usize];
         std::fs::File::create(path)
@@ -562,7 +585,10 @@ mod roles {
         std::fs::File::open(path)
             .and_then(|mut f| f.read_exact(&mut back))
             .expect("read file");
-        stdout.write_all(b"d").and_then(|()| stdout.flush()).expect("done");
+        stdout
+            .write_all(b"d")
+            .and_then(|()| stdout.flush())
+            .expect("done");
         let _eof = stdin.read(&mut byte);
         ExitCode::from(code)
     }

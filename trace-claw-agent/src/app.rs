@@ -66,6 +66,14 @@ fn load_config(cli: &Cli, flags: Option<&crate::cli::CollectArgs>) -> anyhow::Re
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if cli.command.is_some() && cli.collect != crate::cli::CollectArgs::default() {
+        return Err(ConfigError::Invalid {
+            origin: "command line".to_owned(),
+            key: "collect flags".to_owned(),
+            message: "give collect flags after the subcommand, or use no subcommand".to_owned(),
+        }
+        .into());
+    }
     match &cli.command {
         None => collect(&cli, &cli.collect),
         Some(Command::Collect(args)) => collect(&cli, args),

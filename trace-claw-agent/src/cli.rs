@@ -11,11 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Without a subcommand, runs `collect` with the flags given.
 #[derive(Debug, Parser)]
-#[command(
-    version,
-    propagate_version = true,
-    args_conflicts_with_subcommands = true
-)]
+#[command(version, propagate_version = true)]
 pub struct Cli {
     /// Config file (YAML); default ./trace_claw.yaml when it exists, else built-in defaults.
     #[arg(short, long, global = true, value_name = "PATH")]
@@ -62,7 +58,7 @@ pub enum EbpfMode {
 }
 
 /// Flags of `collect`.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Default, PartialEq, Args)]
 pub struct CollectArgs {
     /// Trace processes whose comm, argv[0] or exe name contains NAME (case-insensitive), and
     /// everything they spawn.

@@ -66,8 +66,8 @@ impl EventLogger {
 
 /// The start of an action that ends now and lasted `duration_ms`.
 pub fn started_ago(duration_ms: f64) -> Timestamp {
-    let now = Timestamp::now();
-    Timestamp(now.0 - (duration_ms.max(0.0) * 1e6) as i64)
+    let micros = (duration_ms.max(0.0) * 1e3) as i64;
+    Timestamp(Timestamp::now().0 - micros * 1000)
 }
 
 #[cfg(test)]

@@ -13,9 +13,11 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
-    /// The current wall-clock time.
+    /// The current wall-clock time, truncated to the microseconds the JSONL files keep, so a
+    /// value written and read back compares equal.
     pub fn now() -> Self {
-        Self(Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX))
+        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+        Self(nanos - nanos % 1000)
     }
 
     /// Builds a timestamp from Unix milliseconds.

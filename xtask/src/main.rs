@@ -1,2 +1,50 @@
-//! `cargo xtask`: setup, test, run and bench helpers.
-fn main() {}
+//! `cargo xtask`: setup, test, run and benchmark helpers for trace-claw.
+//!
+//! Each subcommand lives in its own module with its own clap `Args`.
+
+mod bench;
+mod proc_util;
+mod run;
+mod setup;
+mod test;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Developer tasks for trace-claw.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Install what the eBPF build and the tests need (idempotent).
+    Setup(setup::SetupArgs),
+    /// Setup, fmt check, clippy -D warnings, every test, and the macOS check.
+    Test(test::TestArgs),
+    /// Build the agent (release) and run it with the given arguments.
+    Run(run::RunArgs),
+    /// Benchmarks.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Setup(args) => setup::run(&args),
+        Command::Test(args) => test::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

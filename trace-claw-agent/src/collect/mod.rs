@@ -93,14 +93,16 @@ pub enum CollectError {
 
 /// The platform's process table: procfs under `proc_root`.
 #[cfg(target_os = "linux")]
-fn process_table(proc_root: &Path) -> Box<dyn ProcessTable> {
-    Box::new(procfs::ProcfsTable::new(proc_root))
+fn process_table(proc_root: &Path) -> Result<Box<dyn ProcessTable>, CollectError> {
+    Ok(Box::new(procfs::ProcfsTable::new(proc_root)))
 }
 
 /// The platform's process table: sysinfo (`proc_root` is a procfs-only setting).
 #[cfg(not(target_os = "linux"))]
-fn process_table(_proc_root: &Path) -> Box<dyn ProcessTable> {
-    Box::new(sysproc::SysinfoTable::new())
+fn process_table(_proc_root: &Path) -> Result<Box<dyn ProcessTable>, CollectError> {
+    Ok(Box::new(
+        sysproc::SysinfoTable::new().map_err(CollectError::System)?,
+    ))
 }
 
 /// Runs `collect` until a signal or a limit stops it.
@@ -124,7 +126,7 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
     let mut process = if c.enabled && c.process_filter_enabled {
         Some(source::ProcessSource::choose(
             config,
-            process_table(&c.proc_root),
+            process_table(&c.proc_root)?,
             system.total_memory_bytes(),
         )?)
     } else {

@@ -12,10 +12,10 @@ pub struct SysinfoTable {
 
 impl SysinfoTable {
     /// A table with nothing read yet.
-    pub fn new() -> Self {
-        Self {
-            system: System::new(),
-        }
+    pub fn new() -> Result<Self, sysinfo::Error> {
+        Ok(Self {
+            system: System::new()?,
+        })
     }
 }
 

@@ -1,0 +1,80 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `trace-claw-agent` binary under test.
+pub fn agent() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trace-claw-agent"));
+    clear_env(&mut c);
+    c
+}
+
+/// The `trace-claw` binary under test.
+pub fn seed_cli() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trace-claw"));
+    clear_env(&mut c);
+    c
+}
+
+/// Removes the caller's `TRACE_CLAW_*` overrides so tests see only what they set.
+fn clear_env(c: &mut Command) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TRACE_CLAW_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("RUST_LOG", "info");
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("agent crate has a parent")
+        .to_owned()
+}
+
+/// A file under `tests/fixtures/`.
+pub fn fixture(rel: &str) -> PathBuf {
+    repo_root().join("tests/fixtures").join(rel)
+}
+
+/// Runs a command, returning its output (never panics on a non-zero exit).
+pub fn run(c: &mut Command) -> Output {
+    c.output().expect("binary runs")
+}
+
+/// stdout + stderr as text, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every JSON line of every file in `dir` whose name starts with `prefix`.
+pub fn read_jsonl(dir: &Path, prefix: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(prefix) && name.ends_with(".jsonl") {
+            let body = std::fs::read_to_string(e.path()).expect("readable");
+            assert!(
+                body.is_empty() || body.ends_with('\n'),
+                "{name} does not end on a complete line"
+            );
+            for (i, line) in body.lines().enumerate() {
+                out.push(
+                    serde_json::from_str(line)
+                        .unwrap_or_else(|err| panic!("{name}:{}: {err}", i + 1)),
+                );
+            }
+        }
+    }
+    out
+}

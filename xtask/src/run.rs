@@ -1,0 +1,30 @@
+//! `cargo xtask run -- ARGS`: set up the eBPF toolchain, build the agent in release mode and run
+//! it with ARGS (e.g. `--process node`). Needs root for eBPF; falls back to polling otherwise.
+
+use std::process::Command;
+
+use clap::Args;
+
+use crate::proc_util::{run_checked, workspace_root};
+use crate::setup::{self, SetupArgs};
+
+/// Flags of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Skip `cargo xtask setup`.
+    #[arg(long)]
+    pub no_setup: bool,
+    /// Arguments for trace-claw-agent.
+    #[arg(last = true)]
+    pub agent_args: Vec<String>,
+}
+
+/// Builds and runs the agent.
+pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    if !args.no_setup {
+        setup::run(&SetupArgs { no_ebpf: false })?;
+    }
+    run_checked(Command::new("cargo").args(["build", "--release", "--bin", "trace-claw-agent"]))?;
+    let agent = workspace_root().join("target/release/trace-claw-agent");
+    run_checked(Command::new(agent).args(&args.agent_args))
+}

@@ -1,0 +1,54 @@
+//! `cargo xtask test`: the whole suite, as CI runs it: setup, `cargo fmt --check`,
+//! `cargo clippy --all-targets -D warnings`, `cargo test --workspace`, and
+//! `cargo check --target aarch64-apple-darwin -p trace-claw-agent`.
+
+use std::process::Command;
+
+use clap::Args;
+
+use crate::proc_util::{in_ci, is_root, run_checked};
+use crate::setup::{self, SetupArgs};
+
+/// Flags of `test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Skip `cargo xtask setup` (when it already ran).
+    #[arg(long)]
+    pub no_setup: bool,
+    /// Extra arguments for `cargo test` (e.g. a test name filter).
+    #[arg(last = true)]
+    pub cargo_test_args: Vec<String>,
+}
+
+/// Runs the suite, stopping at the first failing step.
+pub fn run(args: &TestArgs) -> anyhow::Result<()> {
+    if !args.no_setup {
+        setup::run(&SetupArgs { no_ebpf: false })?;
+    }
+    if !is_root() && !in_ci() {
+        eprintln!("test: note: not root, so the eBPF tests will print 'skipping'; run `sudo -E cargo xtask test` to include them");
+    }
+    run_checked(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
+    run_checked(Command::new("cargo").args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run_checked(
+        Command::new("cargo")
+            .args(["test", "--workspace"])
+            .args(&args.cargo_test_args),
+    )?;
+    run_checked(Command::new("cargo").args([
+        "check",
+        "--target",
+        "aarch64-apple-darwin",
+        "-p",
+        "trace-claw-agent",
+    ]))?;
+    eprintln!("test: all steps passed");
+    Ok(())
+}

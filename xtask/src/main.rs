@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module with its own clap `Args`.
 
 mod bench;
+mod bench_ebpf;
 mod proc_util;
 mod run;
 mod setup;
@@ -30,6 +31,8 @@ enum Command {
     Run(run::RunArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
+    /// eBPF backend benchmarks (root): program cost, ping-pong, exec storm, overhead.
+    BenchEbpf(bench_ebpf::BenchEbpfArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::BenchEbpf(args) => bench_ebpf::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -181,19 +181,19 @@ impl Bench {
     }
 
     fn progs(&self, c: &Common) -> anyhow::Result<()> {
-        std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1")
-            .context("cannot enable kernel.bpf_stats_enabled")?;
+        let _stats = BpfStats::enable()?;
         let rounds = pingpong_rounds(c.seconds / 3);
         let mut per_prog: HashMap<String, Vec<f64>> = HashMap::new();
         let mut counts: HashMap<String, Vec<f64>> = HashMap::new();
         for run in 0..c.runs {
             eprintln!("bench-ebpf progs: run {}/{}", run + 1, c.runs);
+            let before = prog_ids()?;
             let agent = self.start_agent(TRACKED_PP, &self.scratch.path().join("progs"))?;
             let tracked = self.pingpong_child(TRACKED_PP, rounds)?;
             let untracked = self.pingpong_child(UNTRACKED_PP, rounds)?;
             read_ns_per_trip(tracked)?;
             read_ns_per_trip(untracked)?;
-            for (name, ns, cnt) in bpftool_stats(agent.pid())? {
+            for (name, ns, cnt) in bpftool_stats(&before)? {
                 per_prog
                     .entry(name.clone())
                     .or_default()
@@ -202,7 +202,6 @@ impl Bench {
             }
             agent.stop()?;
         }
-        std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "0")?;
         println!(
             "per-program cost, tracked + untracked pipe ping-pong ({rounds} round trips each), \
              median of {} runs",
@@ -367,22 +366,56 @@ impl Bench {
     }
 }
 
-/// A running agent; stopped with SIGTERM (so it flushes) and reaped.
+/// A running agent; stopped with SIGTERM (so it flushes) and reaped, also when a benchmark
+/// fails half-way.
 struct Agent(Child);
 
 impl Agent {
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-
     fn stop(mut self) -> anyhow::Result<()> {
-        // SAFETY: the pid is our own unreaped child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let status = self.0.wait()?;
+        let status = self.terminate()?;
         if !status.success() {
             bail!("agent exited with {status}");
         }
         Ok(())
+    }
+
+    fn terminate(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        if let Some(status) = self.0.try_wait()? {
+            return Ok(status);
+        }
+        // SAFETY: the pid is our own unreaped child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        self.0.wait()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Err(e) = self.terminate() {
+            eprintln!("bench-ebpf: cannot stop agent {}: {e}", self.0.id());
+        }
+    }
+}
+
+/// `kernel.bpf_stats_enabled` turned on for the guard's lifetime, then restored.
+struct BpfStats(String);
+
+impl BpfStats {
+    const PATH: &str = "/proc/sys/kernel/bpf_stats_enabled";
+
+    fn enable() -> anyhow::Result<Self> {
+        let previous = std::fs::read_to_string(Self::PATH)
+            .with_context(|| format!("cannot read {}", Self::PATH))?;
+        std::fs::write(Self::PATH, "1").with_context(|| format!("cannot write {}", Self::PATH))?;
+        Ok(Self(previous.trim().to_owned()))
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::write(Self::PATH, &self.0) {
+            eprintln!("bench-ebpf: cannot restore {}: {e}", Self::PATH);
+        }
     }
 }
 
@@ -407,29 +440,60 @@ fn read_ns_per_trip(mut child: Child) -> anyhow::Result<f64> {
         .with_context(|| format!("ping-pong printed '{}'", text.trim()))
 }
 
-/// (program name, run_time_ns, run_cnt) of every program loaded by `pid`.
-fn bpftool_stats(pid: u32) -> anyhow::Result<Vec<(String, f64, f64)>> {
+/// Every loaded program, as bpftool reports it.
+fn bpftool_progs() -> anyhow::Result<Vec<serde_json::Value>> {
     let out = Command::new("bpftool")
         .args(["prog", "show", "--json"])
         .output()
         .context("cannot run bpftool")?;
     let progs: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let mut stats = Vec::new();
-    for p in progs.as_array().map(Vec::as_slice).unwrap_or(&[]) {
-        let ours = p["pids"].as_array().is_some_and(|pids| {
-            pids.iter()
-                .any(|x| x["pid"].as_u64() == Some(u64::from(pid)))
-        });
-        if !ours {
+    Ok(progs.as_array().cloned().unwrap_or_default())
+}
+
+/// Ids of the programs loaded now.
+fn prog_ids() -> anyhow::Result<HashSet<u64>> {
+    Ok(bpftool_progs()?
+        .iter()
+        .filter_map(|p| p["id"].as_u64())
+        .collect())
+}
+
+/// Program names of trace-claw-ebpf as the kernel truncates them (15 bytes).
+const OUR_PROGRAMS: &[&str] = &[
+    "sched_stat_runt",
+    "sys_exit_read",
+    "sys_exit_write",
+    "block_bio_queue",
+    "sock_send_lengt",
+    "sock_recv_lengt",
+    "task_newtask",
+    "sched_process_e",
+    "sched_switch",
+];
+
+/// (program name, run_time_ns, run_cnt) of every trace-claw program loaded since `before`.
+fn bpftool_stats(before: &HashSet<u64>) -> anyhow::Result<Vec<(String, f64, f64)>> {
+    let mut stats: Vec<(String, f64, f64)> = Vec::new();
+    let mut progs = bpftool_progs()?;
+    progs.sort_by_key(|p| p["id"].as_u64());
+    for p in progs {
+        let new = p["id"].as_u64().is_some_and(|id| !before.contains(&id));
+        let name = p["name"].as_str().unwrap_or("?");
+        if !new || !OUR_PROGRAMS.iter().any(|o| name.starts_with(o)) {
             continue;
         }
-        let name = p["name"].as_str().unwrap_or("?").to_owned();
         let ns = p["run_time_ns"].as_f64().unwrap_or(0.0);
         let cnt = p["run_cnt"].as_f64().unwrap_or(0.0);
+        // sched_process_exec and _exit share a truncated name; they load in that order.
+        let name = if stats.iter().any(|(n, _, _)| n == name) {
+            format!("{name}(2)")
+        } else {
+            name.to_owned()
+        };
         stats.push((name, ns, cnt));
     }
     if stats.is_empty() {
-        bail!("bpftool shows no programs of pid {pid}");
+        bail!("bpftool shows no new trace-claw programs");
     }
     Ok(stats)
 }

@@ -6,7 +6,7 @@ use core::ptr::addr_of_mut;
 use aya_ebpf::macros::tracepoint;
 use aya_ebpf::programs::TracePointContext;
 
-use crate::maps::{add_to, current_tgid};
+use crate::maps::{add_to, current_tgid, field};
 
 /// `syscalls:sys_exit_*`: offset of `long ret`.
 const SYS_EXIT_RET: usize = 16;
@@ -51,7 +51,7 @@ pub fn sys_exit_write(ctx: TracePointContext) -> i32 {
 /// The syscall's return value when it is a byte count, else 0.
 fn syscall_bytes(ctx: &TracePointContext) -> Result<u64, i32> {
     // SAFETY: offset 16 is `long ret` in every syscalls:sys_exit_* format.
-    let ret: i64 = unsafe { ctx.read_at(SYS_EXIT_RET) }?;
+    let ret: i64 = unsafe { field(ctx, SYS_EXIT_RET) };
     Ok(if ret > 0 { ret as u64 } else { 0 })
 }
 
@@ -67,12 +67,12 @@ pub fn block_bio_queue(ctx: TracePointContext) -> i32 {
 
 fn try_block_bio_queue(ctx: &TracePointContext) -> Result<(), i32> {
     // SAFETY: offsets from /sys/kernel/tracing/events/block/block_bio_queue/format.
-    let op: u8 = unsafe { ctx.read_at(BIO_RWBS) }?;
+    let op: u8 = unsafe { field(ctx, BIO_RWBS) };
     if op != b'R' {
         return Ok(());
     }
     // SAFETY: as above.
-    let sectors: u32 = unsafe { ctx.read_at(BIO_NR_SECTOR) }?;
+    let sectors: u32 = unsafe { field(ctx, BIO_NR_SECTOR) };
     add_to(current_tgid(), u64::from(sectors) * 512, |p| {
         // SAFETY: `p` points to a live PROCS value.
         unsafe { addr_of_mut!((*p).counters.block_read_bytes) }

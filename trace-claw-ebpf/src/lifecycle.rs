@@ -20,7 +20,7 @@ use trace_claw_common::abi::{
     TRACK_EXEC_MATCH, TRACK_MATCH,
 };
 
-use crate::maps::{bump_stat, config, current_tgid, EVENTS, EXITING, PROCS};
+use crate::maps::{bump_stat, config, current_tgid, field, EVENTS, EXITING, PROCS};
 
 /// `task:task_newtask`: offset of `pid_t pid` (the new task).
 const NEWTASK_PID: usize = 8;
@@ -56,7 +56,7 @@ pub fn task_newtask(ctx: TracePointContext) -> i32 {
 
 fn try_task_newtask(ctx: &TracePointContext) -> Result<(), i32> {
     // SAFETY: offsets from /sys/kernel/tracing/events/task/task_newtask/format.
-    let clone_flags: u64 = unsafe { ctx.read_at(NEWTASK_FLAGS) }?;
+    let clone_flags: u64 = unsafe { field(ctx, NEWTASK_FLAGS) };
     if clone_flags & CLONE_THREAD != 0 {
         return Ok(());
     }
@@ -65,7 +65,7 @@ fn try_task_newtask(ctx: &TracePointContext) -> Result<(), i32> {
         return Ok(());
     }
     // SAFETY: as above.
-    let child: i32 = unsafe { ctx.read_at(NEWTASK_PID) }?;
+    let child: i32 = unsafe { field(ctx, NEWTASK_PID) };
     let child = child as u32;
     let tracked = TrackedProc {
         counters: ProcCounters::default(),
@@ -115,7 +115,7 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
         }
     };
     // SAFETY: offset 8 is the filename's __data_loc (low 16 bits: offset in the record).
-    let loc: u32 = unsafe { ctx.read_at(EXEC_FILENAME) }?;
+    let loc: u32 = unsafe { field(ctx, EXEC_FILENAME) };
     let record = ctx.as_ptr() as *const u8;
     emit(EVENT_EXEC, tgid, &tracked, comm, 0, |event| {
         // SAFETY: the record holds the NUL-terminated filename at `loc & 0xffff`.
@@ -141,7 +141,7 @@ pub fn sched_process_exit(ctx: TracePointContext) -> i32 {
 
 fn try_sched_process_exit(ctx: &TracePointContext) -> Result<(), i32> {
     // SAFETY: offsets from /sys/kernel/tracing/events/sched/sched_process_exit/format.
-    let group_dead: u8 = unsafe { ctx.read_at(EXIT_GROUP_DEAD) }?;
+    let group_dead: u8 = unsafe { field(ctx, EXIT_GROUP_DEAD) };
     if group_dead == 0 {
         return Ok(());
     }
@@ -150,7 +150,7 @@ fn try_sched_process_exit(ctx: &TracePointContext) -> Result<(), i32> {
         return Ok(());
     }
     // SAFETY: as above.
-    let tid: i32 = unsafe { ctx.read_at(EXIT_PID) }?;
+    let tid: i32 = unsafe { field(ctx, EXIT_PID) };
     let cfg = config();
     // SAFETY: do_exit has stored the status in current->exit_code before this tracepoint; the
     // offset comes from the running kernel's BTF and the read faults safely regardless.
@@ -176,13 +176,13 @@ pub fn sched_switch(ctx: TracePointContext) -> i32 {
 
 fn try_sched_switch(ctx: &TracePointContext) -> Result<(), i32> {
     // SAFETY: offsets from /sys/kernel/tracing/events/sched/sched_switch/format.
-    let tid: i32 = unsafe { ctx.read_at(SWITCH_PREV_PID) }?;
+    let tid: i32 = unsafe { field(ctx, SWITCH_PREV_PID) };
     let tid = tid as u32;
     let Some(exiting) = EXITING.get_ptr(tid) else {
         return Ok(());
     };
     // SAFETY: as above.
-    let state: i64 = unsafe { ctx.read_at(SWITCH_PREV_STATE) }?;
+    let state: i64 = unsafe { field(ctx, SWITCH_PREV_STATE) };
     if state & EXITED_STATE == 0 {
         return Ok(()); // it slept inside do_exit; the final switch comes later
     }

@@ -5,6 +5,8 @@ use core::intrinsics::{atomic_xadd, AtomicOrdering};
 use aya_ebpf::helpers::bpf_get_current_pid_tgid;
 use aya_ebpf::macros::map;
 use aya_ebpf::maps::{Array, HashMap, RingBuf};
+use aya_ebpf::programs::TracePointContext;
+use aya_ebpf::EbpfContext;
 use trace_claw_common::abi::{
     ExitingProc, KernelConfig, TrackedProc, EVENTS_RING_BYTES, MAX_EXITING, MAX_TRACKED, STAT_COUNT,
 };
@@ -66,4 +68,15 @@ pub fn bump_stat(index: u32) {
     if let Some(slot) = STATS.get_ptr_mut(index) {
         add(slot, 1);
     }
+}
+
+/// Reads the field at `offset` of a tracepoint record directly from the context (a plain load,
+/// no helper call; the verifier checks bounds and `offset % size_of::<T>() == 0`).
+///
+/// # Safety
+/// `offset` must be the offset of a field of type `T` in the attached tracepoint's format.
+#[inline(always)]
+pub unsafe fn field<T: Copy>(ctx: &TracePointContext, offset: usize) -> T {
+    // SAFETY: per the caller, a `T` lives at `offset` of the record the context points to.
+    unsafe { core::ptr::read(ctx.as_ptr().cast::<u8>().add(offset).cast::<T>()) }
 }

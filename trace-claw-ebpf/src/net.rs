@@ -7,7 +7,7 @@ use core::ptr::addr_of_mut;
 use aya_ebpf::macros::tracepoint;
 use aya_ebpf::programs::TracePointContext;
 
-use crate::maps::{add_to, current_tgid};
+use crate::maps::{add_to, current_tgid, field};
 
 /// `sock:sock_{send,recv}_length`: offset of `__u16 family`.
 const SOCK_FAMILY: usize = 16;
@@ -55,14 +55,14 @@ pub fn sock_recv_length(ctx: TracePointContext) -> i32 {
 fn socket_bytes(ctx: &TracePointContext) -> Result<u64, i32> {
     // SAFETY: offsets from /sys/kernel/tracing/events/sock/sock_send_length/format (the
     // recv format is identical).
-    let ret: i32 = unsafe { ctx.read_at(SOCK_RET) }?;
+    let ret: i32 = unsafe { field(ctx, SOCK_RET) };
     if ret <= 0 {
         return Ok(0);
     }
     // SAFETY: as above.
-    let family: u16 = unsafe { ctx.read_at(SOCK_FAMILY) }?;
+    let family: u16 = unsafe { field(ctx, SOCK_FAMILY) };
     // SAFETY: as above.
-    let flags: i32 = unsafe { ctx.read_at(SOCK_FLAGS) }?;
+    let flags: i32 = unsafe { field(ctx, SOCK_FLAGS) };
     if (family != AF_INET && family != AF_INET6) || flags & MSG_PEEK != 0 {
         return Ok(0);
     }

@@ -43,9 +43,10 @@ pub const STAT_COUNT: u32 = 2;
 pub struct ProcCounters {
     /// On-CPU nanoseconds summed from `sched:sched_stat_runtime`.
     pub on_cpu_ns: u64,
-    /// Bytes returned by read-family syscalls.
+    /// The kernel's rchar (`task_io_accounting`), filled in at exit only; live values come
+    /// from /proc/PID/io.
     pub read_bytes: u64,
-    /// Bytes accepted by write-family syscalls.
+    /// The kernel's wchar, filled in at exit only (as `read_bytes`).
     pub write_bytes: u64,
     /// Bytes queued for read on block devices.
     pub block_read_bytes: u64,
@@ -75,6 +76,10 @@ pub struct ExitingProc {
     pub tgid: u32,
     /// `task_struct.exit_code`: a raw wait status.
     pub exit_status: i32,
+    /// The process's rchar at exit (its own plus its dead threads').
+    pub read_bytes: u64,
+    /// The process's wchar at exit.
+    pub write_bytes: u64,
 }
 
 /// One lifecycle record in the `EVENTS` ring buffer.
@@ -117,6 +122,16 @@ pub struct KernelConfig {
     pub task_exit_code_offset: u32,
     /// Byte offset of `task_struct.real_parent`, from the kernel's BTF.
     pub task_real_parent_offset: u32,
+    /// Byte offset of `task_struct.signal`.
+    pub task_signal_offset: u32,
+    /// Byte offset of `task_struct.ioac` (this thread's I/O accounting).
+    pub task_ioac_offset: u32,
+    /// Byte offset of `signal_struct.ioac` (I/O of the process's dead threads).
+    pub signal_ioac_offset: u32,
+    /// Byte offset of `task_io_accounting.rchar`.
+    pub ioac_rchar_offset: u32,
+    /// Byte offset of `task_io_accounting.wchar`.
+    pub ioac_wchar_offset: u32,
 }
 
 impl KernelConfig {
@@ -128,6 +143,11 @@ impl KernelConfig {
             task_tgid_offset: 0,
             task_exit_code_offset: 0,
             task_real_parent_offset: 0,
+            task_signal_offset: 0,
+            task_ioac_offset: 0,
+            signal_ioac_offset: 0,
+            ioac_rchar_offset: 0,
+            ioac_wchar_offset: 0,
         }
     }
 }
@@ -170,12 +190,12 @@ mod tests {
     fn layouts_have_no_padding() {
         assert_eq!(size_of::<ProcCounters>(), 6 * 8);
         assert_eq!(size_of::<TrackedProc>(), size_of::<ProcCounters>() + 8);
-        assert_eq!(size_of::<ExitingProc>(), 8);
+        assert_eq!(size_of::<ExitingProc>(), 24);
         assert_eq!(
             size_of::<ProcEvent>(),
             8 + 6 * 4 + size_of::<ProcCounters>() + COMM_LEN + FILENAME_LEN
         );
-        assert_eq!(size_of::<KernelConfig>(), COMM_LEN + 4 * 4);
+        assert_eq!(size_of::<KernelConfig>(), COMM_LEN + 9 * 4);
     }
 
     #[test]

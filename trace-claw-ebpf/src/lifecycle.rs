@@ -154,13 +154,21 @@ fn try_sched_process_exit(ctx: &TracePointContext) -> Result<(), i32> {
     let cfg = config();
     // SAFETY: do_exit has stored the status in current->exit_code before this tracepoint; the
     // offset comes from the running kernel's BTF and the read faults safely regardless.
-    let exit_status: i32 = unsafe {
+    let (task, exit_status) = unsafe {
         let task = bpf_get_current_task();
-        bpf_probe_read_kernel((task + u64::from(cfg.task_exit_code_offset)) as *const i32)
-    }
-    .unwrap_or(0);
+        let status =
+            bpf_probe_read_kernel((task + u64::from(cfg.task_exit_code_offset)) as *const i32);
+        (task, status.unwrap_or(0))
+    };
+    let (read_bytes, write_bytes) = process_io(task, &cfg);
     // A full EXITING map only delays the exit event: userspace reaps entries whose pid is gone.
-    let _full = EXITING.insert(tid as u32, ExitingProc { tgid, exit_status }, 0);
+    let exiting = ExitingProc {
+        tgid,
+        exit_status,
+        read_bytes,
+        write_bytes,
+    };
+    let _full = EXITING.insert(tid as u32, exiting, 0);
     Ok(())
 }
 
@@ -187,10 +195,17 @@ fn try_sched_switch(ctx: &TracePointContext) -> Result<(), i32> {
         return Ok(()); // it slept inside do_exit; the final switch comes later
     }
     // SAFETY: `exiting` points to a live EXITING value; it is copied out at once.
-    let ExitingProc { tgid, exit_status } = unsafe { *exiting };
+    let ExitingProc {
+        tgid,
+        exit_status,
+        read_bytes,
+        write_bytes,
+    } = unsafe { *exiting };
     if let Some(p) = PROCS.get_ptr(tgid) {
         // SAFETY: `p` points to a live PROCS value; it is copied out at once.
-        let tracked = unsafe { *p };
+        let mut tracked = unsafe { *p };
+        tracked.counters.read_bytes = read_bytes;
+        tracked.counters.write_bytes = write_bytes;
         // SAFETY: as above.
         let comm: [u8; COMM_LEN] = unsafe { ctx.read_at(SWITCH_PREV_COMM) }?;
         emit(EVENT_EXIT, tgid, &tracked, comm, exit_status, |_| Ok(()));
@@ -260,6 +275,33 @@ fn comm_matches(comm: &[u8; COMM_LEN], cfg: &KernelConfig) -> bool {
         start += 1;
     }
     false
+}
+
+/// rchar and wchar of the process whose last thread is `task`: the thread's own
+/// `task_io_accounting` plus the one its dead threads folded into `signal_struct`.
+#[inline(always)]
+fn process_io(task: u64, cfg: &KernelConfig) -> (u64, u64) {
+    let read = |ioac: u64| -> (u64, u64) {
+        // SAFETY: offsets from the running kernel's BTF; the reads fault safely regardless.
+        unsafe {
+            (
+                bpf_probe_read_kernel((ioac + u64::from(cfg.ioac_rchar_offset)) as *const u64)
+                    .unwrap_or(0),
+                bpf_probe_read_kernel((ioac + u64::from(cfg.ioac_wchar_offset)) as *const u64)
+                    .unwrap_or(0),
+            )
+        }
+    };
+    let own = read(task + u64::from(cfg.task_ioac_offset));
+    // SAFETY: as above.
+    let signal: u64 =
+        unsafe { bpf_probe_read_kernel((task + u64::from(cfg.task_signal_offset)) as *const u64) }
+            .unwrap_or(0);
+    if signal == 0 {
+        return own;
+    }
+    let dead = read(signal + u64::from(cfg.signal_ioac_offset));
+    (own.0 + dead.0, own.1 + dead.1)
 }
 
 /// Tgid of the current task's parent, read through `task_struct.real_parent`.

@@ -17,28 +17,6 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tr
 
 /// Program name, tracepoint category, and the tracepoints it is attached to.
 const TRACEPOINTS: &[(&str, &str, &[&str])] = &[
-    (
-        "sys_exit_read",
-        "syscalls",
-        &[
-            "sys_exit_read",
-            "sys_exit_readv",
-            "sys_exit_pread64",
-            "sys_exit_preadv",
-            "sys_exit_preadv2",
-        ],
-    ),
-    (
-        "sys_exit_write",
-        "syscalls",
-        &[
-            "sys_exit_write",
-            "sys_exit_writev",
-            "sys_exit_pwrite64",
-            "sys_exit_pwritev",
-            "sys_exit_pwritev2",
-        ],
-    ),
     ("block_bio_queue", "block", &["block_bio_queue"]),
     ("sock_send_length", "sock", &["sock_send_length"]),
     ("sock_recv_length", "sock", &["sock_recv_length"]),
@@ -143,6 +121,11 @@ fn kernel_config(needle: &str, btf: &Btf) -> Result<KernelConfig, EbpfError> {
     config.task_tgid_offset = btf.member_offset("task_struct", "tgid")?;
     config.task_exit_code_offset = btf.member_offset("task_struct", "exit_code")?;
     config.task_real_parent_offset = btf.member_offset("task_struct", "real_parent")?;
+    config.task_signal_offset = btf.member_offset("task_struct", "signal")?;
+    config.task_ioac_offset = btf.member_offset("task_struct", "ioac")?;
+    config.signal_ioac_offset = btf.member_offset("signal_struct", "ioac")?;
+    config.ioac_rchar_offset = btf.member_offset("task_io_accounting", "rchar")?;
+    config.ioac_wchar_offset = btf.member_offset("task_io_accounting", "wchar")?;
     Ok(config)
 }
 

@@ -53,6 +53,11 @@ pub enum EbpfError {
     /// The `task_struct` offsets come from the kernel's BTF.
     #[error("no kernel BTF at '{VMLINUX_BTF}' (kernel built without CONFIG_DEBUG_INFO_BTF)")]
     NoBtf,
+    /// A tracepoint or tracepoint field the programs read is missing from this kernel.
+    #[error(
+        "kernel lacks tracepoint '{0}' or the field layout the programs read (see docs/ebpf.md)"
+    )]
+    MissingTracepoint(&'static str),
     /// The BTF was there but lacked what the programs need.
     #[error(transparent)]
     Btf(#[from] btf::BtfError),
@@ -111,7 +116,30 @@ fn probe_host() -> Option<EbpfError> {
     if !Path::new(VMLINUX_BTF).exists() {
         return Some(EbpfError::NoBtf);
     }
-    None
+    missing_tracepoint_field().map(EbpfError::MissingTracepoint)
+}
+
+/// Tracepoint fields whose offsets the kernel programs hard-code, and the format file each is
+/// in; the first one this kernel lacks.
+#[cfg(not(no_ebpf))]
+fn missing_tracepoint_field() -> Option<&'static str> {
+    const NEEDED: [(&str, &str); 4] = [
+        (
+            "sched/sched_process_exit",
+            "field:bool group_dead;\toffset:32;",
+        ),
+        ("sched/sched_stat_runtime", "field:u64 runtime;\toffset:16;"),
+        ("sock/sock_send_length", "field:int ret;\toffset:20;"),
+        ("sched/sched_switch", "field:long prev_state;\toffset:32;"),
+    ];
+    let root = tracefs_root()?;
+    NEEDED.iter().find_map(|(event, field)| {
+        let format = std::fs::read_to_string(root.join("events").join(event).join("format"));
+        match format {
+            Ok(text) if text.contains(field) => None,
+            _ => Some(*event),
+        }
+    })
 }
 
 #[cfg(no_ebpf)]

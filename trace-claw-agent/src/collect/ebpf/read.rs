@@ -3,10 +3,10 @@
 //! At start the tracked set is seeded from a procfs scan (the same name matching and tree walk
 //! as the polling collector), then the programs are attached and the scan repeated to catch
 //! children forked in between. Each tick: lifecycle events are drained (exits carry final
-//! counters), then every tracked pid is read from /proc (memory, threads; the read also makes
-//! the scheduler account the running slice, so the on-CPU counter is current) and from the
-//! `PROCS` map. Processes tracked from before the agent started get a baseline of the CPU time
-//! and rchar/wchar they had already used, so their totals are lifetime totals.
+//! counters), then every tracked pid is read from /proc (stat: memory, threads, and the read
+//! makes the scheduler account the running slice so the on-CPU counter is current; io: the
+//! kernel's rchar/wchar) and from the `PROCS` map. Processes tracked from before the agent
+//! started get a baseline of the CPU time they had already used, so totals are lifetime totals.
 
 use std::collections::{HashMap, HashSet};
 use std::os::fd::AsRawFd;
@@ -168,6 +168,7 @@ impl EbpfCollector {
                 continue;
             };
             self.missing.remove(&pid);
+            let io = self.proc_io(pid);
             let Ok(tracked) = self.kernel.procs.get(&pid, 0) else {
                 continue; // exited between the two reads; its exit event follows
             };
@@ -175,7 +176,9 @@ impl EbpfCollector {
                 .live
                 .entry(pid)
                 .or_insert_with(|| Live::from_kernel(&tracked, &stat.comm));
-            let totals = add(&live.base, &tracked.counters);
+            let mut totals = add(&live.base, &tracked.counters);
+            (totals.read_bytes, totals.write_bytes) =
+                io.unwrap_or((live.last.read_bytes, live.last.write_bytes));
             let cpu_pct = match (live.read_once, elapsed_ns) {
                 (true, Some(ns)) => {
                     Some(totals.cpu_ns.saturating_sub(live.last.cpu_ns) as f64 / ns * 100.0)
@@ -283,7 +286,7 @@ impl EbpfCollector {
         }
     }
 
-    /// CPU time and rchar/wchar a process used before it was tracked.
+    /// CPU time a process used before it was tracked (rchar/wchar are lifetime values anyway).
     fn baseline(&self, s: &ProcStat) -> ProcessTotals {
         let Ok(p) = Process::new_with_root(self.proc_root.join(s.key.pid.to_string())) else {
             return ProcessTotals::default();
@@ -299,11 +302,8 @@ impl EbpfCollector {
                     .sum()
             })
             .unwrap_or(s.cpu_ns);
-        let (read_bytes, write_bytes) = p.io().map(|io| (io.rchar, io.wchar)).unwrap_or((0, 0));
         ProcessTotals {
             cpu_ns,
-            read_bytes,
-            write_bytes,
             ..ProcessTotals::default()
         }
     }
@@ -440,6 +440,15 @@ impl EbpfCollector {
             vms_bytes: stat.vsize,
             threads: u64::try_from(stat.num_threads).unwrap_or(0),
         })
+    }
+
+    /// rchar and wchar of a live process from /proc/PID/io.
+    fn proc_io(&self, pid: u32) -> Option<(u64, u64)> {
+        let io = Process::new_with_root(self.proc_root.join(pid.to_string()))
+            .ok()?
+            .io()
+            .ok()?;
+        Some((io.rchar, io.wchar))
     }
 
     fn memory_percent(&self, rss: u64) -> f64 {

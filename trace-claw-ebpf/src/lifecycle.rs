@@ -184,16 +184,16 @@ pub fn sched_switch(ctx: TracePointContext) -> i32 {
 
 fn try_sched_switch(ctx: &TracePointContext) -> Result<(), i32> {
     // SAFETY: offsets from /sys/kernel/tracing/events/sched/sched_switch/format.
+    let state: i64 = unsafe { field(ctx, SWITCH_PREV_STATE) };
+    if state & EXITED_STATE == 0 {
+        return Ok(()); // not a dead task: the common case costs one load and a compare
+    }
+    // SAFETY: as above.
     let tid: i32 = unsafe { field(ctx, SWITCH_PREV_PID) };
     let tid = tid as u32;
     let Some(exiting) = EXITING.get_ptr(tid) else {
         return Ok(());
     };
-    // SAFETY: as above.
-    let state: i64 = unsafe { field(ctx, SWITCH_PREV_STATE) };
-    if state & EXITED_STATE == 0 {
-        return Ok(()); // it slept inside do_exit; the final switch comes later
-    }
     // SAFETY: `exiting` points to a live EXITING value; it is copied out at once.
     let ExitingProc {
         tgid,

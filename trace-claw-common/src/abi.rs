@@ -9,7 +9,7 @@ pub const MAX_TRACKED: u32 = 16_384;
 /// Capacity of the map of processes between their exit and their last context switch.
 pub const MAX_EXITING: u32 = 4_096;
 /// Size of the lifecycle ring buffer in bytes (a power of two, a multiple of the page size).
-pub const EVENTS_RING_BYTES: u32 = 4 << 20;
+pub const EVENTS_RING_BYTES: u32 = 1 << 20;
 /// Bytes of the exec'd filename kept in an event (longer paths are truncated).
 pub const FILENAME_LEN: usize = 128;
 /// Bytes of a task's comm (`TASK_COMM_LEN`).

@@ -317,7 +317,7 @@ impl Bench {
         let tree = TargetTree::spawn(self.scratch.path(), 50)?;
         let seconds = c.seconds.to_string();
         let modes = ["require", "off"];
-        let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); modes.len()];
+        let mut results: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); modes.len()];
         for run in 0..c.runs {
             for (i, mode) in modes.iter().enumerate() {
                 eprintln!(
@@ -334,10 +334,12 @@ impl Bench {
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()?;
+                let rss = RssWatch::start(child.id());
                 let usage = wait_usage(child)?;
                 results[i].push((
                     usage.cpu_seconds / c.seconds as f64 * 100.0,
                     usage.max_rss_kib as f64 / 1024.0,
+                    rss.last_mib(),
                 ));
             }
         }
@@ -347,8 +349,8 @@ impl Bench {
             c.seconds, c.runs
         );
         println!(
-            "{:<22} {:>16} {:>14}",
-            "agent", "cpu % of 1 core", "peak RSS MiB"
+            "{:<22} {:>16} {:>14} {:>14}",
+            "agent", "cpu % of 1 core", "peak RSS MiB", "last RSS MiB"
         );
         for (mode, r) in modes.iter().zip(&results) {
             let label = if *mode == "off" {
@@ -357,12 +359,43 @@ impl Bench {
                 "eBPF"
             };
             println!(
-                "{label:<22} {:>16.3} {:>14.1}",
+                "{label:<22} {:>16.3} {:>14.1} {:>14.1}",
                 median(r.iter().map(|x| x.0).collect()),
-                median(r.iter().map(|x| x.1).collect())
+                median(r.iter().map(|x| x.1).collect()),
+                median(r.iter().map(|x| x.2).collect())
             );
         }
         Ok(())
+    }
+}
+
+/// Samples a process's VmRSS once a second until it exits; keeps the last reading (the steady
+/// state, where the peak from rusage includes start-up).
+struct RssWatch(std::thread::JoinHandle<f64>);
+
+impl RssWatch {
+    fn start(pid: u32) -> Self {
+        Self(std::thread::spawn(move || {
+            let mut last_kib = 0.0;
+            let path = format!("/proc/{pid}/status");
+            while let Ok(status) = std::fs::read_to_string(&path) {
+                let Some(kib) = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next())
+                    .and_then(|v| v.parse::<f64>().ok())
+                else {
+                    break; // a zombie has no VmRSS
+                };
+                last_kib = kib;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            last_kib
+        }))
+    }
+
+    fn last_mib(self) -> f64 {
+        self.0.join().unwrap_or(0.0) / 1024.0
     }
 }
 

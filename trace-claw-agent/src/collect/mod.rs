@@ -87,7 +87,7 @@ pub enum CollectError {
     #[error(transparent)]
     Export(#[from] ExportError),
     /// `--ebpf require` and the kernel programs cannot be used.
-    #[error("eBPF required but unavailable: {}", crate::export::error_chain(.0))]
+    #[error("eBPF required but unavailable")]
     EbpfUnavailable(#[source] ebpf::EbpfError),
 }
 

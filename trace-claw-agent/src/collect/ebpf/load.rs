@@ -72,6 +72,7 @@ impl Kernel {
         let stats = Array::try_from(take_map(&mut ebpf, "STATS")?).map_err(map_error("STATS"))?;
         let events =
             RingBuf::try_from(take_map(&mut ebpf, "EVENTS")?).map_err(map_error("EVENTS"))?;
+        release_freed_memory();
         Ok(Self {
             ebpf,
             procs,
@@ -108,6 +109,17 @@ impl Kernel {
         Ok(())
     }
 }
+
+/// Returns the heap freed after loading to the OS: aya parses the whole kernel BTF (~20 MB) in
+/// `EbpfLoader::new`, and glibc would otherwise keep those pages in the agent's RSS for good.
+#[cfg(target_env = "gnu")]
+fn release_freed_memory() {
+    // SAFETY: malloc_trim only returns free heap pages; it has no preconditions.
+    let _released = unsafe { libc::malloc_trim(0) };
+}
+
+#[cfg(not(target_env = "gnu"))]
+fn release_freed_memory() {}
 
 /// `CONFIG` for `needle` and the running kernel's `task_struct` layout.
 fn kernel_config(needle: &str, btf: &Btf) -> Result<KernelConfig, EbpfError> {

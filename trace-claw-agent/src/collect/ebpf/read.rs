@@ -3,9 +3,9 @@
 //! At start the tracked set is seeded from a procfs scan (the same name matching and tree walk
 //! as the polling collector), then the programs are attached and the scan repeated to catch
 //! children forked in between. Each tick: lifecycle events are drained (exits carry final
-//! counters), then every tracked pid is read from /proc (stat: memory, threads, and the read
-//! makes the scheduler account the running slice so the on-CPU counter is current; io: the
-//! kernel's rchar/wchar) and from the `PROCS` map. Processes tracked from before the agent
+//! counters), then every tracked pid is read from /proc (stat: memory and threads; io: the
+//! kernel's rchar/wchar) and from the `PROCS` map. A live process's on-CPU counter lags by the
+//! slice its running threads have not yet been charged (at most a scheduler tick each). Processes tracked from before the agent
 //! started get a baseline of the CPU time they had already used, so totals are lifetime totals.
 
 use std::collections::{HashMap, HashSet};
@@ -162,7 +162,6 @@ impl EbpfCollector {
         let mut tree = ProcessTotals::default();
         let (mut rss, mut vms, mut threads, mut count) = (0u64, 0u64, 0u64, 0u64);
         for &pid in &pids {
-            // Reading stat first makes the kernel account running threads' current slice.
             let Some(stat) = self.stat(pid) else {
                 self.forget_if_gone(pid);
                 continue;

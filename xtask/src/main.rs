@@ -4,10 +4,13 @@
 
 mod bench;
 mod bench_ebpf;
+mod bench_receiver;
+mod peers;
 mod proc_util;
 mod run;
 mod setup;
 mod test;
+mod validate_deploy;
 
 use std::process::ExitCode;
 
@@ -33,6 +36,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// eBPF backend benchmarks (root): program cost, ping-pong, exec storm, overhead.
     BenchEbpf(bench_ebpf::BenchEbpfArgs),
+    /// Validate compose, Prometheus, Grafana, Kubernetes and Dockerfile offline.
+    ValidateDeploy(validate_deploy::ValidateDeployArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::BenchEbpf(args) => bench_ebpf::run(&args),
+        Command::ValidateDeploy(args) => validate_deploy::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,13 +3,15 @@
 //! - fork (`task:task_newtask`, processes only): the child of a tracked process is tracked.
 //! - exec (`sched:sched_process_exec`): a tracked process reports its new program; an untracked
 //!   one whose new comm contains the target name starts being tracked.
+//! - rename (`task:task_rename`): an untracked process renaming itself to a matching name
+//!   starts being tracked.
 //! - exit: `sched:sched_process_exit` of the thread that ends the group records the exit status;
 //!   that thread's final `sched:sched_switch` (after the scheduler accounted its last slice)
 //!   emits the exit event with the final counters and removes the process from every map.
 
 use aya_ebpf::helpers::{
-    bpf_get_current_comm, bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel,
-    bpf_probe_read_kernel_buf, bpf_probe_read_kernel_str_bytes,
+    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns,
+    bpf_probe_read_kernel, bpf_probe_read_kernel_buf, bpf_probe_read_kernel_str_bytes,
 };
 use aya_ebpf::macros::tracepoint;
 use aya_ebpf::programs::TracePointContext;
@@ -32,6 +34,10 @@ const NEWTASK_FLAGS: usize = 32;
 const CLONE_THREAD: u64 = 0x0001_0000;
 /// `sched:sched_process_exec`: offset of `__data_loc char[] filename`.
 const EXEC_FILENAME: usize = 8;
+/// `task:task_rename`: offset of `pid_t pid` (the renamed task).
+const RENAME_PID: usize = 8;
+/// `task:task_rename`: offset of `char newcomm[16]`.
+const RENAME_NEWCOMM: usize = 28;
 /// `sched:sched_process_exit`: offset of `pid_t pid` (the exiting thread).
 const EXIT_PID: usize = 24;
 /// `sched:sched_process_exit`: offset of `bool group_dead` (kernel 6.16+).
@@ -127,6 +133,43 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
         }
         .map(|_| ())
     });
+    Ok(())
+}
+
+/// `task:task_rename`: an untracked process whose main thread renames itself (prctl
+/// `PR_SET_NAME`, as node does for `process.title`) to a name containing the target starts
+/// being tracked; userspace picks it up from `PROCS` at the next tick.
+#[tracepoint]
+pub fn task_rename(ctx: TracePointContext) -> i32 {
+    match try_task_rename(&ctx) {
+        Ok(()) => 0,
+        Err(e) => e,
+    }
+}
+
+fn try_task_rename(ctx: &TracePointContext) -> Result<(), i32> {
+    // SAFETY: offsets from /sys/kernel/tracing/events/task/task_rename/format.
+    let pid: i32 = unsafe { field(ctx, RENAME_PID) };
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let (tgid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
+    // Only a main thread renaming itself: that is the process name /proc and polling see.
+    if pid as u32 != tid || tid != tgid || PROCS.get_ptr(tgid).is_some() {
+        return Ok(());
+    }
+    // SAFETY: as above.
+    let comm: [u8; COMM_LEN] = unsafe { ctx.read_at(RENAME_NEWCOMM) }?;
+    let cfg = config();
+    if !comm_matches(&comm, &cfg) {
+        return Ok(());
+    }
+    let tracked = TrackedProc {
+        counters: ProcCounters::default(),
+        ppid: parent_tgid(&cfg),
+        flags: TRACK_MATCH,
+    };
+    if PROCS.insert(tgid, tracked, 0).is_err() {
+        bump_stat(STAT_TRACK_FULL);
+    }
     Ok(())
 }
 

@@ -500,6 +500,7 @@ const OUR_PROGRAMS: &[&str] = &[
     "sock_send_lengt",
     "sock_recv_lengt",
     "task_newtask",
+    "task_rename",
     "sched_process_e",
     "sched_switch",
 ];

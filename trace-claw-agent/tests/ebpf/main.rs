@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         return roles::run(&role);
     }
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let tests: [(&str, fn()); 5] = [
+    let tests: [(&str, fn()); 6] = [
         ("cpu_matches_wait4_rusage", tests::cpu_matches_wait4_rusage),
         ("file_bytes_are_exact", tests::file_bytes_are_exact),
         (
@@ -45,6 +45,10 @@ fn main() -> ExitCode {
         (
             "samples_cover_a_live_tree",
             tests::samples_cover_a_live_tree,
+        ),
+        (
+            "a_process_renaming_itself_to_the_target_is_tracked",
+            tests::a_process_renaming_itself_to_the_target_is_tracked,
         ),
     ];
     let mut failed = 0;
@@ -445,6 +449,35 @@ mod with_ebpf {
             );
         }
 
+        /// A child started under a non-matching name that renames itself (prctl PR_SET_NAME, like
+        /// node's `process.title`) to the target is tracked from then on: its exit event arrives
+        /// with the CPU it burned after the rename.
+        pub fn a_process_renaming_itself_to_the_target_is_tracked() {
+            if !require_ebpf() {
+                return;
+            }
+            let target = Target::new("rn");
+            let mut c = target.collector();
+            let exe = std::env::current_exe().expect("current_exe");
+            let pid = Command::new(exe)
+                .env(ROLE, "rename")
+                .arg(&target.name)
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("spawn")
+                .id();
+            let reaped = wait4(pid);
+            assert_eq!(reaped.status, 0);
+            let events = collect_until_exited(&mut c, &[pid]);
+            let exit = exit_of(&events, pid);
+            assert_eq!(exit.comm, target.name);
+            let cpu = exit.totals.expect("totals").cpu_ns;
+            assert!(
+                cpu >= 50_000_000,
+                "counted the 50 ms burned after the rename: {cpu} ns"
+            );
+        }
+
         /// While a matched child and its grandchild run, each tick has per-process samples for both
         /// with `source: ebpf`, and `pid="total"` samples summing them.
         #[expect(
@@ -531,6 +564,13 @@ mod with_ebpf {
                     return ExitCode::from(arg(1) as u8);
                 }
                 "tree-hold" => return tree_hold(),
+                "rename" => {
+                    let name = std::ffi::CString::new(args[0].as_str()).expect("name");
+                    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+                    let r = unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+                    assert_eq!(r, 0, "prctl(PR_SET_NAME)");
+                    burn_cpu(Duration::from_millis(50));
+                }
                 "tree-hold-leaf" => {
                     let mut sink = Vec::new();
                     let _eof = std::io::stdin().read_to_end(&mut sink);

@@ -21,6 +21,7 @@ const TRACEPOINTS: &[(&str, &str, &[&str])] = &[
     ("sock_send_length", "sock", &["sock_send_length"]),
     ("sock_recv_length", "sock", &["sock_recv_length"]),
     ("task_newtask", "task", &["task_newtask"]),
+    ("task_rename", "task", &["task_rename"]),
     ("sched_process_exec", "sched", &["sched_process_exec"]),
     ("sched_process_exit", "sched", &["sched_process_exit"]),
     ("sched_switch", "sched", &["sched_switch"]),

@@ -39,8 +39,8 @@ pub struct E2eArgs {
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
 
-    /// The agent's --ebpf mode: auto, require or off.
-    #[arg(long, default_value = "auto")]
+    /// The agent's --ebpf mode: require (fail unless the kernel programs load), auto or off.
+    #[arg(long, default_value = "require")]
     pub ebpf: String,
 
     /// `--timeout` of each `openclaw agent` turn, seconds.

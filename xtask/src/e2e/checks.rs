@@ -299,12 +299,29 @@ fn tool_action(calls: &[ModelCall], actions: &Actions, trace_dir: &Path) -> Verd
             .filter(|e| e.kind == ProcessEventKind::Exec && in_window(e))
             .filter(|e| is_shell(&e.comm) || e.filename.as_deref().is_some_and(is_shell_path))
             .collect();
-        let exits: Vec<&ProcessEvent> = shells
+        // One process may exec several shells (`sh -c` then `bash`): pair each pid once.
+        let mut pids: Vec<u32> = shells.iter().map(|e| e.pid).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        let exits: Vec<&ProcessEvent> = pids
             .iter()
-            .filter_map(|s| {
+            .filter_map(|pid| {
+                let first = shells.iter().find(|s| s.pid == *pid)?;
                 events.iter().find(|e| {
-                    e.kind == ProcessEventKind::Exit && e.pid == s.pid && e.timestamp >= s.timestamp
+                    e.kind == ProcessEventKind::Exit
+                        && e.pid == *pid
+                        && e.timestamp >= first.timestamp
                 })
+            })
+            .collect();
+        let exited: Vec<String> = exits
+            .iter()
+            .map(|e| {
+                let cpu = e.totals.map_or(0, |t| t.cpu_ns);
+                format!(
+                    "pid {} {} exit {:?} cpu_ns {cpu}",
+                    e.pid, e.comm, e.exit_code
+                )
             })
             .collect();
         let cpu: Vec<u64> = exits
@@ -312,11 +329,11 @@ fn tool_action(calls: &[ModelCall], actions: &Actions, trace_dir: &Path) -> Verd
             .filter_map(|e| e.totals.map(|t| t.cpu_ns))
             .collect();
         parts.push(format!(
-            "{} process events; in the tool window: {} shell execs, {} exits, cpu_ns {:?}",
+            "{} process events; in the tool window: {} shell execs in {} processes, exits: [{}]",
             events.len(),
             shells.len(),
-            exits.len(),
-            cpu
+            pids.len(),
+            exited.join(", ")
         ));
         if shells.is_empty() {
             problems.push("no shell exec in process-events during the tool call".to_owned());

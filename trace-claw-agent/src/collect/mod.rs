@@ -118,6 +118,10 @@ pub fn run(config: &Config, limits: RunLimits) -> Result<(), CollectError> {
 }
 
 async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError> {
+    // First of all, so a signal during start-up (eBPF loading takes a moment) still ends in an
+    // orderly shutdown instead of the default action.
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
     let mut sinks = Sinks::from_config(config)?;
     let receiver = (config.receiver.enabled)
         .then(|| crate::receive::Receiver::spawn(&config.receiver, &config.output_dir))
@@ -157,8 +161,6 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
     let mut ticker = tokio::time::interval_at(start + config.interval(), config.interval());
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let deadline = limits.duration.map(|d| start + d);
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
 
     let mut buf = SampleBuffer::default();
     let mut ticks = 0u64;
@@ -211,23 +213,26 @@ async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
+/// Installs the SIGINT and SIGTERM handlers now and resolves when either arrives.
 #[cfg(unix)]
-async fn shutdown_signal() {
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    match (
+    let streams = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
+    );
+    async move {
+        match streams {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
             }
-        }
-        _ => {
-            log::warn!("cannot install signal handlers; stop with --duration or --count");
-            std::future::pending::<()>().await;
+            _ => {
+                log::warn!("cannot install signal handlers; stop with --duration or --count");
+                std::future::pending::<()>().await;
+            }
         }
     }
 }

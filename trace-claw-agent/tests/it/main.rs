@@ -4,6 +4,7 @@ mod analyze;
 mod cli;
 mod collect;
 mod deploy;
+mod openclaw_replay;
 mod otlp_export;
 mod peers;
 mod readme;

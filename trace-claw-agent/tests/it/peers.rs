@@ -284,3 +284,45 @@ impl Drop for VictoriaMetrics {
         let _ = self.child.wait();
     }
 }
+
+/// Starts `trace-claw-agent collect` with its receiver on a free loopback port, writing into
+/// `dir`; returns the child and the address the receiver reports. Stderr keeps draining in the
+/// background so the agent never blocks on it.
+pub fn agent_with_receiver(
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Child, SocketAddr) {
+    use std::io::BufRead;
+    let mut child = crate::util::agent()
+        .args([
+            "collect",
+            "--receive-listen",
+            "127.0.0.1:0",
+            "--duration",
+            "120",
+            "--output-dir",
+        ])
+        .arg(dir)
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("agent starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let addr: SocketAddr = loop {
+        let line = lines
+            .next()
+            .expect("agent logs the receiver address")
+            .expect("stderr line");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("addr")
+                .parse()
+                .expect("socket address");
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}

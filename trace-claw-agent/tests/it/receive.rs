@@ -2,10 +2,10 @@
 //! byte for byte (protobuf, chunked, no Content-Length), the official OpenTelemetry Python SDK
 //! exporter, a hand-written OTLP/JSON request, and the refusal paths (413, 400, 408).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,7 +13,7 @@ use trace_claw_agent::config::ReceiverConfig;
 use trace_claw_agent::receive::Receiver;
 
 use crate::peers::{self, request, Framing};
-use crate::util::{agent, fixture, read_jsonl};
+use crate::util::{fixture, read_jsonl};
 
 const PROTOBUF: (&str, &str) = ("Content-Type", "application/x-protobuf");
 const JSON: (&str, &str) = ("Content-Type", "application/json");
@@ -33,7 +33,7 @@ fn capture(dir: &Path) -> Vec<Value> {
 }
 
 /// The captured OpenClaw bodies with their decoded twins, in capture order.
-fn openclaw_requests() -> Vec<(String, PathBuf, Value)> {
+pub fn openclaw_requests() -> Vec<(String, PathBuf, Value)> {
     let dir = fixture("otlp/openclaw-2026.4.29");
     let mut pbs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("fixture dir")
@@ -482,35 +482,7 @@ mp.shutdown(); tp.shutdown()
 #[test]
 fn collect_receive_runs_the_receiver_beside_collection() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = agent()
-        .args([
-            "collect",
-            "--receive-listen",
-            "127.0.0.1:0",
-            "--interval",
-            "0.2",
-        ])
-        .args(["--duration", "60", "--output-dir"])
-        .arg(dir.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("agent starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr: SocketAddr = loop {
-        let line = lines
-            .next()
-            .expect("agent logs the receiver address")
-            .expect("stderr line");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("addr")
-                .parse()
-                .expect("socket address");
-        }
-    };
+    let (mut child, addr) = peers::agent_with_receiver(dir.path(), &["--interval", "0.2"]);
     let r = request(
         addr,
         "POST",

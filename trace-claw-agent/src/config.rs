@@ -406,10 +406,11 @@ impl Config {
             message,
         };
         let interval = self.collector.interval_seconds;
-        if !interval.is_finite() || interval <= 0.0 || interval > 86_400.0 {
+        // Below 1 ms the timer period rounds towards zero, which the ticker cannot run.
+        if !interval.is_finite() || !(0.001..=86_400.0).contains(&interval) {
             return Err(fail(
                 "collector.interval_seconds",
-                format!("must be a number of seconds in (0, 86400], got {interval}"),
+                format!("must be a number of seconds in [0.001, 86400], got {interval}"),
             ));
         }
         if self.collector.process_filter_enabled && self.collector.process_name.trim().is_empty() {
@@ -617,6 +618,18 @@ mod tests {
             .expect_err("bad env")
             .to_string();
         assert!(msg.contains("TRACE_CLAW_COLLECTOR_INTERVAL"), "{msg}");
+    }
+
+    #[test]
+    fn rejects_an_interval_too_small_for_the_ticker() {
+        for tiny in ["1e-12", "0.0009", "5e-324"] {
+            let msg = load_text(&format!("collector:\n  interval_seconds: {tiny}\n"), no_env)
+                .expect_err("too small")
+                .to_string();
+            assert!(msg.contains("c.yaml:2"), "{msg}");
+        }
+        let c = load_text("collector:\n  interval_seconds: 0.001\n", no_env).expect("1 ms");
+        assert!(!c.interval().is_zero());
     }
 
     #[test]

@@ -126,6 +126,10 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
         )),
         false => None,
     };
+    // Handlers go in before the start-up line: a signal after it must stop the loop cleanly,
+    // not kill the process with the default action.
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
     log::info!(
         "collecting every {}s: target '{}' ({}), sinks: {}",
         c.interval_seconds,
@@ -142,8 +146,6 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
     let mut ticker = tokio::time::interval_at(start + config.interval(), config.interval());
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let deadline = limits.duration.map(|d| start + d);
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
 
     let mut buf = SampleBuffer::default();
     let mut ticks = 0u64;
@@ -182,23 +184,26 @@ async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
+/// Installs SIGINT and SIGTERM handlers now; the future resolves on either.
 #[cfg(unix)]
-async fn shutdown_signal() {
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    match (
+    let handlers = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
+    );
+    async move {
+        match handlers {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
             }
-        }
-        _ => {
-            log::warn!("cannot install signal handlers; stop with --duration or --count");
-            std::future::pending::<()>().await;
+            _ => {
+                log::warn!("cannot install signal handlers; stop with --duration or --count");
+                std::future::pending::<()>().await;
+            }
         }
     }
 }

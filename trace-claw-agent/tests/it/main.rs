@@ -3,4 +3,5 @@
 mod cli;
 mod collect;
 mod readme;
+mod reliability;
 mod util;

@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module with its own clap `Args`.
 
 mod bench;
+mod fuzz;
 mod proc_util;
 mod run;
 mod setup;
@@ -30,6 +31,8 @@ enum Command {
     Run(run::RunArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
+    /// Fuzz every parser for N seconds each; report executions and findings.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

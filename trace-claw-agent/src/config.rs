@@ -706,7 +706,10 @@ mod tests {
         let mut big = "mode: local\n".to_owned();
         big.push_str(&"#".repeat(MAX_CONFIG_BYTES as usize));
         let msg = load_text(&big, no_env).expect_err("too big").to_string();
-        assert!(msg.contains("c.yaml' is larger than 1048576 bytes"), "{msg}");
+        assert!(
+            msg.contains("c.yaml' is larger than 1048576 bytes"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -29,7 +29,10 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let code = if e.downcast_ref::<ConfigError>().is_some() {
+            let usage = e
+                .downcast_ref::<analyze::AnalyzeError>()
+                .is_some_and(analyze::AnalyzeError::is_usage);
+            let code = if usage || e.downcast_ref::<ConfigError>().is_some() {
                 EXIT_USAGE
             } else {
                 1
@@ -72,10 +75,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         None => collect(&cli, &cli.collect),
         Some(Command::Collect(args)) => collect(&cli, args),
-        Some(Command::Analyze(args)) => {
-            analyze::run(args)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Some(Command::Analyze(args)) => Ok(analyze::run(args)?),
         Some(Command::LogEvent(args)) => {
             let config = load_config(&cli, None)?;
             log_event(&config, args)

@@ -3,6 +3,7 @@
 //! Every section is a serde struct with `deny_unknown_fields`, so a typo is an error naming the
 //! key and its line instead of a silently ignored setting.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -88,6 +89,9 @@ pub struct OtelConfig {
     pub timeout_seconds: f64,
     /// Batches held while the endpoint is slow or down; the oldest is dropped beyond this.
     pub queue_batches: usize,
+    /// Extra resource attributes (e.g. `host.name: <node>`); the standard
+    /// `OTEL_RESOURCE_ATTRIBUTES` variable (`k=v,k2=v2`) adds to and overrides them.
+    pub resource_attributes: BTreeMap<String, String>,
 }
 
 /// `openclaw.*`: the diagnostics settings `generate-config` writes for OpenClaw.
@@ -171,6 +175,7 @@ impl Default for OtelConfig {
             service_name: "trace-claw-resources".to_owned(),
             timeout_seconds: 5.0,
             queue_batches: 64,
+            resource_attributes: BTreeMap::new(),
         }
     }
 }
@@ -272,9 +277,11 @@ impl Origins<'_> {
 }
 
 /// Environment overrides: (variable, dotted key).
+/// `TRACE_CLAW_OTEL_ENDPOINT` comes before `TRACE_CLAW_MODE`: the endpoint switches to online
+/// mode, and an explicit mode still has the last word.
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
-    ("TRACE_CLAW_MODE", "mode"),
     ("TRACE_CLAW_OTEL_ENDPOINT", "otel.endpoint"),
+    ("TRACE_CLAW_MODE", "mode"),
     (
         "TRACE_CLAW_COLLECTOR_INTERVAL",
         "collector.interval_seconds",
@@ -319,6 +326,15 @@ impl Config {
                     })?;
                 origins.env.push((key, var));
             }
+        }
+        if let Some(attrs) = env("OTEL_RESOURCE_ATTRIBUTES").filter(|v| !v.trim().is_empty()) {
+            let parsed =
+                parse_resource_attributes(&attrs).map_err(|message| ConfigError::Invalid {
+                    origin: "environment OTEL_RESOURCE_ATTRIBUTES".to_owned(),
+                    key: "otel.resource_attributes".to_owned(),
+                    message,
+                })?;
+            config.otel.resource_attributes.extend(parsed);
         }
         if let Some(flags) = flags {
             config.apply_flags(flags, &mut origins.flags);
@@ -369,7 +385,10 @@ impl Config {
                 self.ebpf = <EbpfMode as clap::ValueEnum>::from_str(value, true)
                     .map_err(|_| format!("expected auto, require or off, got '{value}'"))?
             }
-            "otel.endpoint" => self.otel.endpoint = value.to_owned(),
+            "otel.endpoint" => {
+                self.otel.endpoint = value.to_owned();
+                self.mode = Mode::Online;
+            }
             "collector.interval_seconds" => {
                 self.collector.interval_seconds = value
                     .trim()
@@ -554,6 +573,44 @@ fn too_deep(text: &str) -> Option<usize> {
     None
 }
 
+/// Parses the OpenTelemetry `OTEL_RESOURCE_ATTRIBUTES` format: `key=value` pairs separated by
+/// commas, values percent-encoded.
+fn parse_resource_attributes(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("expected key=value, got '{pair}'"))?;
+            let key = key.trim();
+            if key.is_empty() {
+                return Err(format!("empty key in '{pair}'"));
+            }
+            Ok((key.to_owned(), percent_decode(value.trim())?))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad percent escape in '{s}'"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("'{s}' does not decode to UTF-8"))
+}
+
 /// serde_norway appends " at line L column C"; the line is reported separately.
 fn strip_location(message: &str) -> String {
     match message.rfind(" at line ") {
@@ -720,6 +777,47 @@ mod tests {
         let err = Config::load(Some(&path), no_env, None).expect_err("not utf-8");
         let msg = crate::export::error_chain(&err);
         assert!(msg.contains("c.yaml") && msg.contains("index 14"), "{msg}");
+    }
+
+    #[test]
+    fn endpoint_variable_switches_to_online_unless_mode_is_set() {
+        let env = |k: &str| (k == "TRACE_CLAW_OTEL_ENDPOINT").then(|| "http://c:4318".to_owned());
+        let c = load_text("mode: local\n", env).expect("valid");
+        assert_eq!(
+            (c.mode, c.otel.endpoint.as_str()),
+            (Mode::Online, "http://c:4318")
+        );
+        let env = |k: &str| match k {
+            "TRACE_CLAW_OTEL_ENDPOINT" => Some("http://c:4318".to_owned()),
+            "TRACE_CLAW_MODE" => Some("local".to_owned()),
+            _ => None,
+        };
+        assert_eq!(load_text("", env).expect("valid").mode, Mode::Local);
+    }
+
+    #[test]
+    fn resource_attributes_come_from_file_and_otel_variable() {
+        let env = |k: &str| {
+            (k == "OTEL_RESOURCE_ATTRIBUTES").then(|| "host.name=node-7,team=a%2Cb".to_owned())
+        };
+        let c = load_text(
+            "otel:\n  resource_attributes:\n    team: x\n    zone: z1\n",
+            env,
+        )
+        .expect("valid");
+        let attrs: Vec<(&str, &str)> = c
+            .otel
+            .resource_attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            attrs,
+            [("host.name", "node-7"), ("team", "a,b"), ("zone", "z1")]
+        );
+        let env = |k: &str| (k == "OTEL_RESOURCE_ATTRIBUTES").then(|| "novalue".to_owned());
+        let msg = load_text("", env).expect_err("malformed").to_string();
+        assert!(msg.contains("OTEL_RESOURCE_ATTRIBUTES"), "{msg}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod config;
 pub mod event_log;
 pub mod export;
 pub mod openclaw_config;
+pub mod receive;
 pub mod target;
 
 /// Whether this build embeds the eBPF programs.

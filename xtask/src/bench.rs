@@ -22,6 +22,8 @@ pub struct BenchArgs {
 enum Bench {
     /// Agent CPU and RSS at 1 Hz over a 50-process tree, beside a psutil baseline.
     Overhead(OverheadArgs),
+    /// OTLP receiver ingest rate, spans/s per core, 512-span protobuf batches.
+    Receiver(crate::bench_receiver::ReceiverArgs),
 }
 
 /// Flags of `bench overhead`.
@@ -45,6 +47,7 @@ const TARGET_NAME: &str = "tcbench-target";
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     match &args.which {
         Bench::Overhead(a) => overhead(a),
+        Bench::Receiver(a) => crate::bench_receiver::run(a),
     }
 }
 

@@ -3,11 +3,14 @@
 //! Each subcommand lives in its own module with its own clap `Args`.
 
 mod bench;
+mod bench_receiver;
 mod fuzz;
+mod peers;
 mod proc_util;
 mod run;
 mod setup;
 mod test;
+mod validate_deploy;
 
 use std::process::ExitCode;
 
@@ -33,6 +36,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Fuzz every parser for N seconds each; report executions and findings.
     Fuzz(fuzz::FuzzArgs),
+    /// Validate compose, Prometheus, Grafana, Kubernetes and Dockerfile offline.
+    ValidateDeploy(validate_deploy::ValidateDeployArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
+        Command::ValidateDeploy(args) => validate_deploy::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

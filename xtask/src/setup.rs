@@ -31,6 +31,7 @@ pub fn run(args: &SetupArgs) -> anyhow::Result<()> {
         mounts()?;
     }
     macos_target()?;
+    crate::peers::install_peers()?;
     eprintln!("setup: done");
     Ok(())
 }

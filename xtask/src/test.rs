@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the whole suite, as CI runs it: setup, `cargo fmt --check`,
-//! `cargo clippy --all-targets -D warnings`, `cargo test --workspace`, and
-//! `cargo check --target aarch64-apple-darwin -p trace-claw-agent`.
+//! `cargo clippy --all-targets -D warnings`, `cargo test --workspace`,
+//! `cargo check --target aarch64-apple-darwin -p trace-claw-agent`, and the offline validation
+//! of the deployment files (`cargo xtask validate-deploy`).
 
 use std::process::Command;
 
@@ -8,6 +9,7 @@ use clap::Args;
 
 use crate::proc_util::{in_ci, is_root, run_checked};
 use crate::setup::{self, SetupArgs};
+use crate::validate_deploy::{self, ValidateDeployArgs};
 
 /// Flags of `test`.
 #[derive(Debug, Args)]
@@ -49,6 +51,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
         "-p",
         "trace-claw-agent",
     ]))?;
+    validate_deploy::run(&ValidateDeployArgs { no_install: false })?;
     eprintln!("test: all steps passed");
     Ok(())
 }

@@ -84,6 +84,9 @@ pub enum CollectError {
     /// A sink could not be opened.
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// The OTLP receiver could not start.
+    #[error(transparent)]
+    Receive(#[from] crate::receive::ReceiveError),
 }
 
 /// The platform's process table: procfs under `proc_root`.
@@ -111,6 +114,9 @@ pub fn run(config: &Config, limits: RunLimits) -> Result<(), CollectError> {
 
 async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError> {
     let mut sinks = Sinks::from_config(config)?;
+    let receiver = (config.receiver.enabled)
+        .then(|| crate::receive::Receiver::spawn(&config.receiver, &config.output_dir))
+        .transpose()?;
     let c = &config.collector;
     let mut system = SystemCollector::new(SystemFamilies {
         cpu: c.cpu,
@@ -165,12 +171,26 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
             p.collect(&mut buf);
             events = p.drain_events();
         }
+        for (metric, value) in sinks.self_metrics() {
+            buf.push(&metric, value, &[]);
+        }
+        if let Some(r) = &receiver {
+            let rejected = r.rejected() as f64;
+            buf.push(
+                &trace_claw_common::names::RECEIVER_REJECTED_REQUESTS,
+                rejected,
+                &[],
+            );
+        }
         sinks.export(buf.samples(), &events);
         ticks += 1;
         samples += buf.samples().len();
         if limits.count.is_some_and(|n| ticks >= n) {
             break;
         }
+    }
+    if let Some(r) = receiver {
+        r.shutdown();
     }
     sinks.shutdown();
     log::info!("stopped after {ticks} ticks, {samples} samples");

@@ -3,12 +3,15 @@
 //! A failing sink is reported once per distinct error (and once when it recovers); the others
 //! keep receiving every tick.
 
+pub mod http_client;
 pub mod jsonl;
+pub mod otlp;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use trace_claw_common::event::ProcessEvent;
+use trace_claw_common::names::MetricDef;
 use trace_claw_common::sample::MetricSample;
 
 use crate::config::Config;
@@ -21,6 +24,24 @@ pub enum ExportError {
     Io {
         /// The file.
         path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The OTLP endpoint cannot be used.
+    #[error("otlp endpoint '{url}'")]
+    Otlp {
+        /// `<otel.endpoint>/v1/metrics`.
+        url: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A sink's background thread could not start.
+    #[error("cannot start the {what} thread")]
+    Thread {
+        /// The thread's name.
+        what: &'static str,
         /// Why.
         #[source]
         source: std::io::Error,
@@ -39,6 +60,10 @@ pub trait Exporter: Send {
         samples: &[MetricSample],
         events: &[ProcessEvent],
     ) -> Result<(), ExportError>;
+    /// The sink's own counters (e.g. failed batches), sampled once per tick.
+    fn self_metrics(&self) -> Vec<(MetricDef, f64)> {
+        Vec::new()
+    }
     /// Sends or writes whatever is buffered and releases resources.
     fn shutdown(&mut self) -> Result<(), ExportError>;
 }
@@ -55,6 +80,9 @@ impl Sinks {
         let mut exporters: Vec<Box<dyn Exporter>> = Vec::new();
         if config.local.enabled {
             exporters.push(Box::new(jsonl::JsonlExporter::new(&config.output_dir)?));
+        }
+        if config.exports_otlp() {
+            exporters.push(Box::new(otlp::OtlpExporter::new(&config.otel)?));
         }
         Ok(Self {
             exporters,
@@ -74,6 +102,14 @@ impl Sinks {
         } else {
             parts.join(", ")
         }
+    }
+
+    /// Every sink's own counters, to be sampled with the tick.
+    pub fn self_metrics(&self) -> Vec<(MetricDef, f64)> {
+        self.exporters
+            .iter()
+            .flat_map(|e| e.self_metrics())
+            .collect()
     }
 
     /// Hands one tick to every sink.

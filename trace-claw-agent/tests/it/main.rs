@@ -1,7 +1,12 @@
 //! Integration tests: the built binaries, driven as a user would.
 
+mod analyze;
 mod cli;
 mod collect;
+mod deploy;
+mod otlp_export;
+mod peers;
 mod readme;
+mod receive;
 mod reliability;
 mod util;

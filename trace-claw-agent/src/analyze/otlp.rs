@@ -1,0 +1,319 @@
+//! The receiver's capture (`openclaw-otlp-*.jsonl`): one OTLP/JSON export request per line
+//! (`resourceSpans` / `resourceMetrics` / `resourceLogs`, plus `signal` and `received_at`).
+//! 64-bit integers may be decimal strings or numbers.
+//!
+//! Spans: `openclaw.model.call` -> LLM action, `openclaw.tool.execution` -> tool action, and the
+//! event-like spans (webhook, message, session.stuck, liveness warning, tool loop) -> other
+//! actions. Spans carry no session id. Metrics become cumulative points. Log records go through
+//! the file-log recogniser.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use trace_claw_common::event::{ActionEvent, EVENT_LLM, EVENT_TOOL, STATUS_ERROR};
+use trace_claw_common::time::Timestamp;
+
+use super::action::{Action, Source};
+use super::openclaw_log::{Level, Recogniser, Record};
+use super::parse::{self, json_reason};
+use super::parsed::{MetricPoint, Note, Parsed};
+use super::AnalyzeError;
+
+/// Span names that become non-LLM, non-tool actions (named without the `openclaw.` prefix).
+const EVENT_SPANS: &[&str] = &[
+    "openclaw.webhook.processed",
+    "openclaw.webhook.error",
+    "openclaw.message.processed",
+    "openclaw.message.delivery",
+    "openclaw.tool.loop",
+];
+
+/// Span names that are diagnostics, not work: shown as timeline notes.
+const NOTE_SPANS: &[&str] = &["openclaw.liveness.warning", "openclaw.session.stuck"];
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn num(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The plain JSON value of an OTLP `AnyValue`.
+fn any_value(v: &Value) -> Value {
+    let Some(obj) = v.as_object() else {
+        return Value::Null;
+    };
+    if let Some(s) = obj.get("stringValue") {
+        return s.clone();
+    }
+    if let Some(i) = obj.get("intValue") {
+        return int(i).map_or(Value::Null, Value::from);
+    }
+    if let Some(d) = obj.get("doubleValue") {
+        return num(d).map_or(Value::Null, Value::from);
+    }
+    if let Some(b) = obj.get("boolValue") {
+        return b.clone();
+    }
+    Value::Null
+}
+
+/// OTLP `attributes` as a map of plain values.
+fn attributes(v: Option<&Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for kv in v.and_then(Value::as_array).into_iter().flatten() {
+        if let (Some(k), Some(val)) = (kv.get("key").and_then(Value::as_str), kv.get("value")) {
+            out.insert(k.to_owned(), any_value(val));
+        }
+    }
+    out
+}
+
+fn each<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    v.get(key).and_then(Value::as_array).into_iter().flatten()
+}
+
+fn attr_str(attrs: &Map<String, Value>, key: &str) -> Option<String> {
+    match attrs.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// Reads one capture file.
+pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
+    let file: Arc<str> = path.display().to_string().into();
+    let mut logs = Recogniser::new(Source::OtlpLog, Arc::clone(&file));
+    let mut out = Parsed::default();
+    let mut stats = parse::LineStats::default();
+    stats.lines = parse::for_each_line(path, reader, |no, line| {
+        if parse::is_blank(line) {
+            return;
+        }
+        let v: Value = match serde_json::from_slice(line) {
+            Ok(v) => v,
+            Err(e) => return stats.bad(no, json_reason(&e)),
+        };
+        let mut known = false;
+        for rs in each(&v, "resourceSpans") {
+            known = true;
+            for ss in each(rs, "scopeSpans") {
+                for span in each(ss, "spans") {
+                    if let Some(n) = span_note(span) {
+                        out.notes.push(n);
+                    } else if let Some(e) = span_action(span) {
+                        out.actions
+                            .push(Action::new(e, Source::OtlpSpan, &file, no));
+                    }
+                }
+            }
+        }
+        for rm in each(&v, "resourceMetrics") {
+            known = true;
+            for sm in each(rm, "scopeMetrics") {
+                for m in each(sm, "metrics") {
+                    metric_points(m, &mut out.metric_points);
+                }
+            }
+        }
+        for rl in each(&v, "resourceLogs") {
+            known = true;
+            for sl in each(rl, "scopeLogs") {
+                for lr in each(sl, "logRecords") {
+                    log_record(lr, no, &mut logs);
+                }
+            }
+        }
+        if known {
+            stats.records += 1;
+        } else {
+            stats.bad(no, "no resourceSpans, resourceMetrics or resourceLogs");
+        }
+    })?;
+    out.extend(logs.out);
+    out.stats = stats;
+    Ok(out)
+}
+
+fn span_note(span: &Value) -> Option<Note> {
+    let name = span.get("name").and_then(Value::as_str)?;
+    if !NOTE_SPANS.contains(&name) {
+        return None;
+    }
+    let start = span.get("startTimeUnixNano").and_then(int)?;
+    let message = span
+        .get("status")
+        .and_then(|s| s.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Some(Note {
+        timestamp: Timestamp(start),
+        level: "warn".into(),
+        text: format!("{name}: {message}"),
+        session_id: None,
+    })
+}
+
+fn span_action(span: &Value) -> Option<ActionEvent> {
+    let name = span.get("name").and_then(Value::as_str)?;
+    let kind = match name {
+        "openclaw.model.call" => EVENT_LLM,
+        "openclaw.tool.execution" => EVENT_TOOL,
+        n if EVENT_SPANS.contains(&n) => n.trim_start_matches("openclaw."),
+        _ => return None,
+    };
+    let start = span.get("startTimeUnixNano").and_then(int)?;
+    let end = span.get("endTimeUnixNano").and_then(int).unwrap_or(start);
+    let attrs = attributes(span.get("attributes"));
+    let mut e = ActionEvent::new(kind, Timestamp(start));
+    e.duration_ms = (end - start).max(0) as f64 / 1e6;
+    if kind == EVENT_LLM {
+        e.model =
+            attr_str(&attrs, "openclaw.model").or_else(|| attr_str(&attrs, "gen_ai.request.model"));
+        e.provider = attr_str(&attrs, "openclaw.provider");
+    }
+    if kind == EVENT_TOOL {
+        e.tool_name =
+            attr_str(&attrs, "openclaw.toolName").or_else(|| attr_str(&attrs, "gen_ai.tool.name"));
+    }
+    let status = span.get("status");
+    let code = status.and_then(|s| s.get("code"));
+    let is_error = matches!(code, Some(Value::String(s)) if s == "STATUS_CODE_ERROR")
+        || code.and_then(Value::as_i64) == Some(2)
+        || attrs.contains_key("error.type");
+    if is_error {
+        e.status = STATUS_ERROR.to_owned();
+        e.error = status
+            .and_then(|s| s.get("message"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| attr_str(&attrs, "error.type"))
+            .or_else(|| Some("error".to_owned()));
+    }
+    for key in [
+        "openclaw.model_call.time_to_first_byte_ms",
+        "openclaw.model_call.request_bytes",
+        "openclaw.model_call.response_bytes",
+        "openclaw.channel",
+    ] {
+        if let Some(v) = attrs.get(key) {
+            e.attributes
+                .insert(key.trim_start_matches("openclaw.").into(), v.clone());
+        }
+    }
+    if let Some(id) = span.get("traceId") {
+        e.attributes.insert("trace_id".into(), id.clone());
+    }
+    Some(e)
+}
+
+fn series_key(attrs: &Map<String, Value>) -> String {
+    let mut parts: Vec<String> = attrs
+        .iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect();
+    parts.sort();
+    parts.join(",")
+}
+
+fn metric_points(m: &Value, out: &mut Vec<MetricPoint>) {
+    let Some(name) = m.get("name").and_then(Value::as_str) else {
+        return;
+    };
+    let (data, histogram) = if let Some(s) = m.get("sum") {
+        (s, false)
+    } else if let Some(h) = m.get("histogram") {
+        (h, true)
+    } else {
+        return;
+    };
+    for dp in each(data, "dataPoints") {
+        let Some(time) = dp.get("timeUnixNano").and_then(int) else {
+            continue;
+        };
+        let value = if histogram {
+            dp.get("sum").and_then(num).unwrap_or(0.0)
+        } else {
+            dp.get("asDouble")
+                .and_then(num)
+                .or_else(|| dp.get("asInt").and_then(num))
+                .unwrap_or(0.0)
+        };
+        out.push(MetricPoint {
+            name: name.to_owned(),
+            series: series_key(&attributes(dp.get("attributes"))),
+            start: dp.get("startTimeUnixNano").and_then(int).unwrap_or(0),
+            time,
+            value,
+            count: dp.get("count").and_then(int).unwrap_or(0).max(0) as u64,
+            histogram,
+        });
+    }
+}
+
+/// `severityNumber` as a number or as the protobuf JSON enum name (`SEVERITY_NUMBER_WARN`).
+fn level(v: Option<&Value>) -> Level {
+    let severity = match v {
+        Some(Value::String(s)) if s.starts_with("SEVERITY_NUMBER_") => {
+            let name = s.trim_start_matches("SEVERITY_NUMBER_");
+            let base = name.trim_end_matches(|c: char| c.is_ascii_digit());
+            match base {
+                "FATAL" => 21,
+                "ERROR" => 17,
+                "WARN" => 13,
+                "INFO" => 9,
+                _ => 5,
+            }
+        }
+        Some(v) => int(v).unwrap_or(9),
+        None => 9,
+    };
+    match severity {
+        17.. => 5,
+        13..=16 => 4,
+        9..=12 => 3,
+        _ => 2,
+    }
+}
+
+fn log_record(lr: &Value, line: u64, rec: &mut Recogniser) {
+    let time = lr
+        .get("timeUnixNano")
+        .and_then(int)
+        .filter(|t| *t > 0)
+        .or_else(|| lr.get("observedTimeUnixNano").and_then(int));
+    let (Some(time), Some(message)) = (
+        time,
+        lr.get("body")
+            .and_then(|b| b.get("stringValue"))
+            .and_then(Value::as_str),
+    ) else {
+        return;
+    };
+    let fields: Map<String, Value> = attributes(lr.get("attributes"))
+        .into_iter()
+        .filter_map(|(k, v)| k.strip_prefix("openclaw.").map(|k| (k.to_owned(), v)))
+        .collect();
+    rec.record(&Record {
+        time: Timestamp(time),
+        level: level(lr.get("severityNumber")),
+        message,
+        fields: Some(&fields),
+        line,
+    });
+}

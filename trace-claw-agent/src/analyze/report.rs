@@ -1,0 +1,121 @@
+//! The analysis result as one serializable document: the `--format json` output (schema in
+//! `docs/analyze-json.md`) and the input of the table, text and HTML renderers.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::classify::FileKind;
+use super::summary::Summary;
+use super::timeline::{ActionRow, TimelineRow};
+
+/// Version of the JSON schema; bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One input file and what came of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputFile {
+    /// Path as found.
+    pub path: String,
+    /// What it holds.
+    pub kind: FileKind,
+    /// Lines read.
+    pub lines: u64,
+    /// Lines holding a usable record.
+    pub records: u64,
+    /// Lines that could not be parsed.
+    pub bad_lines: u64,
+    /// The first few bad lines, `file:line: reason`.
+    pub first_bad: Vec<String>,
+}
+
+/// Copies of one call dropped in favour of a more trusted source.
+#[derive(Debug, Clone, Serialize)]
+pub struct Duplicates {
+    /// The source whose copy was dropped.
+    pub dropped: String,
+    /// The source that was kept.
+    pub kept: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// The increase of one cumulative OpenClaw OTLP metric series (the last value of each counter
+/// lifetime, summed; cumulative temporality).
+#[derive(Debug, Clone, Serialize)]
+pub struct OtlpMetric {
+    /// Metric name.
+    pub name: String,
+    /// Attributes identifying the series, `k=v,k=v`.
+    pub series: String,
+    /// `sum` or `histogram`.
+    pub kind: &'static str,
+    /// Sum total (counter) or sum of observations (histogram).
+    pub total: f64,
+    /// Number of observations (histograms only).
+    pub count: u64,
+}
+
+/// A window of rows with the number left out.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rows<T> {
+    /// The rows.
+    pub rows: Vec<T>,
+    /// Rows not shown (beyond `--limit`).
+    pub omitted: u64,
+}
+
+/// The time and session window that was analyzed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Window {
+    /// `--since`, as given.
+    pub since: Option<String>,
+    /// `--until`, as given.
+    pub until: Option<String>,
+    /// `--session`.
+    pub session: Option<String>,
+    /// `--limit` in effect.
+    pub limit: usize,
+}
+
+/// Everything the analyzer found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `trace-claw <version>`.
+    pub generated_by: String,
+    /// What was analyzed.
+    pub window: Window,
+    /// Input files.
+    pub inputs: Vec<InputFile>,
+    /// All sessions together.
+    pub overall: Summary,
+    /// One per session, by start time.
+    pub sessions: Vec<Summary>,
+    /// Cross-source duplicates dropped.
+    pub duplicates: Vec<Duplicates>,
+    /// OpenClaw's own OTLP metrics.
+    pub openclaw_metrics: Vec<OtlpMetric>,
+    /// Process lifecycle event counts (`fork`, `exec`, `exit`).
+    pub process_events: std::collections::BTreeMap<String, u64>,
+    /// Resource samples inside the window.
+    pub resource_samples: u64,
+    /// LLM/tool/other actions with snapshots and resource costs.
+    pub action_timeline: Rows<ActionRow>,
+    /// Everything by time.
+    pub timeline: Rows<TimelineRow>,
+}
+
+impl Report {
+    /// Whether anything at all was analyzed (drives the exit code).
+    pub fn analyzed_anything(&self) -> bool {
+        self.inputs.iter().any(|f| f.records > 0)
+    }
+
+    /// Writes the JSON document.
+    pub fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        out.write_all(b"\n")
+    }
+}

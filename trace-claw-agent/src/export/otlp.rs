@@ -1,0 +1,478 @@
+//! Online mode: every tick's samples pushed as OTLP/HTTP protobuf to `<otel.endpoint>/v1/metrics`.
+//!
+//! The request is built directly from the opentelemetry-proto types rather than through the
+//! OpenTelemetry SDK's Meter API: each tick already holds explicit, timestamped values (gauges,
+//! and cumulative totals read from the kernel or /proc), whereas the SDK wants instruments that
+//! it aggregates and timestamps itself, would need one observable callback per series, and
+//! reports export failures only to its global error handler, where they cannot be counted.
+//!
+//! Gauges ([`MetricKind::Gauge`]) become OTLP gauges, cumulative counters
+//! ([`MetricKind::Counter`]) monotonic cumulative sums; sample labels become attributes; the
+//! resource carries `service.name` and `host.name`. The collect loop only appends to a bounded
+//! queue; a background thread sends it. When the endpoint is slow or down the batch at the head
+//! is retried with backoff, the oldest batch is dropped once the queue is full, and each dropped
+//! batch is counted in `trace_claw.export.failed_batches`. Each distinct error is logged once
+//! (HTTP status or connect error), and so is the recovery.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use http::HeaderValue;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric, number_data_point, AggregationTemporality, Gauge, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+use tokio::sync::Notify;
+use trace_claw_common::event::ProcessEvent;
+use trace_claw_common::names::{self, MetricDef, MetricKind};
+use trace_claw_common::sample::MetricSample;
+use trace_claw_common::time::Timestamp;
+
+pub use super::http_client::{HttpPoster, PostError};
+
+use super::http_client::check_url;
+use super::{error_chain, ExportError, Exporter};
+use crate::config::OtelConfig;
+
+/// First retry delay after a failed request.
+const MIN_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest retry delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Queued ticks merged into one request when catching up.
+const MAX_BATCHES_PER_REQUEST: usize = 16;
+
+/// `<endpoint>/v1/metrics`, unless the endpoint already names that path.
+pub fn metrics_url(endpoint: &str) -> String {
+    let base = endpoint.trim_end_matches('/');
+    if base.ends_with("/v1/metrics") {
+        base.to_owned()
+    } else {
+        format!("{base}/v1/metrics")
+    }
+}
+
+/// Ticks waiting to be sent, shared by the collect loop and the sender thread.
+struct Queue {
+    state: Mutex<QueueState>,
+    /// A batch was queued or shutdown began.
+    wake: Notify,
+    /// Shutdown began (interrupts the retry backoff).
+    closing: Notify,
+    capacity: usize,
+    /// Batches dropped or given up on: `trace_claw.export.failed_batches`.
+    failed: AtomicU64,
+}
+
+#[derive(Default)]
+struct QueueState {
+    batches: VecDeque<Vec<MetricSample>>,
+    closing: bool,
+    overflow_reported: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        // A panic while holding this lock cannot leave the queue inconsistent (push/pop only).
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The OTLP/HTTP metrics sink.
+pub struct OtlpExporter {
+    url: String,
+    queue: Arc<Queue>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl OtlpExporter {
+    /// Starts the sender thread for `config.endpoint`.
+    pub fn new(config: &OtelConfig) -> Result<Self, ExportError> {
+        let url = metrics_url(&config.endpoint);
+        check_url(&url).map_err(|e| ExportError::Otlp {
+            url: url.clone(),
+            source: Box::new(e),
+        })?;
+        let queue = Arc::new(Queue {
+            state: Mutex::new(QueueState::default()),
+            wake: Notify::new(),
+            closing: Notify::new(),
+            capacity: config.queue_batches.max(1),
+            failed: AtomicU64::new(0),
+        });
+        let sender = Sender {
+            url: url.clone(),
+            queue: Arc::clone(&queue),
+            poster: HttpPoster::with_timeout(Duration::from_secs_f64(config.timeout_seconds)),
+            resource: resource(&config.service_name, &config.resource_attributes),
+            start_time: Timestamp::now().unix_nanos().max(0).unsigned_abs(),
+        };
+        let worker = std::thread::Builder::new()
+            .name("otlp-export".to_owned())
+            .spawn(move || sender.run())
+            .map_err(|source| ExportError::Thread {
+                what: "otlp-export",
+                source,
+            })?;
+        Ok(Self {
+            url,
+            queue,
+            worker: Some(worker),
+        })
+    }
+
+    /// Batches dropped or undeliverable so far.
+    pub fn failed_batches(&self) -> u64 {
+        self.queue.failed.load(Ordering::Relaxed)
+    }
+}
+
+impl Exporter for OtlpExporter {
+    fn name(&self) -> &'static str {
+        "otlp"
+    }
+
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+
+    fn export(&mut self, samples: &[MetricSample], _: &[ProcessEvent]) -> Result<(), ExportError> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let mut state = self.queue.lock();
+        if state.batches.len() >= self.queue.capacity {
+            state.batches.pop_front();
+            self.queue.failed.fetch_add(1, Ordering::Relaxed);
+            if !state.overflow_reported {
+                state.overflow_reported = true;
+                log::warn!(
+                    "otlp export queue full ({} batches): dropping the oldest while {} is slow or down",
+                    self.queue.capacity,
+                    self.url
+                );
+            }
+        }
+        state.batches.push_back(samples.to_vec());
+        drop(state);
+        self.queue.wake.notify_one();
+        Ok(())
+    }
+
+    fn self_metrics(&self) -> Vec<(MetricDef, f64)> {
+        vec![(names::EXPORT_FAILED_BATCHES, self.failed_batches() as f64)]
+    }
+
+    fn shutdown(&mut self) -> Result<(), ExportError> {
+        self.queue.lock().closing = true;
+        self.queue.wake.notify_one();
+        self.queue.closing.notify_one();
+        if let Some(worker) = self.worker.take() {
+            if worker.join().is_err() {
+                log::error!("otlp export thread panicked");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OtlpExporter {
+    fn drop(&mut self) {
+        // Errors were logged by the sender; shutdown itself cannot fail.
+        let _ = self.shutdown();
+    }
+}
+
+/// The sender thread's state.
+struct Sender {
+    url: String,
+    queue: Arc<Queue>,
+    poster: HttpPoster,
+    resource: Resource,
+    start_time: u64,
+}
+
+impl Sender {
+    fn run(self) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                log::error!("otlp export: cannot start its runtime: {e}; nothing will be sent");
+                return;
+            }
+        };
+        runtime.block_on(self.send_loop());
+    }
+
+    async fn send_loop(self) {
+        let content_type = HeaderValue::from_static("application/x-protobuf");
+        let mut last_error: Option<String> = None;
+        let mut failures = 0u64;
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let (batches, closing) = {
+                let mut state = self.queue.lock();
+                let n = state.batches.len().min(MAX_BATCHES_PER_REQUEST);
+                let batches: Vec<Vec<MetricSample>> = state.batches.drain(..n).collect();
+                (batches, state.closing)
+            };
+            if batches.is_empty() {
+                if closing {
+                    break;
+                }
+                self.queue.wake.notified().await;
+                continue;
+            }
+            let samples: Vec<&MetricSample> = batches.iter().flatten().collect();
+            let body = to_request(&samples, &self.resource, self.start_time).encode_to_vec();
+            match self
+                .poster
+                .post(&self.url, Some(content_type.clone()), None, body.into())
+                .await
+            {
+                Ok(()) => {
+                    backoff = MIN_BACKOFF;
+                    if last_error.take().is_some() {
+                        log::info!(
+                            "otlp export to {} recovered after {failures} failed attempts",
+                            self.url
+                        );
+                        failures = 0;
+                    }
+                    self.queue.lock().overflow_reported = false;
+                }
+                Err(e) => {
+                    failures += 1;
+                    let message = error_chain(&e);
+                    if last_error.as_deref() != Some(message.as_str()) {
+                        log::error!(
+                            "otlp export to {}: {message} (retrying; collection goes on)",
+                            self.url
+                        );
+                        last_error = Some(message.clone());
+                    }
+                    if closing {
+                        self.give_up(batches.len(), &message);
+                        break;
+                    }
+                    self.requeue(batches);
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = self.queue.closing.notified() => {}
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Puts unsent batches back at the head, dropping (and counting) what no longer fits.
+    fn requeue(&self, batches: Vec<Vec<MetricSample>>) {
+        let mut state = self.queue.lock();
+        for batch in batches.into_iter().rev() {
+            if state.batches.len() >= self.queue.capacity {
+                self.queue.failed.fetch_add(1, Ordering::Relaxed);
+            } else {
+                state.batches.push_front(batch);
+            }
+        }
+    }
+
+    /// At shutdown with the endpoint failing: counts and reports what will never be sent.
+    fn give_up(&self, in_flight: usize, message: &str) {
+        let mut state = self.queue.lock();
+        let lost = in_flight + state.batches.len();
+        state.batches.clear();
+        self.queue.failed.fetch_add(lost as u64, Ordering::Relaxed);
+        log::error!(
+            "otlp export to {}: {lost} batches not delivered at shutdown: {message}",
+            self.url
+        );
+    }
+}
+
+/// The resource every request carries: `service.name`, `service.version`, `host.name` (the
+/// host's name unless `extra` sets it, e.g. to the Kubernetes node name), then `extra`.
+fn resource(service_name: &str, extra: &BTreeMap<String, String>) -> Resource {
+    let mut attributes = vec![
+        string_attr("service.name", service_name),
+        string_attr("service.version", env!("CARGO_PKG_VERSION")),
+    ];
+    if !extra.contains_key("host.name") {
+        let host = sysinfo::System::host_name().unwrap_or_else(|_| "unknown".to_owned());
+        attributes.push(string_attr("host.name", &host));
+    }
+    for (key, value) in extra.iter().filter(|(k, _)| k.as_str() != "service.name") {
+        attributes.push(string_attr(key, value));
+    }
+    Resource {
+        attributes,
+        ..Default::default()
+    }
+}
+
+fn string_attr(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.to_owned())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// One export request: a metric per name (in first-seen order), a data point per sample.
+/// Counters carry `start_time` (when the exporter started) as their cumulative start.
+pub fn to_request(
+    samples: &[&MetricSample],
+    resource: &Resource,
+    start_time: u64,
+) -> ExportMetricsServiceRequest {
+    let mut metrics: Vec<Metric> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for sample in samples {
+        let i = *index.entry(sample.name.as_str()).or_insert_with(|| {
+            metrics.push(empty_metric(sample));
+            metrics.len() - 1
+        });
+        let time = sample.timestamp.unix_nanos().max(0).unsigned_abs();
+        let mut point = NumberDataPoint {
+            attributes: sample
+                .labels
+                .iter()
+                .map(|(k, v)| string_attr(k, v))
+                .collect(),
+            time_unix_nano: time,
+            value: Some(number_data_point::Value::AsDouble(sample.value)),
+            ..Default::default()
+        };
+        match &mut metrics[i].data {
+            Some(metric::Data::Sum(sum)) => {
+                point.start_time_unix_nano = start_time.min(time);
+                sum.data_points.push(point);
+            }
+            Some(metric::Data::Gauge(gauge)) => gauge.data_points.push(point),
+            _ => {}
+        }
+    }
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(resource.clone()),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: "trace-claw".to_owned(),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    ..Default::default()
+                }),
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// The metric a sample's name maps to: a monotonic cumulative sum for counters, else a gauge
+/// (names outside [`names::ALL_METRICS`] are treated as gauges).
+fn empty_metric(sample: &MetricSample) -> Metric {
+    let def = names::metric_by_name(&sample.name);
+    let data = match def.map(|d| d.kind) {
+        Some(MetricKind::Counter) => metric::Data::Sum(Sum {
+            data_points: Vec::new(),
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            is_monotonic: true,
+        }),
+        _ => metric::Data::Gauge(Gauge {
+            data_points: Vec::new(),
+        }),
+    };
+    Metric {
+        name: sample.name.clone(),
+        description: def.map_or(String::new(), |d| d.description.to_owned()),
+        unit: sample.unit.clone(),
+        data: Some(data),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn sample(name: &str, value: f64, labels: &[(&str, &str)]) -> MetricSample {
+        MetricSample {
+            timestamp: Timestamp(1_800_000_000_000_000_000),
+            name: name.to_owned(),
+            value,
+            unit: "By".to_owned(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    #[test]
+    fn counters_become_monotonic_sums_and_the_rest_gauges() {
+        let a = sample(
+            "system.network.bytes_sent_total",
+            10.0,
+            &[("interface", "lo")],
+        );
+        let b = sample(
+            "system.network.bytes_sent_total",
+            20.0,
+            &[("interface", "eth0")],
+        );
+        let c = sample("system.memory.used_bytes", 5.0, &[]);
+        let d = sample("not.a.known.metric", 1.0, &[]);
+        let request = to_request(&[&a, &c, &b, &d], &resource("svc", &BTreeMap::new()), 7);
+        let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
+        assert_eq!(metrics.len(), 3);
+        let Some(metric::Data::Sum(sum)) = &metrics[0].data else {
+            panic!("counter is not a sum: {:?}", metrics[0]);
+        };
+        assert!(sum.is_monotonic);
+        assert_eq!(
+            sum.aggregation_temporality,
+            AggregationTemporality::Cumulative as i32
+        );
+        assert_eq!(sum.data_points.len(), 2);
+        assert_eq!(sum.data_points[1].start_time_unix_nano, 7);
+        assert_eq!(sum.data_points[1].attributes[0].key, "interface");
+        assert!(matches!(metrics[1].data, Some(metric::Data::Gauge(_))));
+        assert!(matches!(metrics[2].data, Some(metric::Data::Gauge(_))));
+        let attrs = &request.resource_metrics[0]
+            .resource
+            .as_ref()
+            .expect("resource")
+            .attributes;
+        assert!(attrs.iter().any(|kv| kv.key == "host.name"));
+        assert_eq!(attrs[0].key, "service.name");
+    }
+
+    #[test]
+    fn endpoint_gets_the_metrics_path_once() {
+        assert_eq!(metrics_url("http://h:4318"), "http://h:4318/v1/metrics");
+        assert_eq!(metrics_url("http://h:4318/"), "http://h:4318/v1/metrics");
+        assert_eq!(
+            metrics_url("http://h:8428/opentelemetry/v1/metrics"),
+            "http://h:8428/opentelemetry/v1/metrics"
+        );
+        assert!(check_url("https://h").is_err());
+        assert!(check_url("h:1").is_err());
+    }
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::support::{check_jsonl, require_root, ticks_reported, StderrLines};
+use super::support::{check_jsonl, require_root, ticks_reported, FakeCollector, StderrLines};
 use crate::util::{agent, read_jsonl, text};
 
 /// A copy of a system binary under a unique name, so only our processes match it.
@@ -139,6 +139,8 @@ fn full_output_disk_is_reported_once_collection_goes_on_and_no_line_is_torn() {
     let saved = dir.path().join("saved");
     std::fs::create_dir_all(&mnt).expect("mnt");
     std::fs::create_dir_all(&saved).expect("saved");
+    // The other sink, OTLP, must get every tick while the disk is full.
+    let otlp = FakeCollector::start(200);
     // A 1 MiB tmpfs, filled but for 12 KiB; the agent fills the rest within a few ticks. The
     // mount lives in the agent's own mount namespace, so nothing leaks if the test dies.
     let script = r#"set -e
@@ -147,7 +149,7 @@ head -c $((1024 * 1024 - 12 * 1024)) /dev/zero > "$MNT/filler" 2>/dev/null || tr
 mkdir "$MNT/out"
 status=0
 "$AGENT" collect --ebpf off --interval 0.05 --count 80 --process tc-nothing-matches \
-    --output-dir "$MNT/out" || status=$?
+    --otlp-endpoint "$OTLP" --output-dir "$MNT/out" || status=$?
 cp -a "$MNT/out/." "$SAVED/"
 exit $status
 "#;
@@ -159,6 +161,7 @@ exit $status
             ("AGENT", Path::new(env!("CARGO_BIN_EXE_trace-claw-agent"))),
         ],
     )
+    .env("OTLP", &otlp.url)
     .env("RUST_LOG", "info")
     .stderr(Stdio::piped())
     .spawn()
@@ -190,6 +193,75 @@ exit $status
         stamps.len() as u64,
         ticks,
         "ticks buffered while the disk was full are written once space returns"
+    );
+    assert_eq!(
+        otlp.requests(),
+        ticks,
+        "the OTLP sink got every tick:\n{log}"
+    );
+}
+
+#[test]
+fn otlp_endpoint_answering_500_is_logged_once_and_every_lost_batch_is_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let endpoint = FakeCollector::start(500);
+    let config = dir.path().join("c.yaml");
+    std::fs::write(&config, "otel:\n  queue_batches: 4\n").expect("config");
+    let out = dir.path().join("out");
+    let o = agent()
+        .arg("-c")
+        .arg(&config)
+        .args([
+            "collect",
+            "--ebpf",
+            "off",
+            "--interval",
+            "0.05",
+            "--count",
+            "60",
+        ])
+        .args([
+            "--process",
+            "tc-nothing-matches",
+            "--otlp-endpoint",
+            &endpoint.url,
+        ])
+        .arg("--output-dir")
+        .arg(&out)
+        .output()
+        .expect("agent runs");
+    let log = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        ticks_reported(&log),
+        60,
+        "collection never waited on the endpoint"
+    );
+    let retrying: Vec<&str> = log.lines().filter(|l| l.contains("(retrying")).collect();
+    assert!(
+        retrying.len() == 1 && retrying[0].contains("HTTP 500"),
+        "the 500 is logged once, naming the status:\n{log}"
+    );
+    assert!(endpoint.requests() >= 1, "the endpoint was tried");
+    // Every batch is either counted while running (the self-metric) or reported at shutdown.
+    let samples = read_jsonl(&out, "resources-");
+    let counted = samples
+        .iter()
+        .filter(|s| s["name"] == "trace_claw.export.failed_batches")
+        .filter_map(|s| s["value"].as_f64())
+        .fold(0.0, f64::max) as u64;
+    let lost_at_shutdown: u64 = log
+        .lines()
+        .find_map(|l| {
+            l.split(": ")
+                .find_map(|p| p.strip_suffix(" batches not delivered at shutdown"))
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no shutdown loss line:\n{log}"));
+    assert!(counted > 0, "drops counted while running: {counted}");
+    assert!(
+        (59..=60).contains(&(counted + lost_at_shutdown)),
+        "{counted} counted + {lost_at_shutdown} lost at shutdown vs 60 batches"
     );
 }
 
@@ -347,4 +419,88 @@ wait $agent
         Some(&0.0),
         "no stale pid after the last exit"
     );
+}
+
+#[test]
+fn receiver_under_a_slowloris_serves_others_and_cuts_every_slow_client() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use trace_claw_agent::config::ReceiverConfig;
+    use trace_claw_agent::receive::Receiver;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = ReceiverConfig {
+        enabled: true,
+        listen: "127.0.0.1:0".to_owned(),
+        max_body_bytes: 64 * 1024,
+        request_timeout_seconds: 1.0,
+        ..ReceiverConfig::default()
+    };
+    let receiver = Receiver::spawn(&config, dir.path()).expect("receiver starts");
+    let addr = receiver.local_addr();
+    // 200 clients dribble header bytes and 100 dribble a body they announced as 1 MB: each
+    // sends one byte every 100 ms, so no idle timeout alone would ever cut them.
+    let mut slow: Vec<(TcpStream, &[u8])> = Vec::new();
+    for i in 0..300 {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_nonblocking(true).expect("nonblocking");
+        let start: &[u8] = if i < 200 {
+            b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n"
+        } else {
+            b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{"
+        };
+        s.write_all(start).expect("start");
+        let drip: &[u8] = if i < 200 { b"X" } else { b" " };
+        slow.push((s, drip));
+    }
+    let (mut served, mut cut) = (false, vec![false; slow.len()]);
+    let started = Instant::now();
+    while cut.iter().any(|c| !c) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{} slow clients still connected after 60 s",
+            cut.iter().filter(|c| !**c).count()
+        );
+        if !served {
+            let mut s = TcpStream::connect(addr).expect("connect while under attack");
+            s.set_read_timeout(Some(Duration::from_secs(30)))
+                .expect("timeout");
+            let body = br#"{"resourceSpans":[]}"#;
+            let head = format!(
+                "POST /v1/traces HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).expect("head");
+            s.write_all(body).expect("body");
+            let mut answer = Vec::new();
+            let _ = s.read_to_end(&mut answer);
+            let text = String::from_utf8_lossy(&answer);
+            assert!(
+                text.starts_with("HTTP/1.1 200"),
+                "legit client refused: {text}"
+            );
+            served = true;
+        }
+        for (i, (s, drip)) in slow.iter_mut().enumerate() {
+            if cut[i] {
+                continue;
+            }
+            let mut buf = [0u8; 1024];
+            let closed = match s.read(&mut buf) {
+                Ok(0) => true,
+                Ok(_) => false, // a 408 answer; the close follows
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+                Err(_) => true,
+            };
+            cut[i] = closed
+                || match s.write(drip) {
+                    Ok(_) => false,
+                    Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+                };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(served);
+    assert_eq!(receiver.accepted(), 1);
+    receiver.shutdown();
 }

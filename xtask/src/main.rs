@@ -9,6 +9,7 @@ mod peers;
 mod proc_util;
 mod run;
 mod setup;
+mod soak;
 mod test;
 mod validate_deploy;
 
@@ -36,6 +37,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Fuzz every parser for N seconds each; report executions and findings.
     Fuzz(fuzz::FuzzArgs),
+    /// The agent under a churning workload for N minutes: RSS, fds, drops, whole lines.
+    Soak(soak::SoakArgs),
     /// Validate compose, Prometheus, Grafana, Kubernetes and Dockerfile offline.
     ValidateDeploy(validate_deploy::ValidateDeployArgs),
 }
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
+        Command::Soak(args) => soak::run(&args),
         Command::ValidateDeploy(args) => validate_deploy::run(&args),
     };
     match result {

@@ -4,6 +4,8 @@
 //! is a finding. Beyond "does not crash", accepted values must survive the round trip through
 //! the JSONL writer: what trace-claw writes, it can read back.
 
+pub mod analyze;
+
 use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;

@@ -405,3 +405,36 @@ fn analyzer_memory_stays_bounded_on_a_50_mb_otlp_capture_line() {
     let (_, _, rss) = analyze_json(&mut agent(), dir.path());
     assert!(rss < MAX_RSS_KIB, "peak RSS {rss} KiB for a 50 MB line");
 }
+
+#[test]
+#[ignore = "analyzer bug (issue 8 report, found by the otlp_body fuzz target): the receiver stores an empty request as '\"resourceSpans\":[]' and the analyzer calls that line bad"]
+fn receiver_capture_of_an_empty_request_reads_back_without_bad_lines() {
+    use std::io::{Read, Write};
+    use trace_claw_agent::config::ReceiverConfig;
+    use trace_claw_agent::receive::Receiver;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = ReceiverConfig {
+        enabled: true,
+        listen: "127.0.0.1:0".to_owned(),
+        ..ReceiverConfig::default()
+    };
+    let receiver = Receiver::spawn(&config, dir.path()).expect("receiver starts");
+    let mut s = std::net::TcpStream::connect(receiver.local_addr()).expect("connect");
+    s.write_all(
+        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    )
+    .expect("send");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    receiver.shutdown();
+    let (report, _, _) = analyze_json(&mut agent(), dir.path());
+    let capture = report["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .find(|i| i["kind"] == "otlp_capture")
+        .unwrap_or_else(|| panic!("capture not read: {}", report["inputs"]));
+    assert_eq!(capture["bad_lines"], 0, "{capture}");
+}

@@ -173,17 +173,17 @@ fn dictionary(fuzz_dir: &Path, target: &str) -> Option<PathBuf> {
     Some(fuzz_dir.join(format!("dicts/{kind}.dict"))).filter(|p| p.is_file())
 }
 
-/// Existing input directories of a target, the growing corpus first (libFuzzer writes there).
+/// Input directories to fuzz from: the growing corpus first (libFuzzer writes there), seeds.
 fn input_dirs(fuzz_dir: &Path, target: &str) -> anyhow::Result<Vec<PathBuf>> {
     let corpus = fuzz_dir.join("corpus").join(target);
     std::fs::create_dir_all(&corpus)
         .with_context(|| format!("cannot create {}", corpus.display()))?;
     let mut dirs = vec![corpus];
-    for kept in ["seeds", "regressions"] {
-        let d = fuzz_dir.join(kept).join(target);
-        if d.is_dir() {
-            dirs.push(d);
-        }
+    // Regressions are replayed, not fuzzed from: some are large (a 400 KB nesting bomb) and
+    // would raise libFuzzer's input length for the whole run.
+    let seeds = fuzz_dir.join("seeds").join(target);
+    if seeds.is_dir() {
+        dirs.push(seeds);
     }
     Ok(dirs)
 }

@@ -438,3 +438,31 @@ fn receiver_capture_of_an_empty_request_reads_back_without_bad_lines() {
         .unwrap_or_else(|| panic!("capture not read: {}", report["inputs"]));
     assert_eq!(capture["bad_lines"], 0, "{capture}");
 }
+
+#[test]
+#[ignore = "analyzer bug (issue 8 report, found by the transcript fuzz target): a message line without a usable timestamp counts as a record and as bad"]
+fn transcript_line_is_never_both_a_record_and_bad() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sessions = dir.path().join("state/agents/main/sessions");
+    std::fs::create_dir_all(&sessions).expect("dirs");
+    std::fs::write(
+        sessions.join("s1.jsonl"),
+        "{\"type\":\"message\",\"timestamp\":\"not a time\",\"message\":{\"role\":\"assistant\",\"timestamp\":\"later\"}}\n",
+    )
+    .expect("write");
+    let trace = dir.path().join("trace");
+    std::fs::create_dir_all(&trace).expect("trace");
+    let (o, _) = run_measured(
+        agent()
+            .arg("analyze")
+            .arg("--trace-dir")
+            .arg(&trace)
+            .arg("--openclaw-state")
+            .arg(dir.path().join("state"))
+            .args(["--format", "json"]),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    let t = input(&report, "s1.jsonl");
+    let (records, bad) = (t["records"].as_u64(), t["bad_lines"].as_u64());
+    assert_eq!((records, bad), (Some(0), Some(1)), "{t}");
+}

@@ -24,6 +24,8 @@ enum Bench {
     Overhead(OverheadArgs),
     /// OTLP receiver ingest rate, spans/s per core, 512-span protobuf batches.
     Receiver(crate::bench_receiver::ReceiverArgs),
+    /// Analyzer speed and peak RSS on generated 100 MB / 1 GB trace dirs, beside a baseline.
+    Analyze(crate::bench_analyze::BenchAnalyzeArgs),
 }
 
 /// Flags of `bench overhead`.
@@ -48,6 +50,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     match &args.which {
         Bench::Overhead(a) => overhead(a),
         Bench::Receiver(a) => crate::bench_receiver::run(a),
+        Bench::Analyze(a) => crate::bench_analyze::run(a),
     }
 }
 

@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module with its own clap `Args`.
 
 mod bench;
+mod bench_analyze;
 mod bench_receiver;
 mod fuzz;
 mod peers;

@@ -19,6 +19,8 @@ pub struct SetupArgs {
 }
 
 const APT_PACKAGES: &[&str] = &["llvm-22-dev", "libclang-22-dev", "clang-22", "bpftool"];
+/// Headless browser for the HTML report test (`analyze --format html` rendered and screenshot).
+const BROWSER_PACKAGES: &[&str] = &["chromium"];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 const MACOS_TARGET: &str = "aarch64-apple-darwin";
 
@@ -48,11 +50,12 @@ fn step(name: &str, done: bool) -> bool {
 fn apt_packages() -> anyhow::Result<()> {
     let missing: Vec<&str> = APT_PACKAGES
         .iter()
+        .chain(BROWSER_PACKAGES)
         .copied()
         .filter(|p| !succeeds(Command::new("dpkg").args(["-s", p])))
         .collect();
     if step(
-        "apt packages (llvm-22, clang-22, bpftool)",
+        "apt packages (llvm-22, clang-22, bpftool, chromium)",
         missing.is_empty(),
     ) {
         return Ok(());

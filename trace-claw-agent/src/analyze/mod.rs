@@ -7,12 +7,15 @@
 //! streamed into fixed-size aggregates keyed by the actions' start and end times.
 
 pub mod action;
+pub mod charts;
 pub mod classify;
+pub mod html;
 pub mod merge;
 pub mod openclaw_log;
 pub mod otlp;
 pub mod parse;
 pub mod parsed;
+pub mod pipeline;
 pub mod records;
 pub mod report;
 pub mod resources;
@@ -21,21 +24,13 @@ pub mod table;
 pub mod timeline;
 pub mod transcript;
 
-use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rayon::prelude::*;
-
 use crate::cli::{AnalyzeArgs, AnalyzeFormat};
-use action::Action;
-use classify::FileKind;
-use parse::{Chunk, LineStats};
-use parsed::{MetricPoint, Parsed};
-use report::{Duplicates, InputFile, OtlpMetric, Report, Rows, Window};
-use resources::{Aggregate, Lookup, Plan, Stat, N_STATS};
-use timeline::ResourceCost;
+pub use pipeline::analyze;
+use report::Window;
 
 /// Resource samples this close to a session's first start or last end still count for the
 /// session (a short session may fall between two samples).
@@ -99,6 +94,8 @@ pub struct Options {
     pub until: i64,
     /// The flags as given, for the report.
     pub window: Window,
+    /// Whether to gather down-sampled series and all actions for the HTML report.
+    pub charts: bool,
 }
 
 fn parse_flag_time(flag: &'static str, v: Option<&String>) -> Result<Option<i64>, AnalyzeError> {
@@ -145,6 +142,7 @@ impl Options {
                 session: args.session.clone(),
                 limit: args.limit.unwrap_or(DEFAULT_LIMIT),
             },
+            charts: args.format == AnalyzeFormat::Html,
         })
     }
 }
@@ -191,13 +189,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode, AnalyzeError> {
         AnalyzeFormat::Json => report.write_json(&mut buf),
         AnalyzeFormat::Table => table::write_tables(&report, color, &mut buf),
         AnalyzeFormat::Text => table::write_text(&report, &mut buf),
-        AnalyzeFormat::Html => {
-            return Err(AnalyzeError::Usage {
-                flag: "--format",
-                value: "html".into(),
-                reason: "the HTML report is not available in this build".into(),
-            })
-        }
+        AnalyzeFormat::Html => html::write_html(&report, &report.charts, &mut buf),
     };
     let place = to_file
         .as_ref()
@@ -208,7 +200,10 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode, AnalyzeError> {
     };
     written.map_err(write_err)?;
     match &to_file {
-        Some(p) => std::fs::write(p, &buf).map_err(write_err)?,
+        Some(p) => {
+            std::fs::write(p, &buf).map_err(write_err)?;
+            log::info!("wrote {}", p.display());
+        }
         None => {
             let mut out = std::io::stdout().lock();
             match out.write_all(&buf).and_then(|()| out.flush()) {
@@ -223,343 +218,4 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode, AnalyzeError> {
         log::warn!("{}: {} bad line(s) skipped", f.path, f.bad_lines);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-enum Task {
-    Whole(usize),
-    Part(usize, Chunk),
-}
-
-fn file_len(p: &Path) -> u64 {
-    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
-}
-
-fn read_whole(path: &Path, kind: FileKind) -> Result<Parsed, AnalyzeError> {
-    let file = parse::open(path)?;
-    match kind {
-        FileKind::Transcript => transcript::read(path, file),
-        FileKind::SessionIndex => transcript::read_index(path, file),
-        FileKind::OpenclawLog => openclaw_log::read(path, file),
-        FileKind::OtlpCapture => otlp::read(path, file),
-        _ => Ok(Parsed::default()),
-    }
-}
-
-/// Per file, chunk results in order folded into one [`LineStats`].
-fn fold_stats(parts: Vec<(usize, LineStats)>) -> LineStats {
-    let mut parts = parts;
-    parts.sort_by_key(|(i, _)| *i);
-    let mut total = LineStats::default();
-    for (_, s) in parts {
-        let offset = total.lines;
-        total.absorb(s, offset);
-    }
-    total
-}
-
-fn unreadable(e: &AnalyzeError) -> LineStats {
-    let mut s = LineStats::default();
-    s.bad(0, format!("{e}: {}", error_source(e)));
-    s
-}
-
-fn error_source(e: &AnalyzeError) -> String {
-    std::error::Error::source(e).map_or_else(String::new, ToString::to_string)
-}
-
-/// Reads everything and builds the report.
-pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
-    let files = classify::discover(
-        &opts.trace_dir,
-        opts.openclaw_logs.as_deref(),
-        opts.openclaw_state.as_deref(),
-    );
-    let kinds: Vec<FileKind> = files.par_iter().map(|p| classify::classify(p)).collect();
-    let limit = opts.window.limit;
-
-    // Pass 1: everything but resource samples.
-    let mut tasks = Vec::new();
-    for (i, (p, k)) in files.iter().zip(&kinds).enumerate() {
-        match k {
-            FileKind::Events | FileKind::ProcessEvents => tasks.extend(
-                parse::chunks(p, file_len(p))
-                    .into_iter()
-                    .map(|c| Task::Part(i, c)),
-            ),
-            FileKind::Transcript
-            | FileKind::SessionIndex
-            | FileKind::OpenclawLog
-            | FileKind::OtlpCapture => tasks.push(Task::Whole(i)),
-            _ => {}
-        }
-    }
-    let results: Vec<(usize, usize, Parsed)> = tasks
-        .into_par_iter()
-        .map(|t| match t {
-            Task::Whole(i) => {
-                let r = read_whole(&files[i], kinds[i]);
-                (
-                    i,
-                    0,
-                    r.unwrap_or_else(|e| Parsed {
-                        stats: unreadable(&e),
-                        ..Parsed::default()
-                    }),
-                )
-            }
-            Task::Part(i, c) => {
-                let r = if kinds[i] == FileKind::Events {
-                    records::read_events(&c)
-                } else {
-                    records::read_process_events(&c)
-                };
-                (
-                    i,
-                    c.index,
-                    r.unwrap_or_else(|e| Parsed {
-                        stats: unreadable(&e),
-                        ..Parsed::default()
-                    }),
-                )
-            }
-        })
-        .collect();
-    let mut per_file: HashMap<usize, Vec<(usize, LineStats)>> = HashMap::new();
-    let mut all = Parsed::default();
-    for (i, chunk, mut p) in results {
-        per_file
-            .entry(i)
-            .or_default()
-            .push((chunk, std::mem::take(&mut p.stats)));
-        all.extend(p);
-    }
-
-    // Merge sources, then window.
-    let run_sessions: HashMap<String, String> = all.run_sessions.iter().cloned().collect();
-    let session_keys: HashMap<String, String> = all.session_keys.iter().cloned().collect();
-    let (merged, merge_stats) = merge::merge(std::mem::take(&mut all.actions), &run_sessions);
-    let session_filter = opts.window.session.as_deref();
-    let actions: Vec<&Action> = merged
-        .iter()
-        .filter(|a| merge::in_window(a.start(), opts.since, opts.until))
-        .filter(|a| session_filter.is_none_or(|s| a.session() == s))
-        .collect();
-    let mut sessions: Vec<(String, i64, i64)> = Vec::new();
-    {
-        let mut idx: HashMap<&str, usize> = HashMap::new();
-        for a in &actions {
-            let i = *idx.entry(a.session()).or_insert_with(|| {
-                sessions.push((a.session().to_owned(), i64::MAX, i64::MIN));
-                sessions.len() - 1
-            });
-            sessions[i].1 = sessions[i].1.min(a.start().0);
-            sessions[i].2 = sessions[i].2.max(a.end().0);
-        }
-    }
-    sessions.sort_by_key(|s| (s.1, s.0.clone()));
-    let (mut since, mut until) = (opts.since, opts.until);
-    if session_filter.is_some() {
-        if let Some(s) = sessions.first() {
-            since = since.max(s.1.saturating_sub(SESSION_SLACK_NS));
-            until = until.min(s.2.saturating_add(SESSION_SLACK_NS + 1));
-        } else {
-            until = since.saturating_add(1).max(since);
-        }
-    }
-    let mut probes: Vec<i64> = actions
-        .iter()
-        .flat_map(|a| [a.start().0, a.end().0])
-        .collect();
-    probes.sort_unstable();
-    probes.dedup();
-    let mut windows = vec![(since, until.saturating_sub(1))];
-    windows.extend(sessions.iter().map(|s| {
-        (
-            s.1.saturating_sub(SESSION_SLACK_NS),
-            s.2.saturating_add(SESSION_SLACK_NS),
-        )
-    }));
-    let plan = Plan {
-        probes,
-        windows,
-        since,
-        until,
-        timeline_limit: limit,
-    };
-
-    // Pass 2: resource samples.
-    let rtasks: Vec<(usize, Chunk)> = files
-        .iter()
-        .zip(&kinds)
-        .enumerate()
-        .filter(|(_, (_, k))| **k == FileKind::Resources)
-        .flat_map(|(i, (p, _))| {
-            parse::chunks(p, file_len(p))
-                .into_iter()
-                .map(move |c| (i, c))
-        })
-        .collect();
-    let rresults: Vec<(usize, usize, Aggregate)> = rtasks
-        .into_par_iter()
-        .map(|(i, c)| {
-            let agg = resources::read_chunk(&c, &plan).unwrap_or_else(|e| Aggregate {
-                lines: unreadable(&e),
-                ..Aggregate::default()
-            });
-            (i, c.index, agg)
-        })
-        .collect();
-    let mut agg = Aggregate {
-        stats: vec![[Stat::default(); N_STATS]; plan.windows.len()],
-        ..Aggregate::default()
-    };
-    for (i, chunk, mut a) in rresults {
-        per_file
-            .entry(i)
-            .or_default()
-            .push((chunk, std::mem::take(&mut a.lines)));
-        agg.merge(a, limit);
-    }
-    let lookup = Lookup::new(plan.probes.clone(), &agg);
-
-    // Per action: snapshot and cost.
-    let costs: Vec<Option<ResourceCost>> = actions
-        .iter()
-        .map(|a| timeline::cost(&lookup, a.start(), a.end()))
-        .collect();
-    let mut overall = summary::summarize(
-        "all",
-        actions
-            .iter()
-            .copied()
-            .zip(costs.iter().map(Option::as_ref)),
-        &agg.stats[0],
-    );
-    overall.sessions = sessions.len();
-    let mut by_session: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, a) in actions.iter().enumerate() {
-        by_session.entry(a.session()).or_default().push(i);
-    }
-    let session_summaries = sessions
-        .iter()
-        .enumerate()
-        .map(|(w, (id, _, _))| {
-            let idx = by_session
-                .get(id.as_str())
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            let mut s = summary::summarize(
-                id,
-                idx.iter().map(|&i| (actions[i], costs[i].as_ref())),
-                &agg.stats[w + 1],
-            );
-            s.session_key = session_keys.get(id).cloned();
-            s
-        })
-        .collect();
-    let action_rows: Vec<timeline::ActionRow> = actions
-        .iter()
-        .zip(&costs)
-        .take(limit)
-        .map(|(a, c)| timeline::ActionRow::new(a, timeline::snapshot(&lookup, a.start()), *c))
-        .collect();
-    let action_omitted = actions.len().saturating_sub(action_rows.len()) as u64;
-
-    let notes: Vec<parsed::Note> = merge::dedupe_notes(std::mem::take(&mut all.notes))
-        .into_iter()
-        .filter(|n| merge::in_window(n.timestamp, since, until))
-        .collect();
-    let process_events: Vec<_> = all
-        .process_events
-        .iter()
-        .filter(|p| merge::in_window(p.timestamp, since, until))
-        .cloned()
-        .collect();
-    let mut pe_counts = BTreeMap::new();
-    for p in &process_events {
-        *pe_counts
-            .entry(format!("{:?}", p.kind).to_lowercase())
-            .or_insert(0u64) += 1;
-    }
-    let samples = std::mem::take(&mut agg.timeline).into_sorted_vec();
-    let (rows, omitted) = timeline::full_timeline(
-        &actions,
-        &process_events,
-        &notes,
-        samples,
-        agg.samples,
-        limit,
-    );
-
-    let inputs = files
-        .iter()
-        .zip(&kinds)
-        .enumerate()
-        .map(|(i, (p, k))| {
-            let stats = fold_stats(per_file.remove(&i).unwrap_or_default());
-            let path = p.display().to_string();
-            InputFile {
-                first_bad: stats
-                    .first_bad
-                    .iter()
-                    .map(|b| format!("{path}:{}: {}", b.line, b.reason))
-                    .collect(),
-                path,
-                kind: *k,
-                lines: stats.lines,
-                records: stats.records,
-                bad_lines: stats.bad,
-            }
-        })
-        .collect();
-
-    Ok(Report {
-        schema_version: report::SCHEMA_VERSION,
-        generated_by: format!("trace-claw {}", env!("CARGO_PKG_VERSION")),
-        window: opts.window.clone(),
-        inputs,
-        overall,
-        sessions: session_summaries,
-        duplicates: merge_stats
-            .duplicates
-            .into_iter()
-            .map(|((d, k), count)| Duplicates {
-                dropped: d.as_str().into(),
-                kept: k.as_str().into(),
-                count,
-            })
-            .collect(),
-        openclaw_metrics: otlp_metrics(&all.metric_points),
-        process_events: pe_counts,
-        resource_samples: agg.samples,
-        action_timeline: Rows {
-            rows: action_rows,
-            omitted: action_omitted,
-        },
-        timeline: Rows { rows, omitted },
-    })
-}
-
-/// Cumulative points -> per series, the last value of each counter lifetime, summed.
-fn otlp_metrics(points: &[MetricPoint]) -> Vec<OtlpMetric> {
-    let mut last: BTreeMap<(&str, &str, i64), &MetricPoint> = BTreeMap::new();
-    for p in points {
-        let e = last.entry((&p.name, &p.series, p.start)).or_insert(p);
-        if p.time >= e.time {
-            *e = p;
-        }
-    }
-    let mut out: BTreeMap<(&str, &str), OtlpMetric> = BTreeMap::new();
-    for ((name, series, _), p) in last {
-        let m = out.entry((name, series)).or_insert_with(|| OtlpMetric {
-            name: name.to_owned(),
-            series: series.to_owned(),
-            kind: if p.histogram { "histogram" } else { "sum" },
-            total: 0.0,
-            count: 0,
-        });
-        m.total += p.value;
-        m.count += p.count;
-    }
-    out.into_values().collect()
 }

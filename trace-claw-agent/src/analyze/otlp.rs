@@ -317,3 +317,87 @@ fn log_record(lr: &Value, line: u64, rec: &mut Recogniser) {
         line,
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::receive::decode::{decode, CaptureLine, Encoding, Signal};
+
+    /// Serializes a request exactly as the receiver writes it to the capture file.
+    fn capture_line(signal: Signal, json: &str) -> String {
+        let request = decode(signal, Encoding::Json, json.as_bytes()).expect("valid request");
+        let line = CaptureLine {
+            signal,
+            received_at: Timestamp(1_795_535_071_000_000_000),
+            request: &request,
+        };
+        serde_json::to_string(&line).expect("serializes")
+    }
+
+    #[test]
+    fn reads_what_the_receiver_writes() {
+        let spans = capture_line(
+            Signal::Traces,
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[
+              {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"openclaw.model.call","kind":1,
+               "startTimeUnixNano":"1795535071158000000","endTimeUnixNano":"1795535071678000000",
+               "attributes":[{"key":"openclaw.model","value":{"stringValue":"m1"}},{"key":"openclaw.model_call.request_bytes","value":{"intValue":"1234"}}],
+               "status":{"code":2,"message":"HTTP 500"}},
+              {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b175","name":"openclaw.liveness.warning","kind":1,
+               "startTimeUnixNano":"1795535071200000000","endTimeUnixNano":"1795535071200000000","status":{"code":2,"message":"event_loop_delay"}}]}]}]}"#,
+        );
+        let metrics = capture_line(
+            Signal::Metrics,
+            r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[
+              {"name":"openclaw.tokens","sum":{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[
+                {"startTimeUnixNano":"1","timeUnixNano":"1795535071000000000","asInt":"6791","attributes":[{"key":"openclaw.token","value":{"stringValue":"input"}}]}]}},
+              {"name":"openclaw.run.duration_ms","histogram":{"aggregationTemporality":2,"dataPoints":[
+                {"startTimeUnixNano":"1","timeUnixNano":"1795535071000000000","count":"3","sum":232005.0,"bucketCounts":["3"],"explicitBounds":[]}]}}]}]}]}"#,
+        );
+        let logs = capture_line(
+            Signal::Logs,
+            r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[
+              {"timeUnixNano":"1795535071138000000","severityNumber":5,"body":{"stringValue":"embedded run agent start: runId=r1"}},
+              {"timeUnixNano":"1795535071680000000","severityNumber":17,"body":{"stringValue":"embedded run agent end: runId=r1 isError=true error=HTTP 500"}}]}]}]}"#,
+        );
+        let text = format!("{spans}\n{metrics}\n{logs}\n");
+        let out = read(Path::new("capture.jsonl"), text.as_bytes()).expect("reads");
+        assert_eq!(out.stats.records, 3, "{text}");
+        assert_eq!(out.stats.bad, 0);
+        let span = out
+            .actions
+            .iter()
+            .find(|a| a.source == Source::OtlpSpan)
+            .expect("model call span");
+        assert_eq!(span.event.event_type, EVENT_LLM);
+        assert_eq!(span.event.model.as_deref(), Some("m1"));
+        assert!(span.event.is_error(), "status code 2 is an error");
+        assert!((span.event.duration_ms - 520.0).abs() < 1e-9);
+        assert_eq!(
+            span.event.attributes.get("model_call.request_bytes"),
+            Some(&Value::from(1234))
+        );
+        let log = out
+            .actions
+            .iter()
+            .find(|a| a.source == Source::OtlpLog)
+            .expect("log action");
+        assert!(log.event.is_error());
+        assert_eq!(log.run_id.as_deref(), Some("r1"));
+        // the liveness span and the ERROR log record are notes
+        assert_eq!(out.notes.len(), 2);
+        let tokens = out
+            .metric_points
+            .iter()
+            .find(|p| p.name == "openclaw.tokens")
+            .expect("tokens");
+        assert_eq!(tokens.value, 6791.0);
+        assert_eq!(tokens.series, "openclaw.token=input");
+        let run = out
+            .metric_points
+            .iter()
+            .find(|p| p.histogram)
+            .expect("histogram");
+        assert_eq!((run.count, run.value), (3, 232005.0));
+    }
+}

@@ -6,6 +6,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::classify::FileKind;
+use super::html::SessionChart;
 use super::summary::Summary;
 use super::timeline::{ActionRow, TimelineRow};
 
@@ -105,6 +106,9 @@ pub struct Report {
     pub action_timeline: Rows<ActionRow>,
     /// Everything by time.
     pub timeline: Rows<TimelineRow>,
+    /// Per-session drawings for the HTML report (only with `--format html`; not in the JSON).
+    #[serde(skip)]
+    pub charts: Vec<SessionChart>,
 }
 
 impl Report {

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use trace_claw_common::names::{self, labels};
 use trace_claw_common::time::Timestamp;
 
+use super::charts::Buckets;
 use super::parse::{self, json_reason, Chunk, LineStats};
 use super::AnalyzeError;
 
@@ -118,31 +119,54 @@ pub struct Pt {
     pub v: f64,
 }
 
+/// A sample slot that may be empty, 16 bytes (an `Option<Pt>` takes 24): memory per action
+/// matters when a trace holds many actions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slot(Pt);
+
+impl Slot {
+    const EMPTY: Slot = Slot(Pt {
+        t: i64::MIN,
+        v: 0.0,
+    });
+
+    /// The sample, unless empty.
+    pub fn get(self) -> Option<Pt> {
+        (self.0.t != i64::MIN).then_some(self.0)
+    }
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
 /// The earliest and latest sample of each series between two consecutive probe times.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Gap {
     /// Earliest sample per series.
-    pub first: [Option<Pt>; N_SERIES],
+    pub first: [Slot; N_SERIES],
     /// Latest sample per series.
-    pub last: [Option<Pt>; N_SERIES],
+    pub last: [Slot; N_SERIES],
 }
 
 impl Gap {
     fn add(&mut self, s: usize, p: Pt) {
-        if self.first[s].is_none_or(|f| p.t < f.t) {
-            self.first[s] = Some(p);
+        if self.first[s].get().is_none_or(|f| p.t < f.t) {
+            self.first[s] = Slot(p);
         }
-        if self.last[s].is_none_or(|l| p.t >= l.t) {
-            self.last[s] = Some(p);
+        if self.last[s].get().is_none_or(|l| p.t >= l.t) {
+            self.last[s] = Slot(p);
         }
     }
 
     fn merge(&mut self, o: &Gap) {
         for s in 0..N_SERIES {
-            if let Some(p) = o.first[s] {
+            if let Some(p) = o.first[s].get() {
                 self.add(s, p);
             }
-            if let Some(p) = o.last[s] {
+            if let Some(p) = o.last[s].get() {
                 self.add(s, p);
             }
         }
@@ -162,6 +186,8 @@ pub struct Plan {
     pub until: i64,
     /// How many samples the full timeline keeps.
     pub timeline_limit: usize,
+    /// Whether to keep down-sampled series per session window (windows 1..) for charts.
+    pub charts: bool,
 }
 
 /// A sample kept for the full timeline.
@@ -205,8 +231,12 @@ pub struct Aggregate {
     pub timeline: BinaryHeap<TimelineSample>,
     /// Samples inside the analyzed range.
     pub samples: u64,
-    /// Line counts.
+    /// Line counts of this chunk.
     pub lines: LineStats,
+    /// Line counts per (file index, chunk index), gathered while merging.
+    pub chunk_lines: Vec<(usize, usize, LineStats)>,
+    /// Down-sampled series per window (only with [`Plan::charts`]; allocated on first use).
+    pub charts: Vec<Option<Box<Buckets>>>,
 }
 
 struct Time(Timestamp);
@@ -338,7 +368,18 @@ impl Aggregate {
     }
 
     /// Adds another aggregate (a later or earlier chunk).
-    pub fn merge(&mut self, o: Aggregate, limit: usize) {
+    pub fn merge(&mut self, mut o: Aggregate, limit: usize) {
+        self.chunk_lines.append(&mut o.chunk_lines);
+        if self.charts.len() < o.charts.len() {
+            self.charts.resize(o.charts.len(), None);
+        }
+        for (mine, theirs) in self.charts.iter_mut().zip(o.charts) {
+            match (mine.as_mut(), theirs) {
+                (Some(m), Some(t)) => m.merge(&t),
+                (None, Some(t)) => *mine = Some(t),
+                _ => {}
+            }
+        }
         for (i, g) in o.gaps.iter().enumerate() {
             self.gap(o.base + i).merge(g);
         }
@@ -370,6 +411,7 @@ fn push_bounded(heap: &mut BinaryHeap<TimelineSample>, s: TimelineSample, limit:
 pub fn read_chunk(chunk: &Chunk, plan: &Plan) -> Result<Aggregate, AnalyzeError> {
     let mut agg = Aggregate {
         stats: vec![[Stat::default(); N_STATS]; plan.windows.len()],
+        charts: vec![None; if plan.charts { plan.windows.len() } else { 0 }],
         ..Aggregate::default()
     };
     let mut lines = LineStats::default();
@@ -389,8 +431,18 @@ pub fn read_chunk(chunk: &Chunk, plan: &Plan) -> Result<Aggregate, AnalyzeError>
         agg.samples += 1;
         let (series, stat) = route(&s.name, &s.labels);
         if let Some(series) = series {
+            let p = Pt { t, v: s.value };
             let g = plan.probes.partition_point(|&q| q < t);
-            agg.gap(g).add(series as usize, Pt { t, v: s.value });
+            agg.gap(g).add(series as usize, p);
+            if plan.charts {
+                for (w, &(a, b)) in plan.windows.iter().enumerate().skip(1) {
+                    if t >= a && t <= b {
+                        agg.charts[w]
+                            .get_or_insert_with(|| Box::new(Buckets::new(a, b)))
+                            .add(series, p);
+                    }
+                }
+            }
         }
         if let Some(stat) = stat {
             for (w, &(a, b)) in plan.windows.iter().enumerate() {
@@ -418,41 +470,48 @@ pub fn read_chunk(chunk: &Chunk, plan: &Plan) -> Result<Aggregate, AnalyzeError>
     Ok(agg)
 }
 
+/// No gap holds a sample of the series on that side.
+const NO_GAP: u32 = u32::MAX;
+
 /// Values of the series at the probe times, from the merged gaps.
 #[derive(Debug, Clone)]
 pub struct Lookup {
     probes: Vec<i64>,
-    /// Per probe, the latest sample at or before it.
-    before: Vec<[Option<Pt>; N_SERIES]>,
-    /// Per probe, the earliest sample after it.
-    after: Vec<[Option<Pt>; N_SERIES]>,
+    /// The merged gaps (from the first gap any sample fell into).
+    gaps: Vec<Gap>,
+    /// Per probe and series, the gap (index into `gaps`) holding the latest sample at or
+    /// before the probe.
+    before: Vec<[u32; N_SERIES]>,
+    /// Per probe and series, the gap holding the earliest sample after the probe.
+    after: Vec<[u32; N_SERIES]>,
 }
 
 impl Lookup {
-    /// Prefix/suffix scans over the merged gaps.
-    pub fn new(probes: Vec<i64>, agg: &Aggregate) -> Self {
+    /// Prefix/suffix scans over the merged gaps, which it takes from `agg`.
+    pub fn new(probes: Vec<i64>, agg: &mut Aggregate) -> Self {
         let n = probes.len();
-        let gap =
-            |g: usize| -> Option<&Gap> { g.checked_sub(agg.base).and_then(|i| agg.gaps.get(i)) };
-        let mut before = vec![[None; N_SERIES]; n];
-        let mut cur = [None; N_SERIES];
+        let base = agg.base;
+        let gaps = std::mem::take(&mut agg.gaps);
+        let local = |g: usize| g.checked_sub(base).filter(|i| *i < gaps.len());
+        let mut before = vec![[NO_GAP; N_SERIES]; n];
+        let mut cur = [NO_GAP; N_SERIES];
         for (j, slot) in before.iter_mut().enumerate() {
-            if let Some(g) = gap(j) {
-                for (c, l) in cur.iter_mut().zip(g.last) {
-                    if l.is_some() {
-                        *c = l;
+            if let Some(i) = local(j) {
+                for (c, l) in cur.iter_mut().zip(gaps[i].last) {
+                    if l.get().is_some() {
+                        *c = i as u32;
                     }
                 }
             }
             *slot = cur;
         }
-        let mut after = vec![[None; N_SERIES]; n];
-        let mut cur = [None; N_SERIES];
+        let mut after = vec![[NO_GAP; N_SERIES]; n];
+        let mut cur = [NO_GAP; N_SERIES];
         for j in (0..n).rev() {
-            if let Some(g) = gap(j + 1) {
-                for (c, f) in cur.iter_mut().zip(g.first) {
-                    if f.is_some() {
-                        *c = f;
+            if let Some(i) = local(j + 1) {
+                for (c, f) in cur.iter_mut().zip(gaps[i].first) {
+                    if f.get().is_some() {
+                        *c = i as u32;
                     }
                 }
             }
@@ -460,20 +519,26 @@ impl Lookup {
         }
         Self {
             probes,
+            gaps,
             before,
             after,
         }
     }
 
-    fn index(&self, t: i64) -> Option<usize> {
-        self.probes.binary_search(&t).ok()
+    /// The latest sample at or before, and the earliest after, probe `t`.
+    fn around(&self, series: Series, t: i64) -> Option<(Option<Pt>, Option<Pt>)> {
+        let j = self.probes.binary_search(&t).ok()?;
+        let s = series as usize;
+        let pick = |i: u32, first: bool| {
+            let g = self.gaps.get(i as usize)?;
+            if first { g.first[s] } else { g.last[s] }.get()
+        };
+        Some((pick(self.before[j][s], false), pick(self.after[j][s], true)))
     }
 
     /// The sample of a gauge series nearest to probe time `t`.
     pub fn nearest(&self, series: Series, t: i64) -> Option<Pt> {
-        let j = self.index(t)?;
-        let s = series as usize;
-        match (self.before[j][s], self.after[j][s]) {
+        match self.around(series, t)? {
             (Some(b), Some(a)) => Some(if t - b.t <= a.t - t { b } else { a }),
             (b, a) => b.or(a),
         }
@@ -482,13 +547,12 @@ impl Lookup {
     /// A counter's value at probe time `t`, interpolated linearly between the samples around
     /// it; `None` unless samples exist on both sides (or exactly at `t`).
     pub fn interpolate(&self, series: Series, t: i64) -> Option<f64> {
-        let j = self.index(t)?;
-        let s = series as usize;
-        let b = self.before[j][s]?;
+        let (b, a) = self.around(series, t)?;
+        let b = b?;
         if b.t == t {
             return Some(b.v);
         }
-        let a = self.after[j][s]?;
+        let a = a?;
         let span = (a.t - b.t) as f64;
         Some(b.v + (a.v - b.v) * ((t - b.t) as f64 / span))
     }
@@ -527,6 +591,7 @@ mod tests {
             since: i64::MIN,
             until: i64::MAX,
             timeline_limit: 3,
+            charts: false,
         };
         let len = f.as_file().metadata().expect("meta").len();
         let half = len / 2;
@@ -548,7 +613,7 @@ mod tests {
         a.merge(b, 3);
         assert_eq!(a.samples, 10);
         assert_eq!(a.timeline.len(), 3);
-        let look = Lookup::new(plan.probes.clone(), &a);
+        let look = Lookup::new(plan.probes.clone(), &mut a);
         let start = look
             .interpolate(Series::CpuTime, 2 * s + s / 2)
             .expect("start");
@@ -556,5 +621,45 @@ mod tests {
         assert!((start - 1.25).abs() < 1e-9, "{start}");
         assert!((end - 3.5).abs() < 1e-9, "{end}");
         assert_eq!(look.interpolate(Series::IoRead, 7 * s), None);
+    }
+
+    #[test]
+    fn probes_before_the_first_sample_see_only_what_follows() {
+        let s = 1_000_000_000i64;
+        let mut f = tempfile::NamedTempFile::new().expect("temp");
+        for i in 0..5 {
+            writeln!(
+                f,
+                "{}",
+                sample(i * s, names::PROCESS_IO_READ.name, 100.0 * i as f64)
+            )
+            .expect("w");
+        }
+        f.flush().expect("flush");
+        let plan = Plan {
+            probes: vec![-5 * s, s / 2, 10 * s],
+            windows: vec![(i64::MIN, i64::MAX)],
+            since: i64::MIN,
+            until: i64::MAX,
+            timeline_limit: 1,
+            charts: false,
+        };
+        let chunk = Chunk {
+            path: f.path().into(),
+            index: 0,
+            start: 0,
+            end: u64::MAX,
+        };
+        let mut a = read_chunk(&chunk, &plan).expect("read");
+        assert_eq!(a.base, 1, "no sample precedes the first probe");
+        let look = Lookup::new(plan.probes.clone(), &mut a);
+        assert_eq!(look.interpolate(Series::IoRead, -5 * s), None);
+        assert_eq!(look.nearest(Series::IoRead, -5 * s).map(|p| p.t), Some(0));
+        assert_eq!(look.interpolate(Series::IoRead, s / 2), Some(50.0));
+        assert_eq!(look.interpolate(Series::IoRead, 10 * s), None);
+        assert_eq!(
+            look.nearest(Series::IoRead, 10 * s).map(|p| p.v),
+            Some(400.0)
+        );
     }
 }

@@ -398,3 +398,264 @@ fn large_files_are_read_in_chunks_with_correct_line_numbers() {
     assert!(bad.contains(&format!(":{bad_at}: ")), "{bad}");
     assert_eq!(r["resource_samples"], lines - 1);
 }
+
+/// The `<svg class="timeline" ...>` elements of a page, with their attributes and bodies.
+fn timelines(page: &str) -> Vec<(String, &str)> {
+    page.split("<svg class=\"timeline\"")
+        .skip(1)
+        .map(|rest| {
+            let end = rest.find("</svg>").expect("closed svg");
+            let body = &rest[..end];
+            let attrs = body[..body.find('>').expect("tag end")].to_owned();
+            (attrs, body)
+        })
+        .collect()
+}
+
+fn attr<'a>(attrs: &'a str, name: &str) -> &'a str {
+    let key = format!("{name}=\"");
+    let start = attrs
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {attrs}"))
+        + key.len();
+    &attrs[start..start + attrs[start..].find('"').expect("closing quote")]
+}
+
+fn ns(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .expect("time")
+        .timestamp_nanos_opt()
+        .expect("in range")
+}
+
+#[test]
+fn html_report_of_the_real_capture_draws_one_bar_per_action() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("report.html");
+    let mut args = capture_args(&["--format", "html", "--output"]);
+    args.push(out.display().to_string());
+    let run = analyze(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let page = std::fs::read_to_string(&out).expect("report written");
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    for forbidden in ["<script", "src=", "href=", "@import", "url("] {
+        assert!(
+            !page.contains(forbidden),
+            "page must be self-contained: found {forbidden}"
+        );
+    }
+    let json = json_of(&capture_args(&[]));
+    let svgs = timelines(&page);
+    assert_eq!(svgs.len(), 3, "one timeline per session");
+    let mut total = 0;
+    for (attrs, body) in &svgs {
+        let id = attr(attrs, "data-session");
+        let s = session(&json, id);
+        let actions = s["llm_calls"].as_u64().expect("n") + s["tool_calls"].as_u64().expect("n");
+        let bars = body.matches("<rect class=\"bar ").count() as u64;
+        assert_eq!(bars, actions, "bars of {id}");
+        assert_eq!(attr(attrs, "data-bars"), actions.to_string());
+        assert_eq!(
+            body.matches("class=\"bar llm error\"").count() as u64,
+            s["llm_errors"].as_u64().expect("n")
+        );
+        let t0: i64 = attr(attrs, "data-t0").parse().expect("t0");
+        let t1: i64 = attr(attrs, "data-t1").parse().expect("t1");
+        assert!(
+            t0 <= ns(s["start"].as_str().expect("start")),
+            "{id}: axis starts before the first action"
+        );
+        assert!(
+            t1 >= ns(s["end"].as_str().expect("end")),
+            "{id}: axis ends after the last action"
+        );
+        let span = ns(s["end"].as_str().expect("end")) - ns(s["start"].as_str().expect("start"));
+        assert!(
+            t1 - t0 <= span + span / 25 + 10_000_000_000,
+            "{id}: axis fits the session"
+        );
+        assert_eq!(body.matches("<g class=\"panel\"").count(), 5);
+        assert!(
+            body.contains("<polyline class=\"series\""),
+            "{id}: resource series drawn"
+        );
+        total += bars;
+    }
+    assert_eq!(total, 14);
+    let main = svgs
+        .iter()
+        .find(|(a, _)| attr(a, "data-session") == MAIN)
+        .expect("main");
+    assert_eq!(main.1.matches("<line class=\"tick exec\"").count(), 1);
+    assert_eq!(main.1.matches("<line class=\"tick exit\"").count(), 1);
+    // the tool bar's tooltip carries its cost
+    assert!(main.1.contains("tool exec"), "tool tooltip");
+    assert!(page.contains("cpu 0.0007 s"), "resource cost in a tooltip");
+}
+
+#[test]
+fn html_report_defaults_to_the_trace_dir_and_caps_bars_of_a_large_session() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let start = 1_795_132_800i64; // 2026-11-20T00:00:00Z
+    let time = |secs: i64| {
+        chrono::DateTime::from_timestamp(secs, 0)
+            .expect("time")
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    };
+    let mut ev = std::io::BufWriter::new(
+        std::fs::File::create(dir.path().join("events-2026-11-20.jsonl")).expect("create"),
+    );
+    // big: 3000 LLM calls (one per 2 s); tools: 10 tool calls; small: 5 calls, one failed.
+    for i in 0..3000 {
+        writeln!(ev, r#"{{"timestamp":"{}","event_type":"llm","session_id":"big","model":"m{}","duration_ms":900.0}}"#, time(start + 2 * i), i % 3).expect("w");
+    }
+    for i in 0..10 {
+        writeln!(ev, r#"{{"timestamp":"{}","event_type":"tool","session_id":"tools","tool_name":"t{}","duration_ms":500.0}}"#, time(start + 7000 + 10 * i), i % 2).expect("w");
+    }
+    for i in 0..5 {
+        let err = if i == 4 {
+            r#","status":"error","error":"boom""#
+        } else {
+            ""
+        };
+        writeln!(ev, r#"{{"timestamp":"{}","event_type":"llm","session_id":"small","model":"m","duration_ms":1500.0{err}}}"#, time(start + 8000 + 5 * i)).expect("w");
+    }
+    ev.flush().expect("flush");
+    let mut rs = std::io::BufWriter::new(
+        std::fs::File::create(dir.path().join("resources-2026-11-20.jsonl")).expect("create"),
+    );
+    for t in 0..8100 {
+        for (name, v) in [
+            ("process.cpu.usage_percent", 10.0 + (t % 7) as f64),
+            ("process.memory.rss_bytes", 1e8),
+            ("process.io.read_bytes", 1000.0 * t as f64),
+            ("process.network.bytes_sent", 10.0 * t as f64),
+        ] {
+            writeln!(rs, r#"{{"timestamp":"{}","name":"{name}","value":{v},"unit":"","labels":{{"pid":"total"}}}}"#, time(start + t)).expect("w");
+        }
+    }
+    rs.flush().expect("flush");
+    drop((ev, rs));
+    let run = analyze(&[
+        "--trace-dir",
+        &dir.path().display().to_string(),
+        "--format",
+        "html",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let page = std::fs::read_to_string(dir.path().join("report.html")).expect("default output");
+    let svgs = timelines(&page);
+    let bars: Vec<(&str, usize)> = svgs
+        .iter()
+        .map(|(a, b)| {
+            (
+                attr(a, "data-session"),
+                b.matches("<rect class=\"bar ").count(),
+            )
+        })
+        .collect();
+    assert_eq!(bars, [("big", 2000), ("tools", 10), ("small", 5)]);
+    assert!(page.contains("showing the first 2000 of 3000 actions"));
+    let small = svgs[2].1;
+    assert_eq!(small.matches("class=\"bar llm error\"").count(), 1);
+    // tool bars are coloured per tool: two tools, two colours
+    let tools = svgs[1].1;
+    let mut fills: Vec<&str> = tools
+        .split("<rect class=\"bar tool\"")
+        .skip(1)
+        .map(|r| attr(r, "fill"))
+        .collect();
+    fills.sort_unstable();
+    fills.dedup();
+    assert_eq!(fills.len(), 2);
+    // the read rate is 1000 B/s everywhere: the disk panel's max says so
+    let disk = tools
+        .split("<g class=\"panel\"")
+        .find(|p| p.contains("data-title=\"disk bytes/s\""))
+        .expect("disk panel");
+    let max: f64 = attr(disk, "data-max").parse().expect("max");
+    assert!((max - 1000.0).abs() < 1e-6, "{max}");
+}
+
+/// Headless Chromium (Debian package `chromium`), when installed.
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+#[test]
+fn html_report_renders_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "chromium is required under CI (apt-get install chromium)"
+        );
+        eprintln!("skipping: chromium not installed");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let page = dir.path().join("report.html");
+    let mut args = capture_args(&["--format", "html", "--output"]);
+    args.push(page.display().to_string());
+    assert!(
+        analyze(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .status
+            .success()
+    );
+    // Kept for a person to look at: target/tmp/analyze-report.png.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("analyze-report.png");
+    // A stale screenshot from an earlier run may or may not exist.
+    let _stale = std::fs::remove_file(&shot);
+    let mut child = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1200,1600",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start chromium");
+    // A guard against a hung browser, not a timing assertion.
+    for _ in 0..1200 {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if child.try_wait().expect("wait").is_none() {
+        // The panic below reports the hang; a failed kill changes nothing.
+        let _killed = child.kill();
+        panic!("chromium did not finish");
+    }
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(png[16..20].try_into().expect("4 bytes"));
+    let height = u32::from_be_bytes(png[20..24].try_into().expect("4 bytes"));
+    assert_eq!((width, height), (1200, 1600));
+    // A blank page compresses to a few KiB; the report's text and charts do not.
+    assert!(
+        png.len() > 40_000,
+        "screenshot looks empty: {} bytes",
+        png.len()
+    );
+    eprintln!("screenshot: {}", shot.display());
+}

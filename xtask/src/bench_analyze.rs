@@ -1,0 +1,527 @@
+//! `cargo xtask bench analyze`: how fast `analyze` reads a large trace directory, and how much
+//! memory it needs, beside a straightforward baseline in the same run.
+//!
+//! 1. Builds the release agent and a release xtask.
+//! 2. Generates trace directories of the requested sizes (default 100 MB and 1 GB; reused when
+//!    already there): daily `resources-*.jsonl` with ~46 samples per 1 s tick shaped like
+//!    `collect`'s output (system, 4 processes, the `pid="total"` tree sums), `events-*.jsonl`
+//!    with an LLM call every 20 s and a tool call every 60 s in hourly sessions, and
+//!    `process-events-*.jsonl`; one malformed line per 100 000.
+//! 3. Times, interleaved, `trace-claw-agent analyze --format json` and the baseline: one thread,
+//!    one pass, `BufRead::lines` + `serde_json::Value` per line, per-metric count/sum/max and
+//!    event totals. Reports the median wall time and peak RSS (wait4 rusage) of each, and the
+//!    ratio.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use crate::proc_util::{run_checked, workspace_root};
+
+/// `writeln!` into a `String`, whose `fmt::Write` impl never returns an error.
+macro_rules! put {
+    ($dst:expr, $($arg:tt)*) => {{
+        // String's fmt::Write never fails: nothing to handle.
+        let _ = writeln!($dst, $($arg)*);
+    }};
+}
+
+/// Flags of `bench analyze`.
+#[derive(Debug, Args)]
+pub struct BenchAnalyzeArgs {
+    /// Trace directory sizes to generate and analyze, in MB (10^6 bytes).
+    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    sizes_mb: Vec<u64>,
+    /// Runs per program and size (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Where the generated trace directories live (kept for reuse).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Internal: generate a trace directory of `--sizes-mb` into DIR and exit.
+    #[arg(long, hide = true, value_name = "DIR")]
+    generate: Option<PathBuf>,
+    /// Internal: run the baseline over DIR and exit.
+    #[arg(long, hide = true, value_name = "DIR")]
+    baseline: Option<PathBuf>,
+}
+
+/// Runs the benchmark (or one of its internal steps).
+pub fn run(args: &BenchAnalyzeArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.generate {
+        let mb = args.sizes_mb.first().copied().unwrap_or(100);
+        return generate(dir, mb * 1_000_000);
+    }
+    if let Some(dir) = &args.baseline {
+        return baseline(dir);
+    }
+    let root = workspace_root();
+    run_checked(Command::new("cargo").args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "trace-claw-agent",
+        "-p",
+        "xtask",
+    ]))?;
+    let agent = root.join("target/release/trace-claw-agent");
+    let xtask = root.join("target/release/xtask");
+    let base = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| root.join("target/bench-analyze"));
+    let mut report = String::new();
+    writeln!(
+        report,
+        "| trace dir | program | wall s (median of {}) | CPU s user+sys | peak RSS MiB | MB/s (wall) |",
+        args.runs
+    )?;
+    writeln!(report, "|---|---|---|---|---|---|")?;
+    let mut ratios = Vec::new();
+    for &mb in &args.sizes_mb {
+        let dir = base.join(format!("{mb}mb"));
+        let marker = dir.join(".complete");
+        if !marker.exists() {
+            eprintln!("bench-analyze: generating {} ({mb} MB)", dir.display());
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)?;
+            }
+            run_checked(
+                Command::new(&xtask)
+                    .args([
+                        "bench",
+                        "analyze",
+                        "--sizes-mb",
+                        &mb.to_string(),
+                        "--generate",
+                    ])
+                    .arg(&dir),
+            )?;
+            File::create(&marker)?;
+        }
+        let bytes = dir_bytes(&dir)?;
+        // Warm the page cache once so both programs read from memory alike.
+        let _warm = measure(
+            Command::new(&xtask)
+                .args(["bench", "analyze", "--baseline"])
+                .arg(&dir),
+        )?;
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        for run in 0..args.runs {
+            eprintln!("bench-analyze: {mb} MB run {}/{}", run + 1, args.runs);
+            ours.push(measure(
+                Command::new(&agent)
+                    .args([
+                        "analyze",
+                        "--format",
+                        "json",
+                        "--output",
+                        "/dev/null",
+                        "--trace-dir",
+                    ])
+                    .arg(&dir),
+            )?);
+            theirs.push(measure(
+                Command::new(&xtask)
+                    .args(["bench", "analyze", "--baseline"])
+                    .arg(&dir),
+            )?);
+        }
+        let (ow, ocpu, orss) = medians(&ours);
+        let (bw, bcpu, brss) = medians(&theirs);
+        let mbs = |w: f64| bytes as f64 / 1e6 / w;
+        writeln!(
+            report,
+            "| {mb} MB ({:.0} MB on disk) | trace-claw analyze (rayon, all cores) | {ow:.3} | {ocpu:.3} | {orss:.1} | {:.0} |",
+            bytes as f64 / 1e6,
+            mbs(ow)
+        )?;
+        writeln!(
+            report,
+            "| | baseline: 1 thread, serde_json::Value per line | {bw:.3} | {bcpu:.3} | {brss:.1} | {:.0} |",
+            mbs(bw)
+        )?;
+        ratios.push((mb, bw / ow, bcpu / ocpu));
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    print!("{report}");
+    for (mb, wall, cpu) in ratios {
+        println!(
+            "{mb} MB: baseline wall / analyze wall = {wall:.2}x; baseline CPU / analyze CPU = {cpu:.2}x"
+        );
+    }
+    println!(
+        "cores: {}; load average at the end: {}",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        load.trim()
+    );
+    Ok(())
+}
+
+fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_type()?.is_file() {
+            total += e.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
+
+/// Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one run.
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    wall: f64,
+    cpu: f64,
+    rss_mib: f64,
+}
+
+fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
+    let start = Instant::now();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start benchmarked program")?;
+    let (cpu, rss_kib) = wait_usage(child)?;
+    Ok(Measured {
+        wall: start.elapsed().as_secs_f64(),
+        cpu,
+        rss_mib: rss_kib as f64 / 1024.0,
+    })
+}
+
+/// Waits for `child` with wait4; its CPU seconds and peak RSS in KiB.
+fn wait_usage(child: Child) -> anyhow::Result<(f64, i64)> {
+    let pid = i32::try_from(child.id()).context("pid out of range")?;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our own unreaped child; status and usage point to live locals.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if r != pid {
+        bail!("wait4({pid}) failed: {}", std::io::Error::last_os_error());
+    }
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("benchmarked process {pid} failed (wait status {status})");
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok((secs(usage.ru_utime) + secs(usage.ru_stime), usage.ru_maxrss))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn medians(m: &[Measured]) -> (f64, f64, f64) {
+    (
+        median(m.iter().map(|x| x.wall).collect()),
+        median(m.iter().map(|x| x.cpu).collect()),
+        median(m.iter().map(|x| x.rss_mib).collect()),
+    )
+}
+
+/// `YYYY-MM-DD` and `YYYY-MM-DDTHH:MM:SS.000000Z` of Unix seconds.
+fn civil(secs: i64) -> (String, String) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let date = format!("{y:04}-{m:02}-{d:02}");
+    let time = format!(
+        "{date}T{:02}:{:02}:{:02}.000000Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    );
+    (date, time)
+}
+
+/// A daily-file writer for one prefix.
+struct Daily {
+    dir: PathBuf,
+    prefix: &'static str,
+    date: String,
+    out: Option<BufWriter<File>>,
+}
+
+impl Daily {
+    fn new(dir: &Path, prefix: &'static str) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            prefix,
+            date: String::new(),
+            out: None,
+        }
+    }
+
+    fn write(&mut self, date: &str, line: &str) -> anyhow::Result<u64> {
+        if self.out.is_none() || self.date != date {
+            if let Some(mut o) = self.out.take() {
+                o.flush()?;
+            }
+            let path = self.dir.join(format!("{}-{date}.jsonl", self.prefix));
+            self.out = Some(BufWriter::with_capacity(1 << 20, File::create(path)?));
+            date.clone_into(&mut self.date);
+        }
+        if let Some(o) = &mut self.out {
+            o.write_all(line.as_bytes())?;
+        }
+        Ok(line.len() as u64)
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        if let Some(mut o) = self.out.take() {
+            o.flush()?;
+        }
+        Ok(())
+    }
+}
+
+fn generate(dir: &Path, target: u64) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut res = Daily::new(dir, "resources");
+    let mut events = Daily::new(dir, "events");
+    let mut procs = Daily::new(dir, "process-events");
+    let start = 1_795_132_800i64; // 2026-11-20T00:00:00Z
+    let pids: [(u32, &str); 4] = [
+        (31952, "openclaw"),
+        (31990, "openclaw-agent"),
+        (32001, "node"),
+        (32044, "sh"),
+    ];
+    let mut written = 0u64;
+    let mut lines = 0u64;
+    let mut line = String::with_capacity(512);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % 10_000) as f64 / 10_000.0
+    };
+    let mut cpu_time = 0.0f64;
+    let mut io = [0u64; 4];
+    let mut tick = 0i64;
+    while written < target {
+        let t = start + tick;
+        let (date, ts) = civil(t);
+        let sample = |line: &mut String, name: &str, value: f64, unit: &str, labels: &str| {
+            line.clear();
+            // Same shape as MetricSample lines written by collect.
+            put!(
+                line,
+                r#"{{"timestamp":"{ts}","name":"{name}","value":{value},"unit":"{unit}","labels":{{{labels}}}}}"#
+            );
+        };
+        let mut emit = |line: &str, written: &mut u64, lines: &mut u64| -> anyhow::Result<()> {
+            *lines += 1;
+            if (*lines).is_multiple_of(100_000) {
+                *written += res.write(&date, "{\"timestamp\":\"broken\n")?;
+            }
+            *written += res.write(&date, line)?;
+            Ok(())
+        };
+        for (cpu, v) in [("total", 20.0), ("0", 25.0), ("1", 15.0)] {
+            sample(
+                &mut line,
+                "system.cpu.usage_percent",
+                v + 10.0 * rnd(),
+                "%",
+                &format!(r#""cpu":"{cpu}","source":"sysinfo""#),
+            );
+            emit(&line, &mut written, &mut lines)?;
+        }
+        for (name, v, unit) in [
+            ("system.cpu.load_avg_1m", 0.8 + rnd(), "1"),
+            ("system.memory.usage_percent", 40.0 + rnd(), "%"),
+            ("system.memory.used_bytes", 8e9 + 1e8 * rnd(), "By"),
+            ("system.memory.available_bytes", 1.6e10 - 1e8 * rnd(), "By"),
+        ] {
+            sample(&mut line, name, v.round(), unit, r#""source":"sysinfo""#);
+            emit(&line, &mut written, &mut lines)?;
+        }
+        for iface in ["eth0", "lo"] {
+            for (name, v, unit) in [
+                (
+                    "system.network.bytes_sent_total",
+                    (tick * 5000) as f64,
+                    "By",
+                ),
+                (
+                    "system.network.bytes_recv_total",
+                    (tick * 9000) as f64,
+                    "By",
+                ),
+            ] {
+                sample(
+                    &mut line,
+                    name,
+                    v,
+                    unit,
+                    &format!(r#""interface":"{iface}","source":"sysinfo""#),
+                );
+                emit(&line, &mut written, &mut lines)?;
+            }
+        }
+        for (name, v) in [
+            ("system.network.bytes_sent_rate", 5000.0),
+            ("system.network.bytes_recv_rate", 9000.0),
+        ] {
+            sample(
+                &mut line,
+                name,
+                v,
+                "By/s",
+                r#""interface":"eth0","source":"sysinfo""#,
+            );
+            emit(&line, &mut written, &mut lines)?;
+        }
+        cpu_time += 0.05 + 0.1 * rnd();
+        for (k, v) in io.iter_mut().enumerate() {
+            *v += ((k as f64 + 1.0) * 1000.0 * rnd()) as u64;
+        }
+        for (pid, comm) in pids {
+            let labels = format!(
+                r#""pid":"{pid}","ppid":"31900","process_name":"{comm}","tracked":"match","source":"procfs""#
+            );
+            for (name, v, unit) in [
+                ("process.cpu.usage_percent", 5.0 * rnd(), "%"),
+                ("process.cpu.time_seconds", cpu_time / 4.0, "s"),
+                (
+                    "process.memory.rss_bytes",
+                    (2e8 + 1e6 * rnd()).round(),
+                    "By",
+                ),
+                ("process.memory.vms_bytes", 1.2e9, "By"),
+                ("process.io.read_bytes", (io[0] / 4) as f64, "By"),
+                ("process.io.write_bytes", (io[1] / 4) as f64, "By"),
+            ] {
+                sample(&mut line, name, v, unit, &labels);
+                emit(&line, &mut written, &mut lines)?;
+            }
+        }
+        let total = r#""pid":"total","source":"procfs""#;
+        for (name, v, unit) in [
+            ("process.cpu.usage_percent", 20.0 * rnd(), "%"),
+            ("process.cpu.time_seconds", cpu_time, "s"),
+            (
+                "process.memory.rss_bytes",
+                (8e8 + 4e6 * rnd()).round(),
+                "By",
+            ),
+            ("process.io.read_bytes", io[0] as f64, "By"),
+            ("process.io.write_bytes", io[1] as f64, "By"),
+            ("process.io.block_read_bytes", (io[0] / 8) as f64, "By"),
+            ("process.network.bytes_sent", io[2] as f64, "By"),
+            ("process.network.bytes_recv", io[3] as f64, "By"),
+            ("process.count", 4.0, "1"),
+        ] {
+            sample(&mut line, name, v, unit, total);
+            emit(&line, &mut written, &mut lines)?;
+        }
+        if tick % 20 == 5 {
+            line.clear();
+            put!(
+                line,
+                r#"{{"timestamp":"{ts}","event_type":"llm","session_id":"bench-session-{}","model":"gpt-4o","provider":"openai","tokens_input":{},"tokens_output":{},"tokens_cache_read":1000,"duration_ms":{},"cost_usd":0.01}}"#,
+                tick / 3600,
+                500 + tick % 700,
+                50 + tick % 90,
+                800 + (tick * 37) % 4000
+            );
+            written += events.write(&date, &line)?;
+        }
+        if tick % 60 == 30 {
+            line.clear();
+            put!(
+                line,
+                r#"{{"timestamp":"{ts}","event_type":"tool","session_id":"bench-session-{}","tool_name":"exec","duration_ms":{}}}"#,
+                tick / 3600,
+                30 + tick % 400
+            );
+            written += events.write(&date, &line)?;
+            line.clear();
+            put!(
+                line,
+                r#"{{"timestamp":"{ts}","kind":"exec","pid":{},"ppid":31952,"comm":"sh","filename":"/bin/sh","source":"procfs"}}"#,
+                40_000 + tick % 20_000
+            );
+            written += procs.write(&date, &line)?;
+        }
+        tick += 1;
+    }
+    res.finish()?;
+    events.finish()?;
+    procs.finish()?;
+    eprintln!(
+        "generated {written} bytes, {lines} sample lines, {tick} ticks in {}",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// The straightforward analyzer: one thread, one pass, a `serde_json::Value` per line.
+fn baseline(dir: &Path) -> anyhow::Result<()> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    let mut metrics: HashMap<String, (u64, f64, f64)> = HashMap::new();
+    let (mut events, mut tokens, mut bad) = (0u64, 0u64, 0u64);
+    for path in files {
+        let reader = BufReader::new(File::open(&path)?);
+        for line in reader.lines() {
+            let line = line?;
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                bad += 1;
+                continue;
+            };
+            if let (Some(name), Some(value)) = (
+                v.get("name").and_then(|n| n.as_str()),
+                v.get("value").and_then(serde_json::Value::as_f64),
+            ) {
+                let e = metrics.entry(name.to_owned()).or_insert((0, 0.0, f64::MIN));
+                e.0 += 1;
+                e.1 += value;
+                e.2 = e.2.max(value);
+            } else if v.get("event_type").is_some() {
+                events += 1;
+                tokens += v
+                    .get("tokens_input")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0);
+            }
+        }
+    }
+    println!(
+        "metrics={} samples={} events={events} tokens_input={tokens} bad={bad}",
+        metrics.len(),
+        metrics.values().map(|m| m.0).sum::<u64>()
+    );
+    Ok(())
+}

@@ -21,6 +21,27 @@ fn footprint(pid: u32) -> (u64, usize) {
     (rss, fds)
 }
 
+/// Distinct tick timestamps written so far (0 before the first file exists).
+fn check_jsonl_stamps(out: &std::path::Path) -> usize {
+    if !out.is_dir() {
+        return 0;
+    }
+    std::fs::read_dir(out)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("resources-"))
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .flat_map(|body| {
+                    body.lines()
+                        .filter_map(|l| l.get(14..40).map(str::to_owned))
+                        .collect::<Vec<_>>()
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        })
+        .unwrap_or(0)
+}
+
 #[test]
 fn short_soak_under_pid_churn_keeps_fds_flat_and_rss_settled() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -52,8 +73,14 @@ fn short_soak_under_pid_churn_keeps_fds_flat_and_rss_settled() {
     let pid = child.id();
     let mut err = StderrLines::of(&mut child);
     assert!(err.wait_for("collecting every"), "{}", err.joined());
-    // Readings once the first ticks have allocated their buffers, then at the end.
-    std::thread::sleep(Duration::from_secs(2));
+    // Readings once a tenth of the ticks have run (buffers allocated), then at the end.
+    while check_jsonl_stamps(&out) < 40 {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "agent ended early"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let early = footprint(pid);
     let mut late = early;
     while child.try_wait().expect("wait").is_none() {
@@ -78,7 +105,7 @@ fn short_soak_under_pid_churn_keeps_fds_flat_and_rss_settled() {
     assert!(late.1 <= early.1 + 1, "fds grew {} -> {}", early.1, late.1);
     assert!(
         late.0 <= early.0 + early.0 / 4 + 4096,
-        "RSS grew {} -> {} KiB",
+        "RSS grew {} -> {} KiB (early reading after 40 ticks)",
         early.0,
         late.0
     );

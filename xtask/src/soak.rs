@@ -2,7 +2,9 @@
 //!
 //! The workload is a tree named `tcsoak-target`: a few long-lived processes plus a loop that
 //! starts a short-lived, CPU-burning child every 20 ms (PID churn, exec/exit events). The agent
-//! collects it every `--interval` seconds (eBPF when it loads, else polling). Every 10 s the
+//! collects it every `--interval` seconds (eBPF when it loads, else polling) and runs its OTLP
+//! receiver, which a sender thread feeds one small OTLP/JSON trace request every 50 ms; every
+//! request answered 200 must be in the capture file at the end. Every 10 s the
 //! agent's RSS and open fds are read from /proc. At the end (SIGTERM) it reports RSS at start
 //! (after a one-minute warm-up, or a tenth of the run if shorter), at the end and the peak,
 //! fds, ticks, process events, the drop counters it wrote (`trace_claw.ebpf.events_dropped`,
@@ -107,8 +109,10 @@ done"#;
             .context("cannot start the churn loop")?,
     );
 
+    let listen = free_loopback_addr()?;
     let mut child = Command::new(&agent)
         .args(["collect", "--process", TARGET_NAME, "--ebpf", &args.ebpf])
+        .args(["--receive-listen", &listen])
         .args(["--interval", &args.interval.to_string()])
         .arg("--output-dir")
         .arg(&out)
@@ -124,6 +128,12 @@ done"#;
         "soak: {} min, interval {} s, {} long-lived + churn every 20 ms, ebpf {}; agent pid {pid}",
         args.minutes, args.interval, args.processes, args.ebpf
     );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let stop = std::sync::Arc::clone(&stop);
+        let listen = listen.clone();
+        std::thread::spawn(move || send_requests(&listen, &stop))
+    };
     let started = Instant::now();
     let mut readings = Vec::new();
     let mut next = Duration::ZERO;
@@ -148,6 +158,10 @@ done"#;
         std::thread::sleep(Duration::from_millis(200));
     }
     readings.push(read_footprint(pid, started.elapsed())?);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (sent_ok, refused) = sender
+        .join()
+        .map_err(|_| anyhow::anyhow!("request sender panicked"))?;
     // SAFETY: kill(2) on our own unreaped child.
     unsafe { libc::kill(i32::try_from(pid)?, libc::SIGTERM) };
     let status = child.wait()?;
@@ -155,7 +169,40 @@ done"#;
     if !status.success() {
         bail!("agent failed at SIGTERM ({status}); log:\n{log}");
     }
-    report(&readings, warmup, &out, &log)
+    report(&readings, warmup, &out, &log, (sent_ok, refused))
+}
+
+/// A free `127.0.0.1:PORT` for the receiver.
+fn free_loopback_addr() -> anyhow::Result<String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.to_string())
+}
+
+/// Posts a one-span OTLP/JSON request every 50 ms until `stop`; returns (answered 200, other).
+fn send_requests(addr: &str, stop: &std::sync::atomic::AtomicBool) -> (u64, u64) {
+    use std::io::{Read, Write};
+    let body = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"soak"}}]},"scopeSpans":[{"scope":{"name":"soak"},"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"soak.op","kind":1,"startTimeUnixNano":"1795535334389000000","endTimeUnixNano":"1795535334399000000"}]}]}]}"#;
+    let request = format!(
+        "POST /v1/traces HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (mut ok, mut other) = (0, 0);
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+        let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+            continue; // not listening yet
+        };
+        let mut answer = String::new();
+        let sent = s.set_read_timeout(Some(Duration::from_secs(30))).is_ok()
+            && s.write_all(request.as_bytes()).is_ok()
+            && s.read_to_string(&mut answer).is_ok();
+        if sent && answer.starts_with("HTTP/1.1 200") {
+            ok += 1;
+        } else {
+            other += 1;
+        }
+    }
+    (ok, other)
 }
 
 fn read_footprint(pid: u32, at: Duration) -> anyhow::Result<Reading> {
@@ -183,6 +230,7 @@ struct Written {
     ebpf_dropped: f64,
     export_failed: f64,
     sources: BTreeSet<String>,
+    captured: usize,
 }
 
 fn read_written(dir: &Path) -> anyhow::Result<Written> {
@@ -209,7 +257,10 @@ fn read_written(dir: &Path) -> anyhow::Result<Written> {
             let text = String::from_utf8_lossy(line);
             w.lines += 1;
             let field = |key: &str| json_field(&text, key);
-            if !text.starts_with('{') || !text.ends_with('}') || field("timestamp").is_none() {
+            let stamped = field("timestamp")
+                .or_else(|| field("received_at"))
+                .is_some();
+            if !text.starts_with('{') || !text.ends_with('}') || !stamped {
                 bail!("{name}:{}: not a whole record", i + 1);
             }
             if name.starts_with("resources-") {
@@ -231,6 +282,8 @@ fn read_written(dir: &Path) -> anyhow::Result<Written> {
                 if let Some(s) = field("source") {
                     w.sources.insert(s);
                 }
+            } else if name.starts_with("openclaw-otlp-") {
+                w.captured += 1;
             } else if name.starts_with("process-events-") {
                 match field("kind").as_deref() {
                     Some("exec") => w.exec += 1,
@@ -256,7 +309,13 @@ fn json_field(line: &str, key: &str) -> Option<String> {
     Some(rest[..end].trim().to_owned())
 }
 
-fn report(readings: &[Reading], warmup: Duration, out: &Path, log: &str) -> anyhow::Result<()> {
+fn report(
+    readings: &[Reading],
+    warmup: Duration,
+    out: &Path,
+    log: &str,
+    (sent_ok, refused): (u64, u64),
+) -> anyhow::Result<()> {
     let first = readings
         .iter()
         .find(|r| r.at >= warmup)
@@ -283,6 +342,10 @@ fn report(readings: &[Reading], warmup: Duration, out: &Path, log: &str) -> anyh
         "  written: {} lines, {} ticks, {} exec and {} exit events, sources {:?}",
         written.lines, written.ticks, written.exec, written.exit, written.sources
     );
+    println!(
+        "  receiver: {sent_ok} requests answered 200, {refused} not; {} capture lines",
+        written.captured
+    );
     let warned_drops = log.contains("dropped") || log.contains("drop");
     println!(
         "  drops: ebpf events_dropped {}, export failed_batches {} (warned: {})",
@@ -297,6 +360,12 @@ fn report(readings: &[Reading], warmup: Duration, out: &Path, log: &str) -> anyh
     }
     if (written.ebpf_dropped > 0.0 || written.export_failed > 0.0) && !warned_drops {
         failures.push("drops counted but never warned about".to_owned());
+    }
+    if written.captured as u64 != sent_ok {
+        failures.push(format!(
+            "{sent_ok} requests accepted but {} captured",
+            written.captured
+        ));
     }
     if written.ticks == 0 {
         failures.push("nothing written".to_owned());

@@ -34,6 +34,11 @@ pub fn main() -> ExitCode {
                 .is_some_and(analyze::AnalyzeError::is_usage);
             let code = if usage || e.downcast_ref::<ConfigError>().is_some() {
                 EXIT_USAGE
+            } else if matches!(
+                e.downcast_ref::<collect::CollectError>(),
+                Some(collect::CollectError::EbpfUnavailable(_))
+            ) {
+                EXIT_EBPF_UNAVAILABLE
             } else {
                 1
             };

@@ -14,4 +14,4 @@ pub mod receive;
 pub mod target;
 
 /// Whether this build embeds the eBPF programs.
-pub const EBPF_BUILT_IN: bool = false;
+pub const EBPF_BUILT_IN: bool = cfg!(not(no_ebpf));

@@ -1,6 +1,41 @@
-//! Plain `#[repr(C)]` types shared with the kernel programs (map values, ring-buffer events).
+//! Plain `#[repr(C)]` types shared with the kernel programs (map keys and values, ring-buffer
+//! events, load-time configuration).
 //!
-//! Fixed-width integers only, no implicit padding, `u32` flags instead of `bool`.
+//! Fixed-width integers only, no implicit padding, `u32` flags instead of `bool`. The `Pod`
+//! impls that let aya copy them in and out of maps exist only under feature `user` on Linux.
+
+/// Capacity of the tracked-process map (`PROCS`); a fork beyond it is not tracked.
+pub const MAX_TRACKED: u32 = 16_384;
+/// Capacity of the map of processes between their exit and their last context switch.
+pub const MAX_EXITING: u32 = 4_096;
+/// Size of the lifecycle ring buffer in bytes (a power of two, a multiple of the page size).
+pub const EVENTS_RING_BYTES: u32 = 1 << 20;
+/// Bytes of the exec'd filename kept in an event (longer paths are truncated).
+pub const FILENAME_LEN: usize = 128;
+/// Bytes of a task's comm (`TASK_COMM_LEN`).
+pub const COMM_LEN: usize = 16;
+
+/// [`TrackedProc::flags`]: tracked because its comm matched at start or at exec.
+pub const TRACK_MATCH: u32 = 1;
+/// [`TrackedProc::flags`]: tracked because a tracked process forked it.
+pub const TRACK_DESCENDANT: u32 = 2;
+/// [`TrackedProc::flags`]: the kernel started tracking it at exec on a comm match; userspace
+/// re-checks argv\[0\] and exe and may untrack it.
+pub const TRACK_EXEC_MATCH: u32 = 4;
+
+/// [`ProcEvent::kind`]: a tracked process forked a child process (`pid` is the child).
+pub const EVENT_FORK: u32 = 1;
+/// [`ProcEvent::kind`]: a tracked (or newly matching) process executed a program.
+pub const EVENT_EXEC: u32 = 2;
+/// [`ProcEvent::kind`]: the last thread of a tracked process finished; carries final counters.
+pub const EVENT_EXIT: u32 = 3;
+
+/// Index in the `STATS` array: lifecycle events lost because the ring buffer was full.
+pub const STAT_EVENTS_DROPPED: u32 = 0;
+/// Index in the `STATS` array: forks not tracked because `PROCS` was full.
+pub const STAT_TRACK_FULL: u32 = 1;
+/// Number of slots in the `STATS` array.
+pub const STAT_COUNT: u32 = 2;
 
 /// Per-process resource counters kept by the kernel programs, keyed by tgid.
 #[repr(C)]
@@ -8,9 +43,10 @@
 pub struct ProcCounters {
     /// On-CPU nanoseconds summed from `sched:sched_stat_runtime`.
     pub on_cpu_ns: u64,
-    /// Bytes returned by read-family syscalls.
+    /// The kernel's rchar (`task_io_accounting`), filled in at exit only; live values come
+    /// from /proc/PID/io.
     pub read_bytes: u64,
-    /// Bytes accepted by write-family syscalls.
+    /// The kernel's wchar, filled in at exit only (as `read_bytes`).
     pub write_bytes: u64,
     /// Bytes queued for read on block devices.
     pub block_read_bytes: u64,
@@ -18,4 +54,155 @@ pub struct ProcCounters {
     pub net_sent_bytes: u64,
     /// Socket bytes received.
     pub net_recv_bytes: u64,
+}
+
+/// Value of the `PROCS` map: one tracked process (tgid is the key).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrackedProc {
+    /// Counters since tracking began.
+    pub counters: ProcCounters,
+    /// Parent tgid when tracking began.
+    pub ppid: u32,
+    /// `TRACK_*` bits.
+    pub flags: u32,
+}
+
+/// Value of the `EXITING` map, keyed by the tid of the thread whose exit ended the group.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExitingProc {
+    /// The process (tgid) that is ending.
+    pub tgid: u32,
+    /// `task_struct.exit_code`: a raw wait status.
+    pub exit_status: i32,
+    /// The process's rchar at exit (its own plus its dead threads').
+    pub read_bytes: u64,
+    /// The process's wchar at exit.
+    pub write_bytes: u64,
+}
+
+/// One lifecycle record in the `EVENTS` ring buffer.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcEvent {
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) when it happened.
+    pub timestamp_ns: u64,
+    /// `EVENT_*`.
+    pub kind: u32,
+    /// The process the event is about (tgid); for fork, the child.
+    pub pid: u32,
+    /// Parent tgid.
+    pub ppid: u32,
+    /// Raw wait status for exit events (`task_struct.exit_code`), else 0.
+    pub exit_status: i32,
+    /// `TRACK_*` bits of the process.
+    pub flags: u32,
+    /// Explicit padding; always 0.
+    pub _pad: u32,
+    /// Counters since tracking began: final values on exit, zero otherwise.
+    pub counters: ProcCounters,
+    /// Process name (NUL-padded).
+    pub comm: [u8; COMM_LEN],
+    /// Executed file for exec events (NUL-terminated, truncated), else empty.
+    pub filename: [u8; FILENAME_LEN],
+}
+
+/// Load-time configuration of the kernel programs, the read-only global `CONFIG`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelConfig {
+    /// Lower-case target name; an exec whose new comm contains it starts tracking.
+    pub needle: [u8; COMM_LEN],
+    /// Bytes of `needle` in use; 0 disables matching at exec.
+    pub needle_len: u32,
+    /// Byte offset of `task_struct.tgid`, from the kernel's BTF.
+    pub task_tgid_offset: u32,
+    /// Byte offset of `task_struct.exit_code`, from the kernel's BTF.
+    pub task_exit_code_offset: u32,
+    /// Byte offset of `task_struct.real_parent`, from the kernel's BTF.
+    pub task_real_parent_offset: u32,
+    /// Byte offset of `task_struct.signal`.
+    pub task_signal_offset: u32,
+    /// Byte offset of `task_struct.ioac` (this thread's I/O accounting).
+    pub task_ioac_offset: u32,
+    /// Byte offset of `signal_struct.ioac` (I/O of the process's dead threads).
+    pub signal_ioac_offset: u32,
+    /// Byte offset of `task_io_accounting.rchar`.
+    pub ioac_rchar_offset: u32,
+    /// Byte offset of `task_io_accounting.wchar`.
+    pub ioac_wchar_offset: u32,
+}
+
+impl KernelConfig {
+    /// All zero: no target name, offsets unset.
+    pub const fn zeroed() -> Self {
+        Self {
+            needle: [0; COMM_LEN],
+            needle_len: 0,
+            task_tgid_offset: 0,
+            task_exit_code_offset: 0,
+            task_real_parent_offset: 0,
+            task_signal_offset: 0,
+            task_ioac_offset: 0,
+            signal_ioac_offset: 0,
+            ioac_rchar_offset: 0,
+            ioac_wchar_offset: 0,
+        }
+    }
+}
+
+/// Converts a raw wait status into the exit code a shell reports: the `exit` value, or
+/// 128 + signal number for a process killed by a signal.
+pub const fn exit_code_from_status(status: i32) -> i32 {
+    let signal = status & 0x7f;
+    if signal == 0 {
+        (status >> 8) & 0xff
+    } else {
+        128 + signal
+    }
+}
+
+// SAFETY: every type below is `#[repr(C)]`, `Copy`, made only of integers and integer arrays,
+// with no implicit padding (checked by `layouts_have_no_padding`), so any bit pattern is valid.
+#[cfg(all(feature = "user", target_os = "linux"))]
+mod pod {
+    use super::{ExitingProc, KernelConfig, ProcCounters, ProcEvent, TrackedProc};
+
+    // SAFETY: see the module comment.
+    unsafe impl aya::Pod for ProcCounters {}
+    // SAFETY: see the module comment.
+    unsafe impl aya::Pod for TrackedProc {}
+    // SAFETY: see the module comment.
+    unsafe impl aya::Pod for ExitingProc {}
+    // SAFETY: see the module comment.
+    unsafe impl aya::Pod for ProcEvent {}
+    // SAFETY: see the module comment.
+    unsafe impl aya::Pod for KernelConfig {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::size_of;
+
+    #[test]
+    fn layouts_have_no_padding() {
+        assert_eq!(size_of::<ProcCounters>(), 6 * 8);
+        assert_eq!(size_of::<TrackedProc>(), size_of::<ProcCounters>() + 8);
+        assert_eq!(size_of::<ExitingProc>(), 24);
+        assert_eq!(
+            size_of::<ProcEvent>(),
+            8 + 6 * 4 + size_of::<ProcCounters>() + COMM_LEN + FILENAME_LEN
+        );
+        assert_eq!(size_of::<KernelConfig>(), COMM_LEN + 9 * 4);
+    }
+
+    #[test]
+    fn wait_status_becomes_shell_exit_code() {
+        assert_eq!(exit_code_from_status(0), 0);
+        assert_eq!(exit_code_from_status(3 << 8), 3);
+        assert_eq!(exit_code_from_status(9), 137);
+        assert_eq!(exit_code_from_status(0x80 | 11), 139);
+    }
 }

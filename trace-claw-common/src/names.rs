@@ -95,9 +95,9 @@ metrics! {
     PROCESS_MEMORY_VMS = ("process.memory.vms_bytes", "By", Gauge, Process, Some("process.memory.virtual"), "Virtual memory size");
     /// RSS as percent of installed memory.
     PROCESS_MEMORY_USAGE = ("process.memory.usage_percent", "%", Gauge, Process, None, "RSS as percent of installed memory");
-    /// Bytes read since start (procfs: storage `read_bytes`; eBPF: read syscalls, rchar).
+    /// Bytes read since start (procfs: storage `read_bytes`; eBPF: the kernel's rchar, every read).
     PROCESS_IO_READ = ("process.io.read_bytes", "By", Counter, Process, Some("process.disk.io"), "Bytes read since start");
-    /// Bytes written since start (procfs: storage `write_bytes`; eBPF: write syscalls, wchar).
+    /// Bytes written since start (procfs: storage `write_bytes`; eBPF: the kernel's wchar).
     PROCESS_IO_WRITE = ("process.io.write_bytes", "By", Counter, Process, Some("process.disk.io"), "Bytes written since start");
     /// Bytes read from block devices on the process's behalf (eBPF block layer).
     PROCESS_IO_BLOCK_READ = ("process.io.block_read_bytes", "By", Counter, Process, Some("process.disk.io"), "Bytes read from block devices since start");

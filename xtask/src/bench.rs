@@ -26,6 +26,8 @@ enum Bench {
     Receiver(crate::bench_receiver::ReceiverArgs),
     /// Analyzer speed and peak RSS on generated 100 MB / 1 GB trace dirs, beside a baseline.
     Analyze(crate::bench_analyze::BenchAnalyzeArgs),
+    /// eBPF backend (root): program cost, pipe ping-pong, exec storm, overhead vs polling.
+    Ebpf(crate::bench_ebpf::BenchEbpfArgs),
 }
 
 /// Flags of `bench overhead`.
@@ -43,7 +45,7 @@ pub struct OverheadArgs {
 }
 
 /// Name the target processes run under (a copy of `sleep`), so nothing else matches.
-const TARGET_NAME: &str = "tcbench-target";
+pub(crate) const TARGET_NAME: &str = "tcbench-target";
 
 /// Runs the chosen benchmark.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -51,18 +53,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Bench::Overhead(a) => overhead(a),
         Bench::Receiver(a) => crate::bench_receiver::run(a),
         Bench::Analyze(a) => crate::bench_analyze::run(a),
+        Bench::Ebpf(a) => crate::bench_ebpf::run(a),
     }
 }
 
 /// CPU seconds and peak RSS of one finished child.
 #[derive(Debug, Clone, Copy)]
-struct Usage {
-    cpu_seconds: f64,
-    max_rss_kib: i64,
+pub(crate) struct Usage {
+    pub(crate) cpu_seconds: f64,
+    pub(crate) max_rss_kib: i64,
 }
 
 /// Waits for `child` with wait4 and returns its resource usage.
-fn wait_usage(child: Child) -> anyhow::Result<Usage> {
+pub(crate) fn wait_usage(child: Child) -> anyhow::Result<Usage> {
     let pid = i32::try_from(child.id()).context("pid out of range")?;
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
@@ -83,10 +86,10 @@ fn wait_usage(child: Child) -> anyhow::Result<Usage> {
 }
 
 /// The target tree: `n` long sleeping processes named [`TARGET_NAME`]; killed on drop.
-struct TargetTree(Vec<Child>);
+pub(crate) struct TargetTree(Vec<Child>);
 
 impl TargetTree {
-    fn spawn(dir: &Path, n: usize) -> anyhow::Result<Self> {
+    pub(crate) fn spawn(dir: &Path, n: usize) -> anyhow::Result<Self> {
         let exe = dir.join(TARGET_NAME);
         std::fs::copy("/bin/sleep", &exe).context("cannot copy /bin/sleep")?;
         let children = (0..n)
@@ -123,7 +126,7 @@ fn python_with_psutil(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(python)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n == 0 {

@@ -17,12 +17,13 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 
+use crate::bench::{median, wait_usage};
 use crate::proc_util::{run_checked, workspace_root};
 
 /// `writeln!` into a `String`, whose `fmt::Write` impl never returns an error.
@@ -193,39 +194,12 @@ fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
         .stderr(Stdio::null())
         .spawn()
         .context("cannot start benchmarked program")?;
-    let (cpu, rss_kib) = wait_usage(child)?;
+    let usage = wait_usage(child)?;
     Ok(Measured {
         wall: start.elapsed().as_secs_f64(),
-        cpu,
-        rss_mib: rss_kib as f64 / 1024.0,
+        cpu: usage.cpu_seconds,
+        rss_mib: usage.max_rss_kib as f64 / 1024.0,
     })
-}
-
-/// Waits for `child` with wait4; its CPU seconds and peak RSS in KiB.
-fn wait_usage(child: Child) -> anyhow::Result<(f64, i64)> {
-    let pid = i32::try_from(child.id()).context("pid out of range")?;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our own unreaped child; status and usage point to live locals.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    if r != pid {
-        bail!("wait4({pid}) failed: {}", std::io::Error::last_os_error());
-    }
-    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        bail!("benchmarked process {pid} failed (wait status {status})");
-    }
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Ok((secs(usage.ru_utime) + secs(usage.ru_stime), usage.ru_maxrss))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }
 
 fn medians(m: &[Measured]) -> (f64, f64, f64) {

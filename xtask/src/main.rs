@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_analyze;
+mod bench_ebpf;
 mod bench_receiver;
 mod fuzz;
 mod peers;

@@ -3,7 +3,9 @@
 //! Collectors push into one [`SampleBuffer`] that stamps the tick's time once. A sink that fails
 //! is reported and the tick goes on; SIGINT/SIGTERM stop the loop after a final flush.
 
+pub mod ebpf;
 mod process;
+mod source;
 mod system;
 
 #[cfg(target_os = "linux")]
@@ -84,6 +86,9 @@ pub enum CollectError {
     /// A sink could not be opened.
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// `--ebpf require` and the kernel programs cannot be used.
+    #[error("eBPF required but unavailable")]
+    EbpfUnavailable(#[source] ebpf::EbpfError),
     /// The OTLP receiver could not start.
     #[error(transparent)]
     Receive(#[from] crate::receive::ReceiveError),
@@ -124,13 +129,14 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
         network: c.network,
     })
     .map_err(CollectError::System)?;
-    let mut process = match c.enabled && c.process_filter_enabled {
-        true => Some(ProcessCollector::new(
+    let mut process = if c.enabled && c.process_filter_enabled {
+        Some(source::ProcessSource::choose(
+            config,
             process_table(&c.proc_root)?,
-            &c.process_name,
             system.total_memory_bytes(),
-        )),
-        false => None,
+        )?)
+    } else {
+        None
     };
     // Handlers go in before the start-up line: a signal after it must stop the loop cleanly,
     // not kill the process with the default action.
@@ -144,7 +150,10 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
         } else {
             "none"
         },
-        trace_claw_common::names::labels::SOURCE_PROCFS,
+        process
+            .as_ref()
+            .map_or(trace_claw_common::names::labels::SOURCE_PROCFS, |p| p
+                .source()),
         sinks.describe()
     );
 

@@ -1,0 +1,163 @@
+//! Loads the kernel programs, fills in their `CONFIG`, attaches them to their tracepoints and
+//! hands out the maps. Everything is owned by [`Kernel`]; dropping it detaches the programs and
+//! frees the maps (nothing is pinned).
+
+use std::path::Path;
+
+use aya::maps::{Array, HashMap, MapData, RingBuf};
+use aya::programs::{RawTracePoint, TracePoint};
+use aya::{Ebpf, EbpfLoader};
+use trace_claw_common::abi::{ExitingProc, KernelConfig, TrackedProc, COMM_LEN};
+
+use super::btf::Btf;
+use super::{EbpfError, VMLINUX_BTF};
+
+/// The compiled kernel programs, built into OUT_DIR by build.rs.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/trace-claw-ebpf"));
+
+/// Program name, tracepoint category, and the tracepoints it is attached to.
+const TRACEPOINTS: &[(&str, &str, &[&str])] = &[
+    ("block_bio_queue", "block", &["block_bio_queue"]),
+    ("sock_send_length", "sock", &["sock_send_length"]),
+    ("sock_recv_length", "sock", &["sock_recv_length"]),
+    ("task_newtask", "task", &["task_newtask"]),
+    ("task_rename", "task", &["task_rename"]),
+    ("sched_process_exec", "sched", &["sched_process_exec"]),
+    ("sched_process_exit", "sched", &["sched_process_exit"]),
+    ("sched_switch", "sched", &["sched_switch"]),
+];
+/// Raw tracepoint programs and their tracepoint.
+const RAW_TRACEPOINTS: &[(&str, &str)] = &[("sched_stat_runtime", "sched_stat_runtime")];
+
+/// The loaded (not yet attached) programs and their maps.
+pub struct Kernel {
+    ebpf: Ebpf,
+    /// Tracked processes and their counters, by tgid.
+    pub procs: HashMap<MapData, u32, TrackedProc>,
+    /// Processes between their exit and their final context switch, by tid.
+    pub exiting: HashMap<MapData, u32, ExitingProc>,
+    /// `STAT_*` counters.
+    pub stats: Array<MapData, u64>,
+    /// Lifecycle events; taken by the reader thread.
+    pub events: Option<RingBuf<MapData>>,
+}
+
+impl Kernel {
+    /// Loads the programs, configured to start tracking at exec when the comm contains
+    /// `needle` (lower-cased, at most 15 bytes are compared).
+    pub fn load(needle: &str) -> Result<Self, EbpfError> {
+        let config = kernel_config(needle, &Btf::from_file(Path::new(VMLINUX_BTF))?)?;
+        let mut ebpf = EbpfLoader::new()
+            .override_global("CONFIG", &config, true)
+            .load(OBJECT)
+            .map_err(EbpfError::Load)?;
+        for &(name, _, hooks) in TRACEPOINTS {
+            let program: &mut TracePoint = ebpf
+                .program_mut(name)
+                .ok_or(EbpfError::MissingProgram(name))?
+                .try_into()
+                .map_err(program_error(name, hooks[0]))?;
+            program.load().map_err(program_error(name, hooks[0]))?;
+        }
+        for &(name, hook) in RAW_TRACEPOINTS {
+            let program: &mut RawTracePoint = ebpf
+                .program_mut(name)
+                .ok_or(EbpfError::MissingProgram(name))?
+                .try_into()
+                .map_err(program_error(name, hook))?;
+            program.load().map_err(program_error(name, hook))?;
+        }
+        let procs = HashMap::try_from(take_map(&mut ebpf, "PROCS")?).map_err(map_error("PROCS"))?;
+        let exiting =
+            HashMap::try_from(take_map(&mut ebpf, "EXITING")?).map_err(map_error("EXITING"))?;
+        let stats = Array::try_from(take_map(&mut ebpf, "STATS")?).map_err(map_error("STATS"))?;
+        let events =
+            RingBuf::try_from(take_map(&mut ebpf, "EVENTS")?).map_err(map_error("EVENTS"))?;
+        release_freed_memory();
+        Ok(Self {
+            ebpf,
+            procs,
+            exiting,
+            stats,
+            events: Some(events),
+        })
+    }
+
+    /// Attaches every program; from here on the tracked set follows forks and execs.
+    pub fn attach(&mut self) -> Result<(), EbpfError> {
+        for &(name, category, hooks) in TRACEPOINTS {
+            let program: &mut TracePoint = self
+                .ebpf
+                .program_mut(name)
+                .ok_or(EbpfError::MissingProgram(name))?
+                .try_into()
+                .map_err(program_error(name, hooks[0]))?;
+            for &hook in hooks {
+                program
+                    .attach(category, hook)
+                    .map_err(program_error(name, hook))?;
+            }
+        }
+        for &(name, hook) in RAW_TRACEPOINTS {
+            let program: &mut RawTracePoint = self
+                .ebpf
+                .program_mut(name)
+                .ok_or(EbpfError::MissingProgram(name))?
+                .try_into()
+                .map_err(program_error(name, hook))?;
+            program.attach(hook).map_err(program_error(name, hook))?;
+        }
+        Ok(())
+    }
+}
+
+/// Returns the heap freed after loading to the OS: aya parses the whole kernel BTF (~20 MB) in
+/// `EbpfLoader::new`, and glibc would otherwise keep those pages in the agent's RSS for good.
+#[cfg(target_env = "gnu")]
+fn release_freed_memory() {
+    // SAFETY: malloc_trim only returns free heap pages; it has no preconditions.
+    let _released = unsafe { libc::malloc_trim(0) };
+}
+
+#[cfg(not(target_env = "gnu"))]
+fn release_freed_memory() {}
+
+/// `CONFIG` for `needle` and the running kernel's `task_struct` layout.
+fn kernel_config(needle: &str, btf: &Btf) -> Result<KernelConfig, EbpfError> {
+    let mut config = KernelConfig::zeroed();
+    // comm holds 15 bytes; a longer needle is matched on its first 15 and re-checked in
+    // userspace against argv[0] and exe.
+    let bytes = needle.trim().to_lowercase().into_bytes();
+    let n = bytes.len().min(COMM_LEN - 1);
+    config.needle[..n].copy_from_slice(&bytes[..n]);
+    config.needle_len = n as u32;
+    config.task_tgid_offset = btf.member_offset("task_struct", "tgid")?;
+    config.task_exit_code_offset = btf.member_offset("task_struct", "exit_code")?;
+    config.task_real_parent_offset = btf.member_offset("task_struct", "real_parent")?;
+    config.task_signal_offset = btf.member_offset("task_struct", "signal")?;
+    config.task_ioac_offset = btf.member_offset("task_struct", "ioac")?;
+    config.signal_ioac_offset = btf.member_offset("signal_struct", "ioac")?;
+    config.ioac_rchar_offset = btf.member_offset("task_io_accounting", "rchar")?;
+    config.ioac_wchar_offset = btf.member_offset("task_io_accounting", "wchar")?;
+    Ok(config)
+}
+
+fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, EbpfError> {
+    ebpf.take_map(name).ok_or(EbpfError::Map {
+        name,
+        source: aya::maps::MapError::InvalidName {
+            name: name.to_owned(),
+        },
+    })
+}
+
+fn program_error(
+    name: &'static str,
+    hook: &'static str,
+) -> impl Fn(aya::programs::ProgramError) -> EbpfError {
+    move |source| EbpfError::Program { name, hook, source }
+}
+
+fn map_error(name: &'static str) -> impl Fn(aya::maps::MapError) -> EbpfError {
+    move |source| EbpfError::Map { name, source }
+}

@@ -1,0 +1,156 @@
+//! The eBPF backend of process collection: exact per-process CPU, I/O and socket bytes and the
+//! fork/exec/exit stream of the tracked tree, from the kernel programs in `trace-claw-ebpf`.
+//!
+//! - [`probe`] explains why the programs cannot load here (not built in, not root, no tracefs,
+//!   no BTF) before anything is attempted.
+//! - `load` loads and attaches the programs; `read` seeds the tracked set, drains the ring
+//!   buffer and turns map contents into samples and [`ProcessEvent`]s.
+//!
+//! [`ProcessEvent`]: trace_claw_common::event::ProcessEvent
+
+use std::path::{Path, PathBuf};
+
+pub mod btf;
+#[cfg(not(no_ebpf))]
+mod load;
+#[cfg(not(no_ebpf))]
+mod read;
+
+#[cfg(not(no_ebpf))]
+pub use read::EbpfCollector;
+
+/// Where the kernel's BTF is read from.
+pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+/// tracefs mount points, in the order they are tried.
+pub const TRACEFS_ROOTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+/// What the eBPF backend needs to start.
+#[derive(Debug, Clone)]
+pub struct EbpfOptions {
+    /// Target process name (case-insensitive substring of comm, argv\[0\] or exe).
+    pub process_name: String,
+    /// procfs root used for the seed scan and per-process reads.
+    pub proc_root: PathBuf,
+    /// Installed memory, for `process.memory.usage_percent`.
+    pub total_memory_bytes: u64,
+}
+
+/// Why the eBPF backend is not running.
+#[derive(Debug, thiserror::Error)]
+pub enum EbpfError {
+    /// The agent was built without the kernel programs.
+    #[error("agent built without eBPF (bpf-linker or nightly rust-src missing at build time; run `cargo xtask setup` and rebuild)")]
+    NotBuiltIn,
+    /// Loading programs needs root (or CAP_BPF + CAP_PERFMON).
+    #[error("not root (euid {euid}); run as root to load eBPF programs")]
+    NotRoot {
+        /// The effective uid.
+        euid: u32,
+    },
+    /// Tracepoints are attached through tracefs.
+    #[error("tracefs not mounted at {} (mount -t tracefs tracefs /sys/kernel/tracing)", TRACEFS_ROOTS.join(" or "))]
+    NoTracefs,
+    /// The `task_struct` offsets come from the kernel's BTF.
+    #[error("no kernel BTF at '{VMLINUX_BTF}' (kernel built without CONFIG_DEBUG_INFO_BTF)")]
+    NoBtf,
+    /// A tracepoint or tracepoint field the programs read is missing from this kernel.
+    #[error(
+        "kernel lacks tracepoint '{0}' or the field layout the programs read (see docs/ebpf.md)"
+    )]
+    MissingTracepoint(&'static str),
+    /// The BTF was there but lacked what the programs need.
+    #[error(transparent)]
+    Btf(#[from] btf::BtfError),
+    /// The object could not be loaded (verifier, permissions).
+    #[cfg(not(no_ebpf))]
+    #[error("cannot load the eBPF object")]
+    Load(#[source] aya::EbpfError),
+    /// A program could not be loaded or attached.
+    #[cfg(not(no_ebpf))]
+    #[error("cannot load or attach eBPF program '{name}' to '{hook}'")]
+    Program {
+        /// Program name.
+        name: &'static str,
+        /// The tracepoint.
+        hook: &'static str,
+        /// What aya said.
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    /// A map is missing or has the wrong type.
+    #[cfg(not(no_ebpf))]
+    #[error("eBPF map '{name}'")]
+    Map {
+        /// Map name.
+        name: &'static str,
+        /// What aya said.
+        #[source]
+        source: aya::maps::MapError,
+    },
+    /// A program the object should contain is not in it.
+    #[error("eBPF object has no program '{0}'")]
+    MissingProgram(&'static str),
+    /// The ring-buffer reader thread could not start.
+    #[error("cannot start the ring-buffer reader")]
+    Reader(#[source] std::io::Error),
+}
+
+/// Why eBPF cannot be used on this host, checked without loading anything; `None` if it may.
+pub fn probe() -> Option<EbpfError> {
+    if !crate::EBPF_BUILT_IN {
+        return Some(EbpfError::NotBuiltIn);
+    }
+    probe_host()
+}
+
+#[cfg(not(no_ebpf))]
+fn probe_host() -> Option<EbpfError> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        return Some(EbpfError::NotRoot { euid });
+    }
+    if tracefs_root().is_none() {
+        return Some(EbpfError::NoTracefs);
+    }
+    if !Path::new(VMLINUX_BTF).exists() {
+        return Some(EbpfError::NoBtf);
+    }
+    missing_tracepoint_field().map(EbpfError::MissingTracepoint)
+}
+
+/// Tracepoint fields whose offsets the kernel programs hard-code, and the format file each is
+/// in; the first one this kernel lacks.
+#[cfg(not(no_ebpf))]
+fn missing_tracepoint_field() -> Option<&'static str> {
+    const NEEDED: [(&str, &str); 4] = [
+        (
+            "sched/sched_process_exit",
+            "field:bool group_dead;\toffset:32;",
+        ),
+        ("sched/sched_stat_runtime", "field:u64 runtime;\toffset:16;"),
+        ("sock/sock_send_length", "field:int ret;\toffset:20;"),
+        ("sched/sched_switch", "field:long prev_state;\toffset:32;"),
+    ];
+    let root = tracefs_root()?;
+    NEEDED.iter().find_map(|(event, field)| {
+        let format = std::fs::read_to_string(root.join("events").join(event).join("format"));
+        match format {
+            Ok(text) if text.contains(field) => None,
+            _ => Some(*event),
+        }
+    })
+}
+
+#[cfg(no_ebpf)]
+fn probe_host() -> Option<EbpfError> {
+    Some(EbpfError::NotBuiltIn)
+}
+
+/// The mounted tracefs, if any.
+pub fn tracefs_root() -> Option<&'static Path> {
+    TRACEFS_ROOTS
+        .iter()
+        .map(Path::new)
+        .find(|p| p.join("events").is_dir())
+}

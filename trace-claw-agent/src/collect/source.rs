@@ -1,0 +1,102 @@
+//! Which backend samples the tracked processes: the kernel programs, or procfs polling.
+//!
+//! `--ebpf auto` tries the kernel programs and falls back to polling with one warning naming
+//! the cause; `require` turns that cause into an error (exit code 3); `off` always polls.
+
+use trace_claw_common::event::ProcessEvent;
+use trace_claw_common::names::labels;
+
+use super::ebpf::{EbpfError, EbpfOptions};
+use super::{CollectError, ProcessCollector, ProcessTable, SampleBuffer};
+use crate::cli::EbpfMode;
+use crate::config::Config;
+
+/// The process collector in use.
+pub enum ProcessSource {
+    /// Polling the process table each tick.
+    Polling(Box<ProcessCollector>),
+    /// Kernel counters and lifecycle events.
+    #[cfg(not(no_ebpf))]
+    Ebpf(Box<super::ebpf::EbpfCollector>),
+}
+
+impl ProcessSource {
+    /// Picks the backend for `config.ebpf`.
+    pub fn choose(
+        config: &Config,
+        table: Box<dyn ProcessTable>,
+        total_memory_bytes: u64,
+    ) -> Result<Self, CollectError> {
+        let c = &config.collector;
+        if config.ebpf == EbpfMode::Off {
+            return Ok(Self::polling(table, &c.process_name, total_memory_bytes));
+        }
+        let options = EbpfOptions {
+            process_name: c.process_name.clone(),
+            proc_root: c.proc_root.clone(),
+            total_memory_bytes,
+        };
+        match start_ebpf(&options) {
+            Ok(source) => Ok(source),
+            Err(e) if config.ebpf == EbpfMode::Require => Err(CollectError::EbpfUnavailable(e)),
+            Err(e) => {
+                log::warn!(
+                    "eBPF unavailable: {}; falling back to procfs polling",
+                    crate::export::error_chain(&e)
+                );
+                Ok(Self::polling(table, &c.process_name, total_memory_bytes))
+            }
+        }
+    }
+
+    fn polling(table: Box<dyn ProcessTable>, name: &str, total_memory_bytes: u64) -> Self {
+        Self::Polling(Box::new(ProcessCollector::new(
+            table,
+            name,
+            total_memory_bytes,
+        )))
+    }
+
+    /// The `source` label value of this backend's samples.
+    pub fn source(&self) -> &'static str {
+        match self {
+            Self::Polling(_) => labels::SOURCE_PROCFS,
+            #[cfg(not(no_ebpf))]
+            Self::Ebpf(_) => labels::SOURCE_EBPF,
+        }
+    }
+
+    /// Pushes this tick's per-process and tree-total samples.
+    pub fn collect(&mut self, buf: &mut SampleBuffer) {
+        match self {
+            Self::Polling(p) => p.collect(buf),
+            #[cfg(not(no_ebpf))]
+            Self::Ebpf(e) => e.collect(buf),
+        }
+    }
+
+    /// Lifecycle events since the last call.
+    pub fn drain_events(&mut self) -> Vec<ProcessEvent> {
+        match self {
+            Self::Polling(p) => p.drain_events(),
+            #[cfg(not(no_ebpf))]
+            Self::Ebpf(e) => e.drain_events(),
+        }
+    }
+}
+
+#[cfg(not(no_ebpf))]
+fn start_ebpf(options: &EbpfOptions) -> Result<ProcessSource, EbpfError> {
+    let collector = super::ebpf::EbpfCollector::start(options)?;
+    log::info!(
+        "eBPF loaded: tracking {} processes matching '{}'",
+        collector.tracked_count(),
+        options.process_name
+    );
+    Ok(ProcessSource::Ebpf(Box::new(collector)))
+}
+
+#[cfg(no_ebpf)]
+fn start_ebpf(_options: &EbpfOptions) -> Result<ProcessSource, EbpfError> {
+    Err(super::ebpf::probe().unwrap_or(EbpfError::NotBuiltIn))
+}

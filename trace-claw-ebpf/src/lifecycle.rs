@@ -1,0 +1,374 @@
+//! Fork, exec and exit of tracked processes, and the tracked set they maintain.
+//!
+//! - fork (`task:task_newtask`, processes only): the child of a tracked process is tracked.
+//! - exec (`sched:sched_process_exec`): a tracked process reports its new program; an untracked
+//!   one whose new comm contains the target name starts being tracked.
+//! - rename (`task:task_rename`): an untracked process renaming itself to a matching name
+//!   starts being tracked.
+//! - exit: `sched:sched_process_exit` of the thread that ends the group records the exit status;
+//!   that thread's final `sched:sched_switch` (after the scheduler accounted its last slice)
+//!   emits the exit event with the final counters and removes the process from every map.
+
+use aya_ebpf::helpers::{
+    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns,
+    bpf_probe_read_kernel, bpf_probe_read_kernel_buf, bpf_probe_read_kernel_str_bytes,
+};
+use aya_ebpf::macros::tracepoint;
+use aya_ebpf::programs::TracePointContext;
+use aya_ebpf::EbpfContext;
+use trace_claw_common::abi::{
+    ExitingProc, KernelConfig, ProcCounters, ProcEvent, TrackedProc, COMM_LEN, EVENT_EXEC,
+    EVENT_EXIT, EVENT_FORK, FILENAME_LEN, STAT_EVENTS_DROPPED, STAT_TRACK_FULL, TRACK_DESCENDANT,
+    TRACK_EXEC_MATCH, TRACK_MATCH,
+};
+
+use crate::maps::{bump_stat, config, current_tgid, field, EVENTS, EXITING, PROCS};
+
+/// `task:task_newtask`: offset of `pid_t pid` (the new task).
+const NEWTASK_PID: usize = 8;
+/// `task:task_newtask`: offset of `char comm[16]`.
+const NEWTASK_COMM: usize = 12;
+/// `task:task_newtask`: offset of `u64 clone_flags`.
+const NEWTASK_FLAGS: usize = 32;
+/// `CLONE_THREAD`: the new task is a thread of the caller's process.
+const CLONE_THREAD: u64 = 0x0001_0000;
+/// `sched:sched_process_exec`: offset of `__data_loc char[] filename`.
+const EXEC_FILENAME: usize = 8;
+/// `task:task_rename`: offset of `pid_t pid` (the renamed task).
+const RENAME_PID: usize = 8;
+/// `task:task_rename`: offset of `char newcomm[16]`.
+const RENAME_NEWCOMM: usize = 28;
+/// `sched:sched_process_exit`: offset of `pid_t pid` (the exiting thread).
+const EXIT_PID: usize = 24;
+/// `sched:sched_process_exit`: offset of `bool group_dead` (kernel 6.16+).
+const EXIT_GROUP_DEAD: usize = 32;
+/// `sched:sched_switch`: offset of `char prev_comm[16]`.
+const SWITCH_PREV_COMM: usize = 8;
+/// `sched:sched_switch`: offset of `pid_t prev_pid`.
+const SWITCH_PREV_PID: usize = 24;
+/// `sched:sched_switch`: offset of `long prev_state`.
+const SWITCH_PREV_STATE: usize = 32;
+/// `prev_state` bits of a task that has exited (`EXIT_DEAD | EXIT_ZOMBIE`).
+const EXITED_STATE: i64 = 0x10 | 0x20;
+
+/// `task:task_newtask`: a tracked process created a child process.
+#[tracepoint]
+pub fn task_newtask(ctx: TracePointContext) -> i32 {
+    match try_task_newtask(&ctx) {
+        Ok(()) => 0,
+        Err(e) => e,
+    }
+}
+
+fn try_task_newtask(ctx: &TracePointContext) -> Result<(), i32> {
+    // SAFETY: offsets from /sys/kernel/tracing/events/task/task_newtask/format.
+    let clone_flags: u64 = unsafe { field(ctx, NEWTASK_FLAGS) };
+    if clone_flags & CLONE_THREAD != 0 {
+        return Ok(());
+    }
+    let parent = current_tgid();
+    if PROCS.get_ptr(parent).is_none() {
+        return Ok(());
+    }
+    // SAFETY: as above.
+    let child: i32 = unsafe { field(ctx, NEWTASK_PID) };
+    let child = child as u32;
+    let tracked = TrackedProc {
+        counters: ProcCounters::default(),
+        ppid: parent,
+        flags: TRACK_DESCENDANT,
+    };
+    if PROCS.insert(child, tracked, 0).is_err() {
+        bump_stat(STAT_TRACK_FULL);
+        return Ok(());
+    }
+    // SAFETY: as above.
+    let comm: [u8; COMM_LEN] = unsafe { ctx.read_at(NEWTASK_COMM) }?;
+    emit(EVENT_FORK, child, &tracked, comm, 0, |_| Ok(()));
+    Ok(())
+}
+
+/// `sched:sched_process_exec`: a tracked process, or one whose new name matches, ran a program.
+#[tracepoint]
+pub fn sched_process_exec(ctx: TracePointContext) -> i32 {
+    match try_sched_process_exec(&ctx) {
+        Ok(()) => 0,
+        Err(e) => e,
+    }
+}
+
+fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
+    let tgid = current_tgid();
+    let comm = bpf_get_current_comm()?;
+    let tracked = match PROCS.get_ptr(tgid) {
+        // SAFETY: `p` points to a live PROCS value; it is copied out at once.
+        Some(p) => unsafe { *p },
+        None => {
+            let cfg = config();
+            if !comm_matches(&comm, &cfg) {
+                return Ok(());
+            }
+            let tracked = TrackedProc {
+                counters: ProcCounters::default(),
+                ppid: parent_tgid(&cfg),
+                flags: TRACK_MATCH | TRACK_EXEC_MATCH,
+            };
+            if PROCS.insert(tgid, tracked, 0).is_err() {
+                bump_stat(STAT_TRACK_FULL);
+                return Ok(());
+            }
+            tracked
+        }
+    };
+    // SAFETY: offset 8 is the filename's __data_loc (low 16 bits: offset in the record).
+    let loc: u32 = unsafe { field(ctx, EXEC_FILENAME) };
+    let record = ctx.as_ptr() as *const u8;
+    emit(EVENT_EXEC, tgid, &tracked, comm, 0, |event| {
+        // SAFETY: the record holds the NUL-terminated filename at `loc & 0xffff`.
+        unsafe {
+            bpf_probe_read_kernel_str_bytes(
+                record.add((loc & 0xffff) as usize),
+                &mut event.filename,
+            )
+        }
+        .map(|_| ())
+    });
+    Ok(())
+}
+
+/// `task:task_rename`: an untracked process whose main thread renames itself (prctl
+/// `PR_SET_NAME`, as node does for `process.title`) to a name containing the target starts
+/// being tracked; userspace picks it up from `PROCS` at the next tick.
+#[tracepoint]
+pub fn task_rename(ctx: TracePointContext) -> i32 {
+    match try_task_rename(&ctx) {
+        Ok(()) => 0,
+        Err(e) => e,
+    }
+}
+
+fn try_task_rename(ctx: &TracePointContext) -> Result<(), i32> {
+    // SAFETY: offsets from /sys/kernel/tracing/events/task/task_rename/format.
+    let pid: i32 = unsafe { field(ctx, RENAME_PID) };
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let (tgid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
+    // Only a main thread renaming itself: that is the process name /proc and polling see.
+    if pid as u32 != tid || tid != tgid || PROCS.get_ptr(tgid).is_some() {
+        return Ok(());
+    }
+    // SAFETY: as above.
+    let comm: [u8; COMM_LEN] = unsafe { ctx.read_at(RENAME_NEWCOMM) }?;
+    let cfg = config();
+    if !comm_matches(&comm, &cfg) {
+        return Ok(());
+    }
+    let tracked = TrackedProc {
+        counters: ProcCounters::default(),
+        ppid: parent_tgid(&cfg),
+        flags: TRACK_MATCH,
+    };
+    if PROCS.insert(tgid, tracked, 0).is_err() {
+        bump_stat(STAT_TRACK_FULL);
+    }
+    Ok(())
+}
+
+/// `sched:sched_process_exit`: the thread ending a tracked process records its exit status.
+#[tracepoint]
+pub fn sched_process_exit(ctx: TracePointContext) -> i32 {
+    match try_sched_process_exit(&ctx) {
+        Ok(()) => 0,
+        Err(e) => e,
+    }
+}
+
+fn try_sched_process_exit(ctx: &TracePointContext) -> Result<(), i32> {
+    // SAFETY: offsets from /sys/kernel/tracing/events/sched/sched_process_exit/format.
+    let group_dead: u8 = unsafe { field(ctx, EXIT_GROUP_DEAD) };
+    if group_dead == 0 {
+        return Ok(());
+    }
+    let tgid = current_tgid();
+    if PROCS.get_ptr(tgid).is_none() {
+        return Ok(());
+    }
+    // SAFETY: as above.
+    let tid: i32 = unsafe { field(ctx, EXIT_PID) };
+    let cfg = config();
+    // SAFETY: do_exit has stored the status in current->exit_code before this tracepoint; the
+    // offset comes from the running kernel's BTF and the read faults safely regardless.
+    let (task, exit_status) = unsafe {
+        let task = bpf_get_current_task();
+        let status =
+            bpf_probe_read_kernel((task + u64::from(cfg.task_exit_code_offset)) as *const i32);
+        (task, status.unwrap_or(0))
+    };
+    let (read_bytes, write_bytes) = process_io(task, &cfg);
+    // A full EXITING map only delays the exit event: userspace reaps entries whose pid is gone.
+    let exiting = ExitingProc {
+        tgid,
+        exit_status,
+        read_bytes,
+        write_bytes,
+    };
+    let _full = EXITING.insert(tid as u32, exiting, 0);
+    Ok(())
+}
+
+/// `sched:sched_switch`: the final switch-out of a tracked process's last thread emits its exit
+/// event with the counters now complete, and forgets the process.
+#[tracepoint]
+pub fn sched_switch(ctx: TracePointContext) -> i32 {
+    match try_sched_switch(&ctx) {
+        Ok(()) => 0,
+        Err(e) => e,
+    }
+}
+
+fn try_sched_switch(ctx: &TracePointContext) -> Result<(), i32> {
+    // SAFETY: offsets from /sys/kernel/tracing/events/sched/sched_switch/format.
+    let state: i64 = unsafe { field(ctx, SWITCH_PREV_STATE) };
+    if state & EXITED_STATE == 0 {
+        return Ok(()); // not a dead task: the common case costs one load and a compare
+    }
+    // SAFETY: as above.
+    let tid: i32 = unsafe { field(ctx, SWITCH_PREV_PID) };
+    let tid = tid as u32;
+    let Some(exiting) = EXITING.get_ptr(tid) else {
+        return Ok(());
+    };
+    // SAFETY: `exiting` points to a live EXITING value; it is copied out at once.
+    let ExitingProc {
+        tgid,
+        exit_status,
+        read_bytes,
+        write_bytes,
+    } = unsafe { *exiting };
+    if let Some(p) = PROCS.get_ptr(tgid) {
+        // SAFETY: `p` points to a live PROCS value; it is copied out at once.
+        let mut tracked = unsafe { *p };
+        tracked.counters.read_bytes = read_bytes;
+        tracked.counters.write_bytes = write_bytes;
+        // SAFETY: as above.
+        let comm: [u8; COMM_LEN] = unsafe { ctx.read_at(SWITCH_PREV_COMM) }?;
+        emit(EVENT_EXIT, tgid, &tracked, comm, exit_status, |_| Ok(()));
+    }
+    let _gone = PROCS.remove(tgid);
+    let _gone = EXITING.remove(tid);
+    Ok(())
+}
+
+/// Writes one event to the ring buffer, counting it as dropped when the buffer is full.
+#[inline(always)]
+fn emit<F: FnOnce(&mut ProcEvent) -> Result<(), i32>>(
+    kind: u32,
+    pid: u32,
+    tracked: &TrackedProc,
+    comm: [u8; COMM_LEN],
+    exit_status: i32,
+    fill: F,
+) {
+    let Some(mut entry) = EVENTS.reserve::<ProcEvent>(0) else {
+        bump_stat(STAT_EVENTS_DROPPED);
+        return;
+    };
+    let event = entry.as_mut_ptr();
+    // SAFETY: `event` points to a reserved, exclusively owned ProcEvent-sized slot; every field
+    // is written before submit.
+    unsafe {
+        (*event).timestamp_ns = bpf_ktime_get_ns();
+        (*event).kind = kind;
+        (*event).pid = pid;
+        (*event).ppid = tracked.ppid;
+        (*event).exit_status = exit_status;
+        (*event).flags = tracked.flags;
+        (*event)._pad = 0;
+        (*event).counters = tracked.counters;
+        (*event).comm = comm;
+        (*event).filename = [0; FILENAME_LEN];
+        if fill(&mut *event).is_err() {
+            (*event).filename = [0; FILENAME_LEN];
+        }
+    }
+    entry.submit(0);
+}
+
+/// Whether `comm` contains the configured lower-case needle, ignoring ASCII case.
+#[inline(always)]
+fn comm_matches(comm: &[u8; COMM_LEN], cfg: &KernelConfig) -> bool {
+    let n = cfg.needle_len as usize;
+    if n == 0 || n > COMM_LEN {
+        return false;
+    }
+    let mut start = 0;
+    while start + n <= COMM_LEN {
+        let mut i = 0;
+        while i < n && i < COMM_LEN && start + i < COMM_LEN {
+            if comm[start + i].to_ascii_lowercase() != cfg.needle[i] {
+                break;
+            }
+            i += 1;
+        }
+        if i == n {
+            return true;
+        }
+        if comm[start] == 0 {
+            return false;
+        }
+        start += 1;
+    }
+    false
+}
+
+/// rchar and wchar of the process whose last thread is `task`: the thread's own
+/// `task_io_accounting` plus the one its dead threads folded into `signal_struct`.
+#[inline(always)]
+fn process_io(task: u64, cfg: &KernelConfig) -> (u64, u64) {
+    let read = |ioac: u64| -> (u64, u64) {
+        // SAFETY: offsets from the running kernel's BTF; the reads fault safely regardless.
+        unsafe {
+            (
+                bpf_probe_read_kernel((ioac + u64::from(cfg.ioac_rchar_offset)) as *const u64)
+                    .unwrap_or(0),
+                bpf_probe_read_kernel((ioac + u64::from(cfg.ioac_wchar_offset)) as *const u64)
+                    .unwrap_or(0),
+            )
+        }
+    };
+    let own = read(task + u64::from(cfg.task_ioac_offset));
+    // SAFETY: as above.
+    let signal: u64 =
+        unsafe { bpf_probe_read_kernel((task + u64::from(cfg.task_signal_offset)) as *const u64) }
+            .unwrap_or(0);
+    if signal == 0 {
+        return own;
+    }
+    let dead = read(signal + u64::from(cfg.signal_ioac_offset));
+    (own.0 + dead.0, own.1 + dead.1)
+}
+
+/// Tgid of the current task's parent, read through `task_struct.real_parent`.
+#[inline(always)]
+fn parent_tgid(cfg: &KernelConfig) -> u32 {
+    // SAFETY: offsets from the running kernel's BTF; both reads fault safely regardless.
+    let parent: u64 = unsafe {
+        let task = bpf_get_current_task();
+        bpf_probe_read_kernel((task + u64::from(cfg.task_real_parent_offset)) as *const u64)
+    }
+    .unwrap_or(0);
+    if parent == 0 {
+        return 0;
+    }
+    let mut tgid = [0u8; 4];
+    // SAFETY: as above.
+    let read = unsafe {
+        bpf_probe_read_kernel_buf(
+            (parent + u64::from(cfg.task_tgid_offset)) as *const u8,
+            &mut tgid,
+        )
+    };
+    if read.is_err() {
+        return 0;
+    }
+    u32::from_ne_bytes(tgid)
+}

@@ -1,0 +1,50 @@
+//! trace-claw kernel programs: per-process on-CPU time, I/O and socket bytes, and the
+//! fork/exec/exit lifecycle of the tracked process tree.
+//!
+//! Only tracepoints and raw tracepoints are used (no kprobes, no fentry), so the programs load
+//! on kernels built without `CONFIG_KPROBES` and under lockdown. Minimum kernel: 6.3
+//! (`sock:sock_send_length` / `sock_recv_length`).
+//!
+//! - [`maps`]: every map and the load-time `CONFIG`.
+//! - [`sched`]: on-CPU time from `sched:sched_stat_runtime`.
+//! - [`io`]: syscall read/write bytes and block-layer read bytes.
+//! - [`net`]: socket bytes sent and received.
+//! - [`lifecycle`]: fork, exec and exit, and the tracked set they maintain.
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
+// Atomic add without compare-and-swap: the bpf target has no `AtomicU64::fetch_add`, only the
+// intrinsic, which LLVM lowers to BPF_ATOMIC_ADD.
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
+#![cfg_attr(
+    target_arch = "bpf",
+    expect(internal_features, reason = "core_intrinsics for atomic_xadd")
+)]
+
+#[cfg(target_arch = "bpf")]
+mod io;
+#[cfg(target_arch = "bpf")]
+mod lifecycle;
+#[cfg(target_arch = "bpf")]
+mod maps;
+#[cfg(target_arch = "bpf")]
+mod net;
+#[cfg(target_arch = "bpf")]
+mod sched;
+
+/// The kernel only lets GPL programs call some helpers (`bpf_probe_read_kernel`, ring buffer).
+#[cfg(target_arch = "bpf")]
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";
+
+#[cfg(target_arch = "bpf")]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // SAFETY: eBPF programs cannot panic at run time; the verifier rejects any path that would
+    // reach this, so it is never executed.
+    unsafe { core::hint::unreachable_unchecked() }
+}
+
+/// Host builds (`cargo test --workspace`) compile this crate as an empty program.
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}

@@ -1,0 +1,658 @@
+//! `cargo xtask bench ebpf`: what the eBPF backend costs and whether it keeps up (root only).
+//!
+//! - `progs`: run time per invocation of each kernel program (`bpftool prog show`,
+//!   run_time_ns / run_cnt with `kernel.bpf_stats_enabled=1`) under a tracked and an untracked
+//!   pipe ping-pong.
+//! - `pingpong`: pipe round-trip time of a tracked process pair, without and with the agent
+//!   attached, alternating runs.
+//! - `exec-storm`: a tracked parent keeps children (`sleep` of 1-20 ms) coming as fast as it
+//!   can for N seconds; reports the achieved exec rate and the share of execs and exits (with
+//!   final counters) in `process-events-*.jsonl`, and the kernel drop counter.
+//! - `overhead`: agent CPU and peak RSS at 1 Hz over a 50-process tree, eBPF vs procfs polling,
+//!   alternating in the same run.
+//!
+//! Every figure is the median of `--runs` runs. The workers run as copies of this binary under
+//! names the agent matches (`worker` subcommand).
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+
+use crate::bench::{median, wait_usage, TargetTree, TARGET_NAME};
+use crate::proc_util::{run_checked, workspace_root};
+
+/// Flags of `bench ebpf`.
+#[derive(Debug, Args)]
+pub struct BenchEbpfArgs {
+    #[command(subcommand)]
+    which: Which,
+}
+
+#[derive(Debug, Subcommand)]
+enum Which {
+    /// Per-program cost (run_time_ns / run_cnt) from bpftool.
+    Progs(Common),
+    /// Pipe ping-pong round trip without and with the agent.
+    Pingpong(Common),
+    /// Exec storm: achieved rate and capture share of exec and exit events.
+    ExecStorm(Common),
+    /// Agent CPU and RSS at 1 Hz over a 50-process tree, eBPF vs polling.
+    Overhead(Common),
+    /// All four, in that order.
+    All(Common),
+    /// A workload process (started by the benchmarks themselves).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+/// Flags shared by every benchmark.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Runs per configuration (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Seconds per run (exec-storm and overhead; progs and pingpong use a third of it).
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(Debug, Subcommand)]
+enum Role {
+    /// Times `rounds` 1-byte round trips through pipes to an `echo` child; prints ns per trip.
+    Pingpong {
+        #[arg(long)]
+        rounds: u64,
+    },
+    /// Copies stdin to stdout one byte at a time.
+    Echo,
+    /// Spawns `sleep` children of 1-20 ms, `parallel` at a time, for `seconds`; writes their
+    /// pids to `pids_file`.
+    Storm {
+        #[arg(long)]
+        seconds: u64,
+        #[arg(long)]
+        parallel: usize,
+        #[arg(long)]
+        pids_file: PathBuf,
+    },
+}
+
+/// Names the workers run under; the agent is told to track the first and must ignore the second.
+const TRACKED_PP: &str = "tcbench-pp";
+const UNTRACKED_PP: &str = "tcbench-qq";
+const STORM: &str = "tcbench-storm";
+
+/// Runs the chosen benchmark.
+pub fn run(args: &BenchEbpfArgs) -> anyhow::Result<()> {
+    match &args.which {
+        Which::Worker(w) => worker(&w.role),
+        which => {
+            let bench = Bench::new()?;
+            match which {
+                Which::Progs(c) => bench.progs(c),
+                Which::Pingpong(c) => bench.pingpong(c),
+                Which::ExecStorm(c) => bench.exec_storm(c),
+                Which::Overhead(c) => bench.overhead(c),
+                Which::All(c) => {
+                    bench.progs(c)?;
+                    bench.pingpong(c)?;
+                    bench.exec_storm(c)?;
+                    bench.overhead(c)
+                }
+                Which::Worker(_) => Ok(()),
+            }
+        }
+    }
+}
+
+/// The release agent, worker copies of this binary, and scratch space.
+struct Bench {
+    agent: PathBuf,
+    scratch: tempfile::TempDir,
+}
+
+impl Bench {
+    fn new() -> anyhow::Result<Self> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            bail!("bench-ebpf loads eBPF programs: run as root (sudo -E cargo xtask bench ebpf)");
+        }
+        let root = workspace_root();
+        run_checked(Command::new("cargo").args([
+            "build",
+            "--release",
+            "--bin",
+            "trace-claw-agent",
+        ]))?;
+        let scratch = tempfile::tempdir()?;
+        let me = std::env::current_exe()?;
+        for name in [TRACKED_PP, UNTRACKED_PP, STORM] {
+            std::fs::copy(&me, scratch.path().join(name))
+                .with_context(|| format!("cannot copy {} as {name}", me.display()))?;
+        }
+        Ok(Self {
+            agent: root.join("target/release/trace-claw-agent"),
+            scratch,
+        })
+    }
+
+    fn worker(&self, name: &str) -> Command {
+        let mut c = Command::new(self.scratch.path().join(name));
+        c.args(["bench", "ebpf", "worker"]);
+        c
+    }
+
+    /// Starts the agent with eBPF required, tracking `target`, and waits until it collects.
+    fn start_agent(&self, target: &str, out: &Path) -> anyhow::Result<Agent> {
+        let mut child = Command::new(&self.agent)
+            .args(["collect", "--ebpf", "require", "--interval", "1"])
+            .args(["--process", target])
+            .arg("--output-dir")
+            .arg(out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot start the agent")?;
+        let stderr = child.stderr.take().context("agent stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        for line in lines.by_ref() {
+            let line = line?;
+            if line.contains("collecting every") {
+                // Keep draining stderr so the agent never blocks on a full pipe.
+                std::thread::spawn(move || lines.for_each(drop));
+                return Ok(Agent(child));
+            }
+            if line.contains("ERROR") {
+                bail!("agent failed: {line}");
+            }
+        }
+        bail!("agent exited before collecting")
+    }
+
+    fn progs(&self, c: &Common) -> anyhow::Result<()> {
+        let _stats = BpfStats::enable()?;
+        let rounds = pingpong_rounds(c.seconds / 3);
+        let mut per_prog: HashMap<String, Vec<f64>> = HashMap::new();
+        let mut counts: HashMap<String, Vec<f64>> = HashMap::new();
+        for run in 0..c.runs {
+            eprintln!("bench-ebpf progs: run {}/{}", run + 1, c.runs);
+            let before = prog_ids()?;
+            let agent = self.start_agent(TRACKED_PP, &self.scratch.path().join("progs"))?;
+            let tracked = self.pingpong_child(TRACKED_PP, rounds)?;
+            let untracked = self.pingpong_child(UNTRACKED_PP, rounds)?;
+            read_ns_per_trip(tracked)?;
+            read_ns_per_trip(untracked)?;
+            for (name, ns, cnt) in bpftool_stats(&before)? {
+                per_prog
+                    .entry(name.clone())
+                    .or_default()
+                    .push(ns / cnt.max(1.0));
+                counts.entry(name).or_default().push(cnt);
+            }
+            agent.stop()?;
+        }
+        println!(
+            "per-program cost, tracked + untracked pipe ping-pong ({rounds} round trips each), \
+             median of {} runs",
+            c.runs
+        );
+        println!("{:<20} {:>14} {:>14}", "program", "ns per run", "runs");
+        let mut names: Vec<_> = per_prog.keys().cloned().collect();
+        names.sort();
+        for name in names {
+            println!(
+                "{name:<20} {:>14.1} {:>14.0}",
+                median(per_prog[&name].clone()),
+                median(counts[&name].clone())
+            );
+        }
+        Ok(())
+    }
+
+    fn pingpong_child(&self, name: &str, rounds: u64) -> anyhow::Result<Child> {
+        self.worker(name)
+            .args(["pingpong", "--rounds", &rounds.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot start ping-pong")
+    }
+
+    fn pingpong(&self, c: &Common) -> anyhow::Result<()> {
+        let rounds = pingpong_rounds(c.seconds / 3);
+        let (mut without, mut with) = (Vec::new(), Vec::new());
+        for run in 0..c.runs {
+            eprintln!("bench-ebpf pingpong: run {}/{}", run + 1, c.runs);
+            without.push(read_ns_per_trip(self.pingpong_child(TRACKED_PP, rounds)?)?);
+            let agent = self.start_agent(TRACKED_PP, &self.scratch.path().join("pp"))?;
+            with.push(read_ns_per_trip(self.pingpong_child(TRACKED_PP, rounds)?)?);
+            agent.stop()?;
+        }
+        let (a, b) = (median(without), median(with));
+        println!(
+            "pipe ping-pong, {rounds} round trips per run, median of {} runs",
+            c.runs
+        );
+        println!("without agent: {:.2} us per round trip", a / 1e3);
+        println!(
+            "with agent (eBPF, pair tracked): {:.2} us per round trip",
+            b / 1e3
+        );
+        println!("slowdown: {:+.1}%", (b / a - 1.0) * 100.0);
+        Ok(())
+    }
+
+    fn exec_storm(&self, c: &Common) -> anyhow::Result<()> {
+        let mut rates = Vec::new();
+        let mut shares = Vec::new();
+        let mut drops = Vec::new();
+        for run in 0..c.runs {
+            eprintln!(
+                "bench-ebpf exec-storm: run {}/{} ({}s)",
+                run + 1,
+                c.runs,
+                c.seconds
+            );
+            let out = self.scratch.path().join(format!("storm{run}"));
+            let pids_file = self.scratch.path().join(format!("storm{run}.pids"));
+            let agent = self.start_agent(STORM, &out)?;
+            let started = Instant::now();
+            let status = self
+                .worker(STORM)
+                .args(["storm", "--seconds", &c.seconds.to_string()])
+                .args(["--parallel", "16", "--pids-file"])
+                .arg(&pids_file)
+                .status()?;
+            let elapsed = started.elapsed().as_secs_f64();
+            if !status.success() {
+                bail!("storm worker failed: {status}");
+            }
+            // Two ticks for the agent to drain the last events.
+            std::thread::sleep(Duration::from_millis(2_500));
+            agent.stop()?;
+            let spawned: Vec<u32> = std::fs::read_to_string(&pids_file)?
+                .lines()
+                .filter_map(|l| l.parse().ok())
+                .collect();
+            let (execs, exits) = captured(&out)?;
+            let both = spawned
+                .iter()
+                .filter(|p| execs.contains(p) && exits.contains(p))
+                .count();
+            let share = both as f64 / spawned.len().max(1) as f64 * 100.0;
+            let dropped = last_value(&out, "trace_claw.ebpf.events_dropped")?;
+            eprintln!(
+                "  {} children in {elapsed:.1}s = {:.0}/s; exec+exit captured {both} ({share:.2}%); dropped {dropped}",
+                spawned.len(),
+                spawned.len() as f64 / elapsed
+            );
+            rates.push(spawned.len() as f64 / elapsed);
+            shares.push(share);
+            drops.push(dropped);
+        }
+        println!(
+            "exec storm: 16 children in flight, each sleep 1-20 ms, {} s, median of {} runs",
+            c.seconds, c.runs
+        );
+        println!("achieved rate: {:.0} execs/s", median(rates));
+        println!(
+            "exec+exit (with final counters) captured: {:.2}%",
+            median(shares)
+        );
+        println!("kernel events dropped: {:.0}", median(drops));
+        Ok(())
+    }
+
+    fn overhead(&self, c: &Common) -> anyhow::Result<()> {
+        let tree = TargetTree::spawn(self.scratch.path(), 50)?;
+        let seconds = c.seconds.to_string();
+        let modes = ["require", "off"];
+        let mut results: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); modes.len()];
+        for run in 0..c.runs {
+            for (i, mode) in modes.iter().enumerate() {
+                eprintln!(
+                    "bench-ebpf overhead: run {}/{} --ebpf {mode} ({seconds}s)",
+                    run + 1,
+                    c.runs
+                );
+                let out = self.scratch.path().join(format!("ovh{run}-{mode}"));
+                let child = Command::new(&self.agent)
+                    .args(["collect", "--ebpf", mode, "--interval", "1"])
+                    .args(["--process", TARGET_NAME, "--duration", &seconds])
+                    .arg("--output-dir")
+                    .arg(&out)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?;
+                let rss = RssWatch::start(child.id());
+                let usage = wait_usage(child)?;
+                results[i].push((
+                    usage.cpu_seconds / c.seconds as f64 * 100.0,
+                    usage.max_rss_kib as f64 / 1024.0,
+                    rss.last_mib(),
+                ));
+            }
+        }
+        drop(tree);
+        println!(
+            "agent overhead at 1 Hz over 50 processes, {} s per run, median of {} runs",
+            c.seconds, c.runs
+        );
+        println!(
+            "{:<22} {:>16} {:>14} {:>14}",
+            "agent", "cpu % of 1 core", "peak RSS MiB", "last RSS MiB"
+        );
+        for (mode, r) in modes.iter().zip(&results) {
+            let label = if *mode == "off" {
+                "procfs polling"
+            } else {
+                "eBPF"
+            };
+            println!(
+                "{label:<22} {:>16.3} {:>14.1} {:>14.1}",
+                median(r.iter().map(|x| x.0).collect()),
+                median(r.iter().map(|x| x.1).collect()),
+                median(r.iter().map(|x| x.2).collect())
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Samples a process's VmRSS once a second until it exits; keeps the last reading (the steady
+/// state, where the peak from rusage includes start-up).
+struct RssWatch(std::thread::JoinHandle<f64>);
+
+impl RssWatch {
+    fn start(pid: u32) -> Self {
+        Self(std::thread::spawn(move || {
+            let mut last_kib = 0.0;
+            let path = format!("/proc/{pid}/status");
+            while let Ok(status) = std::fs::read_to_string(&path) {
+                let Some(kib) = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next())
+                    .and_then(|v| v.parse::<f64>().ok())
+                else {
+                    break; // a zombie has no VmRSS
+                };
+                last_kib = kib;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            last_kib
+        }))
+    }
+
+    fn last_mib(self) -> f64 {
+        self.0.join().unwrap_or(0.0) / 1024.0
+    }
+}
+
+/// A running agent; stopped with SIGTERM (so it flushes) and reaped, also when a benchmark
+/// fails half-way.
+struct Agent(Child);
+
+impl Agent {
+    fn stop(mut self) -> anyhow::Result<()> {
+        let status = self.terminate()?;
+        if !status.success() {
+            bail!("agent exited with {status}");
+        }
+        Ok(())
+    }
+
+    fn terminate(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        if let Some(status) = self.0.try_wait()? {
+            return Ok(status);
+        }
+        // SAFETY: the pid is our own unreaped child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        self.0.wait()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Err(e) = self.terminate() {
+            eprintln!("bench-ebpf: cannot stop agent {}: {e}", self.0.id());
+        }
+    }
+}
+
+/// `kernel.bpf_stats_enabled` turned on for the guard's lifetime, then restored.
+struct BpfStats(String);
+
+impl BpfStats {
+    const PATH: &str = "/proc/sys/kernel/bpf_stats_enabled";
+
+    fn enable() -> anyhow::Result<Self> {
+        let previous = std::fs::read_to_string(Self::PATH)
+            .with_context(|| format!("cannot read {}", Self::PATH))?;
+        std::fs::write(Self::PATH, "1").with_context(|| format!("cannot write {}", Self::PATH))?;
+        Ok(Self(previous.trim().to_owned()))
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::write(Self::PATH, &self.0) {
+            eprintln!("bench-ebpf: cannot restore {}: {e}", Self::PATH);
+        }
+    }
+}
+
+/// Round trips for a run of about `seconds` (about 15 us per trip here).
+fn pingpong_rounds(seconds: u64) -> u64 {
+    seconds.max(1) * 50_000
+}
+
+fn read_ns_per_trip(mut child: Child) -> anyhow::Result<f64> {
+    let mut text = String::new();
+    child
+        .stdout
+        .take()
+        .context("ping-pong stdout")?
+        .read_to_string(&mut text)?;
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("ping-pong failed: {status}");
+    }
+    text.trim()
+        .parse()
+        .with_context(|| format!("ping-pong printed '{}'", text.trim()))
+}
+
+/// Every loaded program, as bpftool reports it.
+fn bpftool_progs() -> anyhow::Result<Vec<serde_json::Value>> {
+    let out = Command::new("bpftool")
+        .args(["prog", "show", "--json"])
+        .output()
+        .context("cannot run bpftool")?;
+    let progs: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(progs.as_array().cloned().unwrap_or_default())
+}
+
+/// Ids of the programs loaded now.
+fn prog_ids() -> anyhow::Result<HashSet<u64>> {
+    Ok(bpftool_progs()?
+        .iter()
+        .filter_map(|p| p["id"].as_u64())
+        .collect())
+}
+
+/// Program names of trace-claw-ebpf as the kernel truncates them (15 bytes).
+const OUR_PROGRAMS: &[&str] = &[
+    "sched_stat_runt",
+    "sys_exit_read",
+    "sys_exit_write",
+    "block_bio_queue",
+    "sock_send_lengt",
+    "sock_recv_lengt",
+    "task_newtask",
+    "task_rename",
+    "sched_process_e",
+    "sched_switch",
+];
+
+/// (program name, run_time_ns, run_cnt) of every trace-claw program loaded since `before`.
+fn bpftool_stats(before: &HashSet<u64>) -> anyhow::Result<Vec<(String, f64, f64)>> {
+    let mut stats: Vec<(String, f64, f64)> = Vec::new();
+    let mut progs = bpftool_progs()?;
+    progs.sort_by_key(|p| p["id"].as_u64());
+    for p in progs {
+        let new = p["id"].as_u64().is_some_and(|id| !before.contains(&id));
+        let name = p["name"].as_str().unwrap_or("?");
+        if !new || !OUR_PROGRAMS.iter().any(|o| name.starts_with(o)) {
+            continue;
+        }
+        let ns = p["run_time_ns"].as_f64().unwrap_or(0.0);
+        let cnt = p["run_cnt"].as_f64().unwrap_or(0.0);
+        // sched_process_exec and _exit share a truncated name; they load in that order.
+        let name = if stats.iter().any(|(n, _, _)| n == name) {
+            format!("{name}(2)")
+        } else {
+            name.to_owned()
+        };
+        stats.push((name, ns, cnt));
+    }
+    if stats.is_empty() {
+        bail!("bpftool shows no new trace-claw programs");
+    }
+    Ok(stats)
+}
+
+/// Pids with an exec event, and pids with an exit event carrying totals, in `dir`.
+fn captured(dir: &Path) -> anyhow::Result<(HashSet<u32>, HashSet<u32>)> {
+    let (mut execs, mut exits) = (HashSet::new(), HashSet::new());
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("process-events-"))
+        {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path)?.lines() {
+            let e: serde_json::Value = serde_json::from_str(line)?;
+            let pid = e["pid"].as_u64().unwrap_or(0) as u32;
+            match e["kind"].as_str() {
+                Some("exec") => {
+                    execs.insert(pid);
+                }
+                Some("exit") if e["totals"].is_object() => {
+                    exits.insert(pid);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok((execs, exits))
+}
+
+/// The last value of `metric` in the resources files of `dir`.
+fn last_value(dir: &Path, metric: &str) -> anyhow::Result<f64> {
+    let mut last = 0.0;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("resources-"))
+        {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path)?.lines() {
+            let s: serde_json::Value = serde_json::from_str(line)?;
+            if s["name"].as_str() == Some(metric) {
+                last = s["value"].as_f64().unwrap_or(0.0);
+            }
+        }
+    }
+    Ok(last)
+}
+
+fn worker(role: &Role) -> anyhow::Result<()> {
+    match role {
+        Role::Pingpong { rounds } => {
+            let me = std::env::current_exe()?;
+            let mut echo = Command::new(me)
+                .args(["bench", "ebpf", "worker", "echo"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()?;
+            let mut to = echo.stdin.take().context("echo stdin")?;
+            let mut from = echo.stdout.take().context("echo stdout")?;
+            let mut byte = [0u8; 1];
+            let start = Instant::now();
+            for _ in 0..*rounds {
+                to.write_all(&byte)?;
+                from.read_exact(&mut byte)?;
+            }
+            let ns = start.elapsed().as_nanos() as f64 / *rounds as f64;
+            drop(to);
+            echo.wait()?;
+            println!("{ns:.1}");
+            Ok(())
+        }
+        Role::Echo => {
+            let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
+            let mut byte = [0u8; 1];
+            while input.read(&mut byte)? == 1 {
+                output.write_all(&byte)?;
+                output.flush()?;
+            }
+            Ok(())
+        }
+        Role::Storm {
+            seconds,
+            parallel,
+            pids_file,
+        } => storm(Duration::from_secs(*seconds), *parallel, pids_file),
+    }
+}
+
+/// Keeps `parallel` short `sleep` children running until `duration` has passed.
+fn storm(duration: Duration, parallel: usize, pids_file: &Path) -> anyhow::Result<()> {
+    let end = Instant::now() + duration;
+    let mut seed: u64 = u64::from(std::process::id()) | 1;
+    let mut next_ms = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        1 + seed % 20
+    };
+    let mut pids = Vec::new();
+    let mut running = 0usize;
+    loop {
+        while running < parallel && Instant::now() < end {
+            let child = Command::new("/bin/sleep")
+                .arg(format!("0.{:03}", next_ms()))
+                .spawn()?;
+            pids.push(child.id());
+            running += 1;
+        }
+        if running == 0 {
+            break;
+        }
+        let mut status = 0;
+        // SAFETY: waits for any of our own children; `status` is a live local.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if pid < 0 {
+            bail!("waitpid: {}", std::io::Error::last_os_error());
+        }
+        running -= 1;
+    }
+    let text: String = pids.iter().map(|p| format!("{p}\n")).collect();
+    std::fs::write(pids_file, text)?;
+    Ok(())
+}

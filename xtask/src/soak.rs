@@ -5,12 +5,13 @@
 //! collects it every `--interval` seconds (eBPF when it loads, else polling) and runs its OTLP
 //! receiver, which a sender thread feeds one small OTLP/JSON trace request every 50 ms; every
 //! request answered 200 must be in the capture file at the end. Every 10 s the
-//! agent's RSS and open fds are read from /proc. At the end (SIGTERM) it reports RSS at start
+//! agent's RSS and open fds are read from /proc, and with eBPF the entry count of each of its
+//! BPF hash maps (found through the agent's fdinfo, counted with bpftool). At the end (SIGTERM) it reports RSS at start
 //! (after a one-minute warm-up, or a tenth of the run if shorter), at the end and the peak,
 //! fds, ticks, process events, the drop counters it wrote (`trace_claw.ebpf.events_dropped`,
 //! `trace_claw.export.failed_batches`) and whether each drop was also warned about, and checks
 //! every JSONL line is whole. Fails when RSS grew more than 10 % + 4 MiB after warm-up, fds
-//! grew, a line is torn, or a drop went unreported.
+//! grew, a BPF map filled up or more than doubled, a line is torn, or a drop went unreported.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -46,11 +47,13 @@ const TARGET_NAME: &str = "tcsoak-target";
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
 /// One reading of the agent's footprint.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Reading {
     at: Duration,
     rss_kib: u64,
     fds: usize,
+    /// Entries of each of the agent's BPF hash maps: (map id, name, entries, max entries).
+    maps: Vec<(u32, String, usize, usize)>,
 }
 
 /// Kills (SIGKILL) and reaps on drop.
@@ -146,11 +149,17 @@ done"#;
         }
         if started.elapsed() >= next {
             let r = read_footprint(pid, started.elapsed())?;
+            let maps: Vec<String> = r
+                .maps
+                .iter()
+                .map(|(_, name, n, max)| format!("{name}={n}/{max}"))
+                .collect();
             eprintln!(
-                "soak: t={:>5.0}s rss={} KiB fds={}",
+                "soak: t={:>5.0}s rss={} KiB fds={} {}",
                 r.at.as_secs_f64(),
                 r.rss_kib,
-                r.fds
+                r.fds,
+                maps.join(" ")
             );
             readings.push(r);
             next += SAMPLE_EVERY;
@@ -217,7 +226,70 @@ fn read_footprint(pid: u32, at: Duration) -> anyhow::Result<Reading> {
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .context("agent fds")?
         .count();
-    Ok(Reading { at, rss_kib, fds })
+    Ok(Reading {
+        at,
+        rss_kib,
+        fds,
+        maps: bpf_hash_maps(pid),
+    })
+}
+
+/// The agent's BPF hash maps (found through its fds' fdinfo) and their entry counts, read with
+/// `bpftool`; empty when the agent polls or bpftool is missing.
+fn bpf_hash_maps(pid: u32) -> Vec<(u32, String, usize, usize)> {
+    let mut out = Vec::new();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return out;
+    };
+    for fd in fds.flatten() {
+        let Ok(info) = std::fs::read_to_string(fd.path()) else {
+            continue;
+        };
+        let field = |k: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        // map_type 1 = BPF_MAP_TYPE_HASH, 5 = PERCPU_HASH, 9 = LRU_HASH.
+        let (Some(id), Some(kind), Some(max)) =
+            (field("map_id:"), field("map_type:"), field("max_entries:"))
+        else {
+            continue;
+        };
+        if ![1, 5, 9].contains(&kind) {
+            continue;
+        }
+        let Ok(id) = u32::try_from(id) else { continue };
+        let show = crate::proc_util::output_of(Command::new("bpftool").args([
+            "-j",
+            "map",
+            "show",
+            "id",
+            &id.to_string(),
+        ]));
+        let name = show
+            .as_deref()
+            .and_then(|j| json_field(j, "name"))
+            .unwrap_or_else(|| format!("id{id}"));
+        let dump = crate::proc_util::output_of(Command::new("bpftool").args([
+            "-j",
+            "map",
+            "dump",
+            "id",
+            &id.to_string(),
+        ]));
+        let Some(dump) = dump else { continue };
+        let entries = dump.matches("\"key\":").count();
+        out.push((
+            id,
+            name,
+            entries,
+            usize::try_from(max).unwrap_or(usize::MAX),
+        ));
+    }
+    out.sort();
+    out.dedup_by_key(|m| m.0);
+    out
 }
 
 /// Totals read back from the agent's JSONL files.
@@ -320,7 +392,8 @@ fn report(
         .iter()
         .find(|r| r.at >= warmup)
         .or(readings.last())
-        .context("no readings")?;
+        .context("no readings")?
+        .clone();
     let last = readings.last().context("no readings")?;
     let peak = readings.iter().map(|r| r.rss_kib).max().unwrap_or(0);
     let written = read_written(out)?;
@@ -338,6 +411,21 @@ fn report(
         allowed_kib
     );
     println!("  fds: start {}, end {}", first.fds, last.fds);
+    let mut failures = Vec::new();
+    for (id, name, start, max) in &first.maps {
+        let series = readings
+            .iter()
+            .filter_map(|r| r.maps.iter().find(|m| m.0 == *id).map(|m| m.2));
+        let peak = series.clone().max().unwrap_or(0);
+        let end = last.maps.iter().find(|m| m.0 == *id).map_or(0, |m| m.2);
+        println!("  bpf map {name}: start {start}, end {end}, peak {peak} of {max}");
+        if peak >= *max {
+            failures.push(format!("bpf map {name} filled up ({max} entries)"));
+        }
+        if end > start * 2 + 64 {
+            failures.push(format!("bpf map {name} grew {start} -> {end} entries"));
+        }
+    }
     println!(
         "  written: {} lines, {} ticks, {} exec and {} exit events, sources {:?}",
         written.lines, written.ticks, written.exec, written.exit, written.sources
@@ -351,7 +439,6 @@ fn report(
         "  drops: ebpf events_dropped {}, export failed_batches {} (warned: {})",
         written.ebpf_dropped, written.export_failed, warned_drops
     );
-    let mut failures = Vec::new();
     if growth_kib > allowed_kib {
         failures.push(format!("RSS grew {growth_kib} KiB"));
     }

@@ -4,6 +4,7 @@
 //! key and its line instead of a silently ignored setting.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,6 +14,14 @@ use crate::cli::{CollectArgs, EbpfMode};
 
 /// File read when `-c` is not given and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "trace_claw.yaml";
+
+/// Largest config file accepted, in bytes. Real configs are a few KiB; the limit keeps a wrong
+/// `-c` path (a log, a disk image) from being read into memory.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Deepest `[` / `{` nesting accepted. A config needs none; the YAML parser's time grows with
+/// the square of the depth (100,000 levels took minutes), so deeper input is refused first.
+pub const MAX_FLOW_DEPTH: usize = 64;
 
 /// Local-only or also pushing to an OTLP endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -215,6 +224,14 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is larger than [`MAX_CONFIG_BYTES`].
+    #[error("config '{path}' is larger than {limit} bytes")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        limit: u64,
+    },
     /// The YAML is malformed, has an unknown key or a value of the wrong type.
     #[error("{path}:{line}: {message}")]
     Parse {
@@ -286,12 +303,7 @@ impl Config {
         let default_path = Path::new(DEFAULT_CONFIG_FILE);
         let path = path.or_else(|| default_path.is_file().then_some(default_path));
         let text = match path {
-            Some(p) => Some(
-                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.to_owned(),
-                    source,
-                })?,
-            ),
+            Some(p) => Some(read_config(p)?),
             None => None,
         };
         let mut config = match (&text, path) {
@@ -335,6 +347,13 @@ impl Config {
     pub fn from_yaml(path: &Path, text: &str) -> Result<Self, ConfigError> {
         if text.trim().is_empty() {
             return Ok(Self::default());
+        }
+        if let Some(line) = too_deep(text) {
+            return Err(ConfigError::Parse {
+                path: path.to_owned(),
+                line,
+                message: format!("nested deeper than {MAX_FLOW_DEPTH} levels"),
+            });
         }
         serde_norway::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
@@ -425,10 +444,11 @@ impl Config {
             message,
         };
         let interval = self.collector.interval_seconds;
-        if !interval.is_finite() || interval <= 0.0 || interval > 86_400.0 {
+        // Below 1 ms the timer period rounds towards zero, which the ticker cannot run.
+        if !interval.is_finite() || !(0.001..=86_400.0).contains(&interval) {
             return Err(fail(
                 "collector.interval_seconds",
-                format!("must be a number of seconds in (0, 86400], got {interval}"),
+                format!("must be a number of seconds in [0.001, 86400], got {interval}"),
             ));
         }
         if self.collector.process_filter_enabled && self.collector.process_name.trim().is_empty() {
@@ -510,6 +530,47 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Reads a config file of at most [`MAX_CONFIG_BYTES`] as UTF-8 text.
+fn read_config(path: &Path) -> Result<String, ConfigError> {
+    let read_error = |source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError::TooLarge {
+            path: path.to_owned(),
+            limit: MAX_CONFIG_BYTES,
+        });
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+}
+
+/// The 1-based line where `[` / `{` nesting first exceeds [`MAX_FLOW_DEPTH`], if it does.
+/// Brackets inside quotes count too: a config never has 64 unclosed ones.
+fn too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    for b in text.bytes() {
+        match b {
+            b'\n' => line += 1,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Some(line);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Parses the OpenTelemetry `OTEL_RESOURCE_ATTRIBUTES` format: `key=value` pairs separated by
@@ -674,6 +735,48 @@ mod tests {
             .expect_err("bad env")
             .to_string();
         assert!(msg.contains("TRACE_CLAW_COLLECTOR_INTERVAL"), "{msg}");
+    }
+
+    #[test]
+    fn rejects_an_interval_too_small_for_the_ticker() {
+        for tiny in ["1e-12", "0.0009", "5e-324"] {
+            let msg = load_text(&format!("collector:\n  interval_seconds: {tiny}\n"), no_env)
+                .expect_err("too small")
+                .to_string();
+            assert!(msg.contains("c.yaml:2"), "{msg}");
+        }
+        let c = load_text("collector:\n  interval_seconds: 0.001\n", no_env).expect("1 ms");
+        assert!(!c.interval().is_zero());
+    }
+
+    #[test]
+    fn refuses_deep_nesting_before_the_yaml_parser_sees_it() {
+        let deep = format!("mode: local\nx: {}", "{a: ".repeat(100_000));
+        let msg = load_text(&deep, no_env).expect_err("too deep").to_string();
+        assert!(msg.contains("c.yaml:2: nested deeper than 64"), "{msg}");
+        let ok = format!("x: {}1{}\n", "[".repeat(64), "]".repeat(64));
+        assert!(too_deep(&ok).is_none());
+    }
+
+    #[test]
+    fn refuses_a_file_over_the_size_limit_without_reading_it_all() {
+        let mut big = "mode: local\n".to_owned();
+        big.push_str(&"#".repeat(MAX_CONFIG_BYTES as usize));
+        let msg = load_text(&big, no_env).expect_err("too big").to_string();
+        assert!(
+            msg.contains("c.yaml' is larger than 1048576 bytes"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_byte_offset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, b"mode: local\n# \xff\n").expect("write");
+        let err = Config::load(Some(&path), no_env, None).expect_err("not utf-8");
+        let msg = crate::export::error_chain(&err);
+        assert!(msg.contains("c.yaml") && msg.contains("index 14"), "{msg}");
     }
 
     #[test]

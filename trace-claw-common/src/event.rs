@@ -94,9 +94,11 @@ impl ActionEvent {
         }
     }
 
-    /// When the action ended.
+    /// When the action ended; a negative or NaN duration counts as zero, and an end beyond the
+    /// representable range is clamped to it.
     pub fn end(&self) -> Timestamp {
-        Timestamp(self.timestamp.0 + (self.duration_ms.max(0.0) * 1e6) as i64)
+        let nanos = (self.duration_ms.max(0.0) * 1e6) as i64;
+        Timestamp(self.timestamp.0.saturating_add(nanos))
     }
 
     /// Whether the action failed.
@@ -182,6 +184,19 @@ mod tests {
         assert_eq!(e.tokens_total(), 100);
         assert_eq!(e.end().0 - e.timestamp.0, 1_500_000_000);
         assert!(!e.is_error());
+    }
+
+    #[test]
+    fn end_of_a_huge_duration_clamps_instead_of_overflowing() {
+        // A start near 2262 plus a long duration overflowed i64 (panic in debug builds).
+        let e: ActionEvent = serde_json::from_str(
+            r#"{"timestamp":"2262-04-11T23:47:16.854Z","event_type":"llm","duration_ms":1e300}"#,
+        )
+        .expect("valid");
+        assert_eq!(e.end(), Timestamp(i64::MAX));
+        let mut neg = e.clone();
+        neg.duration_ms = -5.0;
+        assert_eq!(neg.end(), neg.timestamp);
     }
 
     #[test]

@@ -7,10 +7,12 @@ mod bench_analyze;
 mod bench_ebpf;
 mod bench_receiver;
 mod e2e;
+mod fuzz;
 mod peers;
 mod proc_util;
 mod run;
 mod setup;
+mod soak;
 mod test;
 mod validate_deploy;
 
@@ -38,6 +40,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Trace a live OpenClaw gateway offline (fake model) and check every turn.
     E2eOpenclaw(e2e::E2eArgs),
+    /// Fuzz every parser for N seconds each; report executions and findings.
+    Fuzz(fuzz::FuzzArgs),
+    /// The agent under a churning workload for N minutes: RSS, fds, drops, whole lines.
+    Soak(soak::SoakArgs),
     /// Validate compose, Prometheus, Grafana, Kubernetes and Dockerfile offline.
     ValidateDeploy(validate_deploy::ValidateDeployArgs),
 }
@@ -50,6 +56,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::E2eOpenclaw(args) => e2e::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
+        Command::Soak(args) => soak::run(&args),
         Command::ValidateDeploy(args) => validate_deploy::run(&args),
     };
     match result {

@@ -103,7 +103,22 @@ impl DailyJsonl {
         let Some((_, file)) = self.file.as_mut() else {
             return Ok(());
         };
-        file.write_all(&self.pending)
+        let before = file.metadata()?.len();
+        let written = file.write_all(&self.pending);
+        if written.is_err() {
+            // A short write (disk full) leaves a partial line, and the retry would append the
+            // whole buffer after it: cut the file back so it ends on a complete line again.
+            // This file has one writer (events files: one line per `log-event` call), so the
+            // cut removes only our own bytes. If even the cut fails, the write error is the
+            // one to report; the torn line then stays.
+            if let Err(e) = file.set_len(before) {
+                log::debug!(
+                    "cannot cut '{}' back to {before} bytes: {e}",
+                    path.display()
+                );
+            }
+        }
+        written
     }
 
     fn trim_pending(&mut self) {

@@ -9,4 +9,5 @@ mod otlp_export;
 mod peers;
 mod readme;
 mod receive;
+mod reliability;
 mod util;

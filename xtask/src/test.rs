@@ -1,14 +1,17 @@
 //! `cargo xtask test`: the whole suite, as CI runs it: setup, `cargo fmt --check`,
 //! `cargo clippy --all-targets -D warnings`, `cargo test --workspace`,
-//! `cargo check --target aarch64-apple-darwin -p trace-claw-agent`, and the offline validation
-//! of the deployment files (`cargo xtask validate-deploy`).
+//! `cargo check --target aarch64-apple-darwin -p trace-claw-agent`, the offline validation
+//! of the deployment files (`cargo xtask validate-deploy`), a one-minute soak of the agent
+//! under a churning workload, and a 60 s smoke run of every fuzz target.
 
 use std::process::Command;
 
 use clap::Args;
 
+use crate::fuzz::{self, FuzzArgs};
 use crate::proc_util::{in_ci, is_root, run_checked};
 use crate::setup::{self, SetupArgs};
+use crate::soak::{self, SoakArgs};
 use crate::validate_deploy::{self, ValidateDeployArgs};
 
 /// Flags of `test`.
@@ -17,6 +20,9 @@ pub struct TestArgs {
     /// Skip `cargo xtask setup` (when it already ran).
     #[arg(long)]
     pub no_setup: bool,
+    /// Skip the soak and fuzz smoke runs (quicker local iterations; CI runs them).
+    #[arg(long)]
+    pub skip_long: bool,
     /// Extra arguments for `cargo test` (e.g. a test name filter).
     #[arg(last = true)]
     pub cargo_test_args: Vec<String>,
@@ -52,6 +58,22 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
         "trace-claw-agent",
     ]))?;
     validate_deploy::run(&ValidateDeployArgs { no_install: false })?;
+    if !args.skip_long {
+        soak::run(&SoakArgs {
+            minutes: 1.0,
+            interval: 1.0,
+            processes: 20,
+            ebpf: if is_root() { "require" } else { "auto" }.to_owned(),
+            debug: true,
+        })?;
+        fuzz::run(&FuzzArgs {
+            seconds: 60,
+            targets: Vec::new(),
+            sanitizer: "none".to_owned(),
+            rss_limit_mb: 2048,
+            replay_only: false,
+        })?;
+    }
     eprintln!("test: all steps passed");
     Ok(())
 }

@@ -20,17 +20,31 @@ fn main() -> anyhow::Result<()> {
     build_ebpf()
 }
 
-fn git_commit() {
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
+fn git(args: &[&str]) -> Option<String> {
+    Command::new("git")
+        .args(args)
         .output()
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".to_owned());
+}
+
+fn git_commit() {
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=TRACE_CLAW_GIT_COMMIT={commit}");
-    println!("cargo:rerun-if-changed=../.git/HEAD");
-    println!("cargo:rerun-if-changed=../.git/refs/heads");
+    // Watch the files that move when HEAD does, wherever git keeps them (a worktree's .git is a
+    // file, not a directory); outside a git checkout there is nothing to watch.
+    if let Some(head) = git(&["rev-parse", "--path-format=absolute", "--git-path", "HEAD"]) {
+        println!("cargo:rerun-if-changed={head}");
+    }
+    if let Some(refs) = git(&[
+        "rev-parse",
+        "--path-format=absolute",
+        "--git-path",
+        "refs/heads",
+    ]) {
+        println!("cargo:rerun-if-changed={refs}");
+    }
 }
 
 /// Why the kernel programs cannot be built here, if they cannot.

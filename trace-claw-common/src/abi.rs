@@ -132,6 +132,10 @@ pub struct KernelConfig {
     pub ioac_rchar_offset: u32,
     /// Byte offset of `task_io_accounting.wchar`.
     pub ioac_wchar_offset: u32,
+    /// Byte offset of `task_struct.pid` (the thread id).
+    pub task_pid_offset: u32,
+    /// Byte offset of `task_struct.comm`.
+    pub task_comm_offset: u32,
 }
 
 impl KernelConfig {
@@ -148,6 +152,8 @@ impl KernelConfig {
             signal_ioac_offset: 0,
             ioac_rchar_offset: 0,
             ioac_wchar_offset: 0,
+            task_pid_offset: 0,
+            task_comm_offset: 0,
         }
     }
 }

@@ -24,10 +24,12 @@ const TRACEPOINTS: &[(&str, &str, &[&str])] = &[
     ("task_rename", "task", &["task_rename"]),
     ("sched_process_exec", "sched", &["sched_process_exec"]),
     ("sched_process_exit", "sched", &["sched_process_exit"]),
-    ("sched_switch", "sched", &["sched_switch"]),
 ];
 /// Raw tracepoint programs and their tracepoint.
-const RAW_TRACEPOINTS: &[(&str, &str)] = &[("sched_stat_runtime", "sched_stat_runtime")];
+const RAW_TRACEPOINTS: &[(&str, &str)] = &[
+    ("sched_stat_runtime", "sched_stat_runtime"),
+    ("sched_switch", "sched_switch"),
+];
 
 /// The loaded (not yet attached) programs and their maps.
 pub struct Kernel {
@@ -139,6 +141,8 @@ fn kernel_config(needle: &str, btf: &Btf) -> Result<KernelConfig, EbpfError> {
     config.signal_ioac_offset = btf.member_offset("signal_struct", "ioac")?;
     config.ioac_rchar_offset = btf.member_offset("task_io_accounting", "rchar")?;
     config.ioac_wchar_offset = btf.member_offset("task_io_accounting", "wchar")?;
+    config.task_pid_offset = btf.member_offset("task_struct", "pid")?;
+    config.task_comm_offset = btf.member_offset("task_struct", "comm")?;
     Ok(config)
 }
 

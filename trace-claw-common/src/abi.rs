@@ -8,6 +8,9 @@
 pub const MAX_TRACKED: u32 = 16_384;
 /// Capacity of the map of processes between their exit and their last context switch.
 pub const MAX_EXITING: u32 = 4_096;
+/// Words of the tracked-tgid bitmaps as compiled (`PID_MAX_LIMIT` of 64-bit Linux / 64); the
+/// loader shrinks them to the host's `pid_max`.
+pub const PID_BITMAP_WORDS: u32 = (4 << 20) / 64;
 /// Size of the lifecycle ring buffer in bytes (a power of two, a multiple of the page size).
 pub const EVENTS_RING_BYTES: u32 = 1 << 20;
 /// Bytes of the exec'd filename kept in an event (longer paths are truncated).

@@ -22,7 +22,9 @@ use trace_claw_common::abi::{
     TRACK_EXEC_MATCH, TRACK_MATCH,
 };
 
-use crate::maps::{bump_stat, config, current_tgid, field, EVENTS, EXITING, PROCS};
+use crate::maps::{
+    bump_stat, config, current_tgid, field, maybe_tracked, track, untrack, EVENTS, EXITING, PROCS,
+};
 
 /// `task:task_newtask`: offset of `pid_t pid` (the new task).
 const NEWTASK_PID: usize = 8;
@@ -62,7 +64,7 @@ fn try_task_newtask(ctx: &TracePointContext) -> Result<(), i32> {
         return Ok(());
     }
     let parent = current_tgid();
-    if PROCS.get_ptr(parent).is_none() {
+    if !maybe_tracked(parent) || PROCS.get_ptr(parent).is_none() {
         return Ok(());
     }
     // SAFETY: as above.
@@ -73,7 +75,7 @@ fn try_task_newtask(ctx: &TracePointContext) -> Result<(), i32> {
         ppid: parent,
         flags: TRACK_DESCENDANT,
     };
-    if PROCS.insert(child, tracked, 0).is_err() {
+    if track(child, &tracked).is_err() {
         bump_stat(STAT_TRACK_FULL);
         return Ok(());
     }
@@ -108,7 +110,7 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
                 ppid: parent_tgid(&cfg),
                 flags: TRACK_MATCH | TRACK_EXEC_MATCH,
             };
-            if PROCS.insert(tgid, tracked, 0).is_err() {
+            if track(tgid, &tracked).is_err() {
                 bump_stat(STAT_TRACK_FULL);
                 return Ok(());
             }
@@ -162,7 +164,7 @@ fn try_task_rename(ctx: &TracePointContext) -> Result<(), i32> {
         ppid: parent_tgid(&cfg),
         flags: TRACK_MATCH,
     };
-    if PROCS.insert(tgid, tracked, 0).is_err() {
+    if track(tgid, &tracked).is_err() {
         bump_stat(STAT_TRACK_FULL);
     }
     Ok(())
@@ -184,7 +186,7 @@ fn try_sched_process_exit(ctx: &TracePointContext) -> Result<(), i32> {
         return Ok(());
     }
     let tgid = current_tgid();
-    if PROCS.get_ptr(tgid).is_none() {
+    if !maybe_tracked(tgid) || PROCS.get_ptr(tgid).is_none() {
         return Ok(());
     }
     // SAFETY: as above.
@@ -262,7 +264,7 @@ fn try_sched_switch(ctx: &RawTracePointContext) -> Result<(), i32> {
         };
         emit(EVENT_EXIT, tgid, &tracked, comm, exit_status, |_| Ok(()));
     }
-    let _gone = PROCS.remove(tgid);
+    untrack(tgid);
     let _gone = EXITING.remove(tid);
     Ok(())
 }

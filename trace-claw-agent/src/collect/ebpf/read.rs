@@ -266,6 +266,10 @@ impl EbpfCollector {
                     Tracked::Descendant => TRACK_DESCENDANT,
                 },
             };
+            if let Err(e) = self.kernel.mark_seeded(s.key.pid) {
+                log::warn!("cannot track pid {} ({}): {e}", s.key.pid, s.comm);
+                continue;
+            }
             if let Err(e) = self.kernel.procs.insert(s.key.pid, value, 0) {
                 log::warn!("cannot track pid {} ({}): {e}", s.key.pid, s.comm);
                 continue;

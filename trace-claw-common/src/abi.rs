@@ -204,7 +204,7 @@ mod tests {
             size_of::<ProcEvent>(),
             8 + 6 * 4 + size_of::<ProcCounters>() + COMM_LEN + FILENAME_LEN
         );
-        assert_eq!(size_of::<KernelConfig>(), COMM_LEN + 9 * 4);
+        assert_eq!(size_of::<KernelConfig>(), COMM_LEN + 11 * 4);
     }
 
     #[test]

@@ -8,6 +8,9 @@
 pub const MAX_TRACKED: u32 = 16_384;
 /// Capacity of the map of processes between their exit and their last context switch.
 pub const MAX_EXITING: u32 = 4_096;
+/// Words of the tracked-tgid bitmaps as compiled (`PID_MAX_LIMIT` of 64-bit Linux / 64); the
+/// loader shrinks them to the host's `pid_max`.
+pub const PID_BITMAP_WORDS: u32 = (4 << 20) / 64;
 /// Size of the lifecycle ring buffer in bytes (a power of two, a multiple of the page size).
 pub const EVENTS_RING_BYTES: u32 = 1 << 20;
 /// Bytes of the exec'd filename kept in an event (longer paths are truncated).
@@ -132,6 +135,10 @@ pub struct KernelConfig {
     pub ioac_rchar_offset: u32,
     /// Byte offset of `task_io_accounting.wchar`.
     pub ioac_wchar_offset: u32,
+    /// Byte offset of `task_struct.pid` (the thread id).
+    pub task_pid_offset: u32,
+    /// Byte offset of `task_struct.comm`.
+    pub task_comm_offset: u32,
 }
 
 impl KernelConfig {
@@ -148,6 +155,8 @@ impl KernelConfig {
             signal_ioac_offset: 0,
             ioac_rchar_offset: 0,
             ioac_wchar_offset: 0,
+            task_pid_offset: 0,
+            task_comm_offset: 0,
         }
     }
 }
@@ -195,7 +204,7 @@ mod tests {
             size_of::<ProcEvent>(),
             8 + 6 * 4 + size_of::<ProcCounters>() + COMM_LEN + FILENAME_LEN
         );
-        assert_eq!(size_of::<KernelConfig>(), COMM_LEN + 9 * 4);
+        assert_eq!(size_of::<KernelConfig>(), COMM_LEN + 11 * 4);
     }
 
     #[test]

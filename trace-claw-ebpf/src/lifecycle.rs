@@ -6,15 +6,15 @@
 //! - rename (`task:task_rename`): an untracked process renaming itself to a matching name
 //!   starts being tracked.
 //! - exit: `sched:sched_process_exit` of the thread that ends the group records the exit status;
-//!   that thread's final `sched:sched_switch` (after the scheduler accounted its last slice)
+//!   that thread's final `sched_switch` (raw tracepoint, after the scheduler accounted its last slice)
 //!   emits the exit event with the final counters and removes the process from every map.
 
 use aya_ebpf::helpers::{
     bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns,
     bpf_probe_read_kernel, bpf_probe_read_kernel_buf, bpf_probe_read_kernel_str_bytes,
 };
-use aya_ebpf::macros::tracepoint;
-use aya_ebpf::programs::TracePointContext;
+use aya_ebpf::macros::{raw_tracepoint, tracepoint};
+use aya_ebpf::programs::{RawTracePointContext, TracePointContext};
 use aya_ebpf::EbpfContext;
 use trace_claw_common::abi::{
     ExitingProc, KernelConfig, ProcCounters, ProcEvent, TrackedProc, COMM_LEN, EVENT_EXEC,
@@ -22,7 +22,9 @@ use trace_claw_common::abi::{
     TRACK_EXEC_MATCH, TRACK_MATCH,
 };
 
-use crate::maps::{bump_stat, config, current_tgid, field, EVENTS, EXITING, PROCS};
+use crate::maps::{
+    bump_stat, config, current_tgid, field, maybe_tracked, track, untrack, EVENTS, EXITING, PROCS,
+};
 
 /// `task:task_newtask`: offset of `pid_t pid` (the new task).
 const NEWTASK_PID: usize = 8;
@@ -42,14 +44,9 @@ const RENAME_NEWCOMM: usize = 28;
 const EXIT_PID: usize = 24;
 /// `sched:sched_process_exit`: offset of `bool group_dead` (kernel 6.16+).
 const EXIT_GROUP_DEAD: usize = 32;
-/// `sched:sched_switch`: offset of `char prev_comm[16]`.
-const SWITCH_PREV_COMM: usize = 8;
-/// `sched:sched_switch`: offset of `pid_t prev_pid`.
-const SWITCH_PREV_PID: usize = 24;
-/// `sched:sched_switch`: offset of `long prev_state`.
-const SWITCH_PREV_STATE: usize = 32;
-/// `prev_state` bits of a task that has exited (`EXIT_DEAD | EXIT_ZOMBIE`).
-const EXITED_STATE: i64 = 0x10 | 0x20;
+/// `task_struct.__state` of a task switching out for the last time (set by `do_task_dead`;
+/// no other state has this bit).
+const TASK_DEAD: u32 = 0x80;
 
 /// `task:task_newtask`: a tracked process created a child process.
 #[tracepoint]
@@ -67,7 +64,7 @@ fn try_task_newtask(ctx: &TracePointContext) -> Result<(), i32> {
         return Ok(());
     }
     let parent = current_tgid();
-    if PROCS.get_ptr(parent).is_none() {
+    if !maybe_tracked(parent) || PROCS.get_ptr(parent).is_none() {
         return Ok(());
     }
     // SAFETY: as above.
@@ -78,7 +75,7 @@ fn try_task_newtask(ctx: &TracePointContext) -> Result<(), i32> {
         ppid: parent,
         flags: TRACK_DESCENDANT,
     };
-    if PROCS.insert(child, tracked, 0).is_err() {
+    if track(child, &tracked).is_err() {
         bump_stat(STAT_TRACK_FULL);
         return Ok(());
     }
@@ -113,7 +110,7 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
                 ppid: parent_tgid(&cfg),
                 flags: TRACK_MATCH | TRACK_EXEC_MATCH,
             };
-            if PROCS.insert(tgid, tracked, 0).is_err() {
+            if track(tgid, &tracked).is_err() {
                 bump_stat(STAT_TRACK_FULL);
                 return Ok(());
             }
@@ -167,7 +164,7 @@ fn try_task_rename(ctx: &TracePointContext) -> Result<(), i32> {
         ppid: parent_tgid(&cfg),
         flags: TRACK_MATCH,
     };
-    if PROCS.insert(tgid, tracked, 0).is_err() {
+    if track(tgid, &tracked).is_err() {
         bump_stat(STAT_TRACK_FULL);
     }
     Ok(())
@@ -189,7 +186,7 @@ fn try_sched_process_exit(ctx: &TracePointContext) -> Result<(), i32> {
         return Ok(());
     }
     let tgid = current_tgid();
-    if PROCS.get_ptr(tgid).is_none() {
+    if !maybe_tracked(tgid) || PROCS.get_ptr(tgid).is_none() {
         return Ok(());
     }
     // SAFETY: as above.
@@ -215,24 +212,32 @@ fn try_sched_process_exit(ctx: &TracePointContext) -> Result<(), i32> {
     Ok(())
 }
 
-/// `sched:sched_switch`: the final switch-out of a tracked process's last thread emits its exit
-/// event with the counters now complete, and forgets the process.
-#[tracepoint]
-pub fn sched_switch(ctx: TracePointContext) -> i32 {
+/// `sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next,
+/// unsigned int prev_state)` (raw tracepoint): the final switch-out of a tracked process's last
+/// thread emits its exit event with the counters now complete, and forgets the process.
+///
+/// A raw tracepoint, because the classic one builds its whole record (two comms, pids,
+/// priorities, the state) in a per-CPU buffer before every run, on every context switch of
+/// the host; here the common path is one argument load and a compare.
+#[raw_tracepoint(tracepoint = "sched_switch")]
+pub fn sched_switch(ctx: RawTracePointContext) -> i32 {
     match try_sched_switch(&ctx) {
         Ok(()) => 0,
         Err(e) => e,
     }
 }
 
-fn try_sched_switch(ctx: &TracePointContext) -> Result<(), i32> {
-    // SAFETY: offsets from /sys/kernel/tracing/events/sched/sched_switch/format.
-    let state: i64 = unsafe { field(ctx, SWITCH_PREV_STATE) };
-    if state & EXITED_STATE == 0 {
-        return Ok(()); // not a dead task: the common case costs one load and a compare
+fn try_sched_switch(ctx: &RawTracePointContext) -> Result<(), i32> {
+    let state: u64 = ctx.arg(3);
+    if state as u32 != TASK_DEAD {
+        return Ok(()); // not a dead task: the common case
     }
-    // SAFETY: as above.
-    let tid: i32 = unsafe { field(ctx, SWITCH_PREV_PID) };
+    let prev: u64 = ctx.arg(1);
+    let cfg = config();
+    // SAFETY: `prev` is the tracepoint's task_struct pointer and the offset is task_struct.pid's
+    // from the running kernel's BTF; the read faults safely regardless.
+    let tid: i32 =
+        unsafe { bpf_probe_read_kernel((prev + u64::from(cfg.task_pid_offset)) as *const i32) }?;
     let tid = tid as u32;
     let Some(exiting) = EXITING.get_ptr(tid) else {
         return Ok(());
@@ -249,11 +254,17 @@ fn try_sched_switch(ctx: &TracePointContext) -> Result<(), i32> {
         let mut tracked = unsafe { *p };
         tracked.counters.read_bytes = read_bytes;
         tracked.counters.write_bytes = write_bytes;
-        // SAFETY: as above.
-        let comm: [u8; COMM_LEN] = unsafe { ctx.read_at(SWITCH_PREV_COMM) }?;
+        let mut comm = [0u8; COMM_LEN];
+        // SAFETY: as above, for task_struct.comm; a failed read leaves the comm empty.
+        let _read = unsafe {
+            bpf_probe_read_kernel_buf(
+                (prev + u64::from(cfg.task_comm_offset)) as *const u8,
+                &mut comm,
+            )
+        };
         emit(EVENT_EXIT, tgid, &tracked, comm, exit_status, |_| Ok(()));
     }
-    let _gone = PROCS.remove(tgid);
+    untrack(tgid);
     let _gone = EXITING.remove(tid);
     Ok(())
 }

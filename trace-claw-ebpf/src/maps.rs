@@ -1,6 +1,6 @@
 //! Every map of the kernel programs, the load-time `CONFIG`, and the helpers that update them.
 
-use core::intrinsics::{atomic_xadd, AtomicOrdering};
+use core::intrinsics::{atomic_and, atomic_or, atomic_xadd, AtomicOrdering};
 
 use aya_ebpf::helpers::bpf_get_current_pid_tgid;
 use aya_ebpf::macros::map;
@@ -8,7 +8,8 @@ use aya_ebpf::maps::{Array, HashMap, RingBuf};
 use aya_ebpf::programs::TracePointContext;
 use aya_ebpf::EbpfContext;
 use trace_claw_common::abi::{
-    ExitingProc, KernelConfig, TrackedProc, EVENTS_RING_BYTES, MAX_EXITING, MAX_TRACKED, STAT_COUNT,
+    ExitingProc, KernelConfig, TrackedProc, EVENTS_RING_BYTES, MAX_EXITING, MAX_TRACKED,
+    PID_BITMAP_WORDS, STAT_COUNT,
 };
 
 /// Tracked processes and their counters, keyed by tgid. Seeded by userspace, extended on fork
@@ -20,6 +21,19 @@ pub static PROCS: HashMap<u32, TrackedProc> = HashMap::with_max_entries(MAX_TRAC
 /// context switch (when the scheduler has accounted its last slice).
 #[map]
 pub static EXITING: HashMap<u32, ExitingProc> = HashMap::with_max_entries(MAX_EXITING, 0);
+
+/// Tgids that may be in `PROCS`, one bit each (word `tgid / 64`, bit `tgid % 64`): set by the
+/// kernel programs before they insert a process into `PROCS`, cleared after they remove it. With
+/// [`SEEDED_BITS`] it lets the hot programs skip the `PROCS` hash lookup for untracked tasks with
+/// an inlined array load. The loader sizes it to the host's `pid_max`; a tgid beyond it is
+/// looked up in `PROCS` as before.
+#[map]
+pub static KERNEL_BITS: Array<u64> = Array::with_max_entries(PID_BITMAP_WORDS, 0);
+
+/// The same for the processes userspace seeds into `PROCS` (it is the only writer of this map,
+/// so its read-modify-write never races with the kernel's atomic updates of `KERNEL_BITS`).
+#[map]
+pub static SEEDED_BITS: Array<u64> = Array::with_max_entries(PID_BITMAP_WORDS, 0);
 
 /// Lifecycle events for userspace.
 #[map]
@@ -54,9 +68,48 @@ pub fn add(field: *mut u64, value: u64) {
     let _previous = unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(field, value) };
 }
 
+/// Whether `tgid` may be in `PROCS`: false only if it certainly is not (both bitmaps have its
+/// bit clear), which spares untracked tasks the hash lookup.
+#[inline(always)]
+pub fn maybe_tracked(tgid: u32) -> bool {
+    let word = tgid / 64;
+    match (KERNEL_BITS.get_ptr(word), SEEDED_BITS.get_ptr(word)) {
+        // SAFETY: both point to live array elements.
+        (Some(k), Some(s)) => unsafe { (*k | *s) & (1u64 << (tgid % 64)) != 0 },
+        _ => true, // beyond the bitmaps: ask PROCS
+    }
+}
+
+/// Inserts `tracked` into `PROCS` under `tgid`, setting its `KERNEL_BITS` bit first.
+#[inline(always)]
+pub fn track(tgid: u32, tracked: &TrackedProc) -> Result<(), i32> {
+    if let Some(word) = KERNEL_BITS.get_ptr_mut(tgid / 64) {
+        // SAFETY: `word` points to a live array element, 8-byte aligned; other CPUs update
+        // other bits of it concurrently, hence the atomic or.
+        let _previous =
+            unsafe { atomic_or::<u64, u64, { AtomicOrdering::SeqCst }>(word, 1u64 << (tgid % 64)) };
+    }
+    PROCS.insert(tgid, tracked, 0)
+}
+
+/// Removes `tgid` from `PROCS`, then clears its `KERNEL_BITS` bit.
+#[inline(always)]
+pub fn untrack(tgid: u32) {
+    let _gone = PROCS.remove(tgid);
+    if let Some(word) = KERNEL_BITS.get_ptr_mut(tgid / 64) {
+        // SAFETY: as in `track`.
+        let _previous = unsafe {
+            atomic_and::<u64, u64, { AtomicOrdering::SeqCst }>(word, !(1u64 << (tgid % 64)))
+        };
+    }
+}
+
 /// Adds to `field` of the counters of the process `tgid`, if it is tracked.
 #[inline(always)]
 pub fn add_to<F: FnOnce(*mut TrackedProc) -> *mut u64>(tgid: u32, value: u64, field: F) {
+    if !maybe_tracked(tgid) {
+        return;
+    }
     if let Some(p) = PROCS.get_ptr_mut(tgid) {
         add(field(p), value);
     }

@@ -317,7 +317,7 @@ impl Bench {
         let tree = TargetTree::spawn(self.scratch.path(), 50)?;
         let seconds = c.seconds.to_string();
         let modes = ["require", "off"];
-        let mut results: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); modes.len()];
+        let mut results: Vec<Vec<(f64, f64, f64, f64)>> = vec![Vec::new(); modes.len()];
         for run in 0..c.runs {
             for (i, mode) in modes.iter().enumerate() {
                 eprintln!(
@@ -334,12 +334,14 @@ impl Bench {
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()?;
-                let rss = RssWatch::start(child.id());
+                let watch = AgentWatch::start(child.id());
                 let usage = wait_usage(child)?;
+                let (last_mib, steady) = watch.finish();
                 results[i].push((
                     usage.cpu_seconds / c.seconds as f64 * 100.0,
+                    steady.unwrap_or(f64::NAN),
                     usage.max_rss_kib as f64 / 1024.0,
-                    rss.last_mib(),
+                    last_mib,
                 ));
             }
         }
@@ -349,8 +351,13 @@ impl Bench {
             c.seconds, c.runs
         );
         println!(
-            "{:<22} {:>16} {:>14} {:>14}",
-            "agent", "cpu % of 1 core", "peak RSS MiB", "last RSS MiB"
+            "(cpu % whole run: from wait4 rusage, start-up included; steady: from {} s on, \
+             /proc/PID/task/*/schedstat)",
+            STEADY_AFTER.as_secs()
+        );
+        println!(
+            "{:<22} {:>12} {:>12} {:>14} {:>14}",
+            "agent", "cpu % run", "cpu % steady", "peak RSS MiB", "last RSS MiB"
         );
         for (mode, r) in modes.iter().zip(&results) {
             let label = if *mode == "off" {
@@ -359,27 +366,36 @@ impl Bench {
                 "eBPF"
             };
             println!(
-                "{label:<22} {:>16.3} {:>14.1} {:>14.1}",
+                "{label:<22} {:>12.3} {:>12.3} {:>14.1} {:>14.1}",
                 median(r.iter().map(|x| x.0).collect()),
                 median(r.iter().map(|x| x.1).collect()),
-                median(r.iter().map(|x| x.2).collect())
+                median(r.iter().map(|x| x.2).collect()),
+                median(r.iter().map(|x| x.3).collect())
             );
         }
         Ok(())
     }
 }
 
-/// Samples a process's VmRSS once a second until it exits; keeps the last reading (the steady
-/// state, where the peak from rusage includes start-up).
-struct RssWatch(std::thread::JoinHandle<f64>);
+/// Samples a process's VmRSS and on-CPU time once a second until it exits: the last RSS
+/// reading (the steady state, where the peak from rusage includes start-up) and the CPU share
+/// from the first sample after [`STEADY_AFTER`] to the last one (steady state, without the
+/// start-up's BTF parsing and program loading).
+struct AgentWatch(std::thread::JoinHandle<(f64, Option<f64>)>);
 
-impl RssWatch {
+/// When the steady-state CPU window of [`AgentWatch`] opens.
+const STEADY_AFTER: Duration = Duration::from_secs(5);
+
+impl AgentWatch {
     fn start(pid: u32) -> Self {
         Self(std::thread::spawn(move || {
+            let started = Instant::now();
             let mut last_kib = 0.0;
-            let path = format!("/proc/{pid}/status");
-            while let Ok(status) = std::fs::read_to_string(&path) {
-                let Some(kib) = status
+            let mut first: Option<(Instant, u64)> = None;
+            let mut last: Option<(Instant, u64)> = None;
+            let status = format!("/proc/{pid}/status");
+            while let Ok(text) = std::fs::read_to_string(&status) {
+                let Some(kib) = text
                     .lines()
                     .find_map(|l| l.strip_prefix("VmRSS:"))
                     .and_then(|v| v.split_whitespace().next())
@@ -388,15 +404,41 @@ impl RssWatch {
                     break; // a zombie has no VmRSS
                 };
                 last_kib = kib;
+                if started.elapsed() >= STEADY_AFTER {
+                    if let Some(ns) = on_cpu_ns(pid) {
+                        let now = (Instant::now(), ns);
+                        first.get_or_insert(now);
+                        last = Some(now);
+                    }
+                }
                 std::thread::sleep(Duration::from_secs(1));
             }
-            last_kib
+            let steady = match (first, last) {
+                (Some((t0, c0)), Some((t1, c1))) if t1 > t0 => {
+                    Some(c1.saturating_sub(c0) as f64 / (t1 - t0).as_nanos() as f64 * 100.0)
+                }
+                _ => None,
+            };
+            (last_kib, steady)
         }))
     }
 
-    fn last_mib(self) -> f64 {
-        self.0.join().unwrap_or(0.0) / 1024.0
+    /// Last RSS in MiB and steady-state CPU in % of one core.
+    fn finish(self) -> (f64, Option<f64>) {
+        let (kib, steady) = self.0.join().unwrap_or((0.0, None));
+        (kib / 1024.0, steady)
     }
+}
+
+/// Sum of the `sum_exec_runtime` of a process's threads (/proc/PID/task/*/schedstat), in ns.
+fn on_cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let text = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
 }
 
 /// A running agent; stopped with SIGTERM (so it flushes) and reaped, also when a benchmark
@@ -584,6 +626,7 @@ fn last_value(dir: &Path, metric: &str) -> anyhow::Result<f64> {
 fn worker(role: &Role) -> anyhow::Result<()> {
     match role {
         Role::Pingpong { rounds } => {
+            pin_to_current_cpu();
             let me = std::env::current_exe()?;
             let mut echo = Command::new(me)
                 .args(["bench", "ebpf", "worker", "echo"])
@@ -618,6 +661,30 @@ fn worker(role: &Role) -> anyhow::Result<()> {
             parallel,
             pids_file,
         } => storm(Duration::from_secs(*seconds), *parallel, pids_file),
+    }
+}
+
+/// Pins this process, and the echo child it starts next, to the CPU it runs on: each round trip
+/// is then two context switches on one CPU instead of cross-CPU wakeups, whose cost depends on
+/// idle states and on where the scheduler happens to place the pair (5-40 us per round trip
+/// between runs on the development VM).
+fn pin_to_current_cpu() {
+    // SAFETY: sched_getcpu has no preconditions; the zeroed cpu_set_t is valid and CPU_SET is
+    // given a CPU number the kernel just returned.
+    let pinned = unsafe {
+        let cpu = libc::sched_getcpu();
+        if cpu < 0 {
+            return;
+        }
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu as usize, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if pinned != 0 {
+        eprintln!(
+            "bench-ebpf: cannot pin the ping-pong pair: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 

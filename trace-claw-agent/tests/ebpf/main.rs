@@ -31,8 +31,12 @@ fn main() -> ExitCode {
         return roles::run(&role);
     }
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let tests: [(&str, fn()); 6] = [
+    let tests: [(&str, fn()); 7] = [
         ("cpu_matches_wait4_rusage", tests::cpu_matches_wait4_rusage),
+        (
+            "a_process_running_before_start_is_counted",
+            tests::a_process_running_before_start_is_counted,
+        ),
         ("file_bytes_are_exact", tests::file_bytes_are_exact),
         (
             "loopback_tcp_bytes_are_exact",
@@ -295,6 +299,31 @@ mod with_ebpf {
                 .iter()
                 .any(|e| e.pid == pid && e.kind == ProcessEventKind::Exec));
             assert_eq!(exit.exit_code, Some(0));
+        }
+
+        /// A child already burning CPU when the backend starts (found by the start-up scan,
+        /// not by exec): its exit total, start-up baseline plus what the kernel counted, is
+        /// within 1% of its wait4 rusage.
+        pub fn a_process_running_before_start_is_counted() {
+            if !require_ebpf() {
+                return;
+            }
+            let target = Target::new("seed");
+            let pid = target.spawn("burn", &["5".into(), "80".into(), "20".into()]);
+            std::thread::sleep(Duration::from_millis(150));
+            let mut c = target.collector();
+            let reaped = wait4(pid);
+            assert_eq!(reaped.status, 0);
+            let events = collect_until_exited(&mut c, &[pid]);
+            let exit = exit_of(&events, pid);
+            let ebpf_ns = exit.totals.expect("exit carries totals").cpu_ns;
+            let err = ebpf_ns.abs_diff(reaped.cpu_ns) as f64 / reaped.cpu_ns as f64;
+            eprintln!(
+                "  seeded cpu: ebpf {ebpf_ns} ns, wait4 rusage {} ns, error {:.3}%",
+                reaped.cpu_ns,
+                err * 100.0
+            );
+            assert!(err < 0.01, "on-CPU time off by {:.3}%", err * 100.0);
         }
 
         /// A child writing then reading back exactly N bytes of a file, between two points where

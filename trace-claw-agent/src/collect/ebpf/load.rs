@@ -7,7 +7,7 @@ use std::path::Path;
 use aya::maps::{Array, HashMap, MapData, RingBuf};
 use aya::programs::{RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
-use trace_claw_common::abi::{ExitingProc, KernelConfig, TrackedProc, COMM_LEN};
+use trace_claw_common::abi::{ExitingProc, KernelConfig, TrackedProc, COMM_LEN, PID_BITMAP_WORDS};
 
 use super::btf::Btf;
 use super::{EbpfError, VMLINUX_BTF};
@@ -24,10 +24,12 @@ const TRACEPOINTS: &[(&str, &str, &[&str])] = &[
     ("task_rename", "task", &["task_rename"]),
     ("sched_process_exec", "sched", &["sched_process_exec"]),
     ("sched_process_exit", "sched", &["sched_process_exit"]),
-    ("sched_switch", "sched", &["sched_switch"]),
 ];
 /// Raw tracepoint programs and their tracepoint.
-const RAW_TRACEPOINTS: &[(&str, &str)] = &[("sched_stat_runtime", "sched_stat_runtime")];
+const RAW_TRACEPOINTS: &[(&str, &str)] = &[
+    ("sched_stat_runtime", "sched_stat_runtime"),
+    ("sched_switch", "sched_switch"),
+];
 
 /// The loaded (not yet attached) programs and their maps.
 pub struct Kernel {
@@ -38,6 +40,8 @@ pub struct Kernel {
     pub exiting: HashMap<MapData, u32, ExitingProc>,
     /// `STAT_*` counters.
     pub stats: Array<MapData, u64>,
+    /// Bits of the tgids userspace seeded (see [`Kernel::mark_seeded`]).
+    seeded_bits: Array<MapData, u64>,
     /// Lifecycle events; taken by the reader thread.
     pub events: Option<RingBuf<MapData>>,
 }
@@ -47,8 +51,11 @@ impl Kernel {
     /// `needle` (lower-cased, at most 15 bytes are compared).
     pub fn load(needle: &str) -> Result<Self, EbpfError> {
         let config = kernel_config(needle, &Btf::from_file(Path::new(VMLINUX_BTF))?)?;
+        let words = bitmap_words();
         let mut ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
+            .map_max_entries("KERNEL_BITS", words)
+            .map_max_entries("SEEDED_BITS", words)
             .load(OBJECT)
             .map_err(EbpfError::Load)?;
         for &(name, _, hooks) in TRACEPOINTS {
@@ -71,6 +78,8 @@ impl Kernel {
         let exiting =
             HashMap::try_from(take_map(&mut ebpf, "EXITING")?).map_err(map_error("EXITING"))?;
         let stats = Array::try_from(take_map(&mut ebpf, "STATS")?).map_err(map_error("STATS"))?;
+        let seeded_bits = Array::try_from(take_map(&mut ebpf, "SEEDED_BITS")?)
+            .map_err(map_error("SEEDED_BITS"))?;
         let events =
             RingBuf::try_from(take_map(&mut ebpf, "EVENTS")?).map_err(map_error("EVENTS"))?;
         release_freed_memory();
@@ -79,8 +88,22 @@ impl Kernel {
             procs,
             exiting,
             stats,
+            seeded_bits,
             events: Some(events),
         })
+    }
+
+    /// Sets the bit of `pid` in `SEEDED_BITS`; call before inserting `pid` into `PROCS`, or
+    /// the programs may skip it. This process is the map's only writer, so the
+    /// read-modify-write is safe; the bit stays set after the process ends (a stale bit only
+    /// costs the programs a hash lookup).
+    pub fn mark_seeded(&mut self, pid: u32) -> Result<(), aya::maps::MapError> {
+        let word = pid / 64;
+        if word >= self.seeded_bits.len() {
+            return Ok(()); // beyond the bitmap: the programs look such pids up in PROCS
+        }
+        let bits = self.seeded_bits.get(&word, 0)?;
+        self.seeded_bits.set(word, bits | 1u64 << (pid % 64), 0)
     }
 
     /// Attaches every program; from here on the tracked set follows forks and execs.
@@ -122,6 +145,17 @@ fn release_freed_memory() {
 #[cfg(not(target_env = "gnu"))]
 fn release_freed_memory() {}
 
+/// Words of the tracked-tgid bitmaps for this host's `pid_max` (the compiled maximum if it
+/// cannot be read).
+fn bitmap_words() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .map_or(PID_BITMAP_WORDS, |pid_max| {
+            pid_max.div_ceil(64).clamp(1, PID_BITMAP_WORDS)
+        })
+}
+
 /// `CONFIG` for `needle` and the running kernel's `task_struct` layout.
 fn kernel_config(needle: &str, btf: &Btf) -> Result<KernelConfig, EbpfError> {
     let mut config = KernelConfig::zeroed();
@@ -139,6 +173,8 @@ fn kernel_config(needle: &str, btf: &Btf) -> Result<KernelConfig, EbpfError> {
     config.signal_ioac_offset = btf.member_offset("signal_struct", "ioac")?;
     config.ioac_rchar_offset = btf.member_offset("task_io_accounting", "rchar")?;
     config.ioac_wchar_offset = btf.member_offset("task_io_accounting", "wchar")?;
+    config.task_pid_offset = btf.member_offset("task_struct", "pid")?;
+    config.task_comm_offset = btf.member_offset("task_struct", "comm")?;
     Ok(config)
 }
 

@@ -123,14 +123,13 @@ fn probe_host() -> Option<EbpfError> {
 /// in; the first one this kernel lacks.
 #[cfg(not(no_ebpf))]
 fn missing_tracepoint_field() -> Option<&'static str> {
-    const NEEDED: [(&str, &str); 4] = [
+    const NEEDED: [(&str, &str); 3] = [
         (
             "sched/sched_process_exit",
             "field:bool group_dead;\toffset:32;",
         ),
         ("sched/sched_stat_runtime", "field:u64 runtime;\toffset:16;"),
         ("sock/sock_send_length", "field:int ret;\toffset:20;"),
-        ("sched/sched_switch", "field:long prev_state;\toffset:32;"),
     ];
     let root = tracefs_root()?;
     NEEDED.iter().find_map(|(event, field)| {

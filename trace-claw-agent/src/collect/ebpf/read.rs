@@ -162,12 +162,11 @@ impl EbpfCollector {
         let mut tree = ProcessTotals::default();
         let (mut rss, mut vms, mut threads, mut count) = (0u64, 0u64, 0u64, 0u64);
         for &pid in &pids {
-            let Some(stat) = self.stat(pid) else {
+            let Some((stat, io)) = self.read_proc(pid) else {
                 self.forget_if_gone(pid);
                 continue;
             };
             self.missing.remove(&pid);
-            let io = self.proc_io(pid);
             let Ok(tracked) = self.kernel.procs.get(&pid, 0) else {
                 continue; // exited between the two reads; its exit event follows
             };
@@ -266,6 +265,10 @@ impl EbpfCollector {
                     Tracked::Descendant => TRACK_DESCENDANT,
                 },
             };
+            if let Err(e) = self.kernel.mark_seeded(s.key.pid) {
+                log::warn!("cannot track pid {} ({}): {e}", s.key.pid, s.comm);
+                continue;
+            }
             if let Err(e) = self.kernel.procs.insert(s.key.pid, value, 0) {
                 log::warn!("cannot track pid {} ({}): {e}", s.key.pid, s.comm);
                 continue;
@@ -424,10 +427,12 @@ impl EbpfCollector {
         }
     }
 
-    fn stat(&self, pid: u32) -> Option<ProcStat> {
+    /// /proc/PID/stat, and rchar/wchar from /proc/PID/io, through one handle on /proc/PID.
+    fn read_proc(&self, pid: u32) -> Option<(ProcStat, Option<(u64, u64)>)> {
         let p = Process::new_with_root(self.proc_root.join(pid.to_string())).ok()?;
         let stat = p.stat().ok()?;
-        Some(ProcStat {
+        let io = p.io().ok().map(|io| (io.rchar, io.wchar));
+        let stat = ProcStat {
             key: crate::target::ProcessKey {
                 pid,
                 start_time: stat.starttime,
@@ -438,16 +443,8 @@ impl EbpfCollector {
             rss_bytes: stat.rss * self.page_size,
             vms_bytes: stat.vsize,
             threads: u64::try_from(stat.num_threads).unwrap_or(0),
-        })
-    }
-
-    /// rchar and wchar of a live process from /proc/PID/io.
-    fn proc_io(&self, pid: u32) -> Option<(u64, u64)> {
-        let io = Process::new_with_root(self.proc_root.join(pid.to_string()))
-            .ok()?
-            .io()
-            .ok()?;
-        Some((io.rchar, io.wchar))
+        };
+        Some((stat, io))
     }
 
     fn memory_percent(&self, rss: u64) -> f64 {

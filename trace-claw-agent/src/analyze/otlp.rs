@@ -568,4 +568,23 @@ mod tests {
             .expect("histogram");
         assert_eq!((run.count, run.value), (3, 232005.0));
     }
+
+    #[test]
+    fn empty_requests_are_records_and_unused_fields_are_skipped() {
+        let text = concat!(
+            "{\"signal\":\"traces\",\"received_at\":\"2026-11-24T10:00:00Z\",\"resourceSpans\":[]}\n",
+            "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"k\",\"value\":{\"kvlistValue\":{\"values\":[]}}}]},",
+            "\"scopeSpans\":[{\"spans\":[{\"name\":\"openclaw.tool.execution\",\"startTimeUnixNano\":\"1000000\",",
+            "\"endTimeUnixNano\":{\"odd\":[1,2]},\"events\":[{\"name\":\"e\"}],",
+            "\"attributes\":[{\"key\":\"openclaw.toolName\",\"value\":{\"stringValue\":\"exec\"}},",
+            "{\"key\":\"big\",\"value\":{\"arrayValue\":{\"values\":[{\"intValue\":\"1\"}]}}}]}]}]}]}\n",
+            "{\"resourceSpans\":[0,0]}\n",
+        );
+        let out = read(Path::new("capture.jsonl"), text.as_bytes()).expect("reads");
+        assert_eq!((out.stats.records, out.stats.bad), (2, 1), "{text}");
+        let tool = &out.actions[0].event;
+        assert_eq!(tool.tool_name.as_deref(), Some("exec"));
+        // an object where the end time belongs is skipped: the span ends at its start
+        assert_eq!(tool.duration_ms, 0.0);
+    }
 }

@@ -159,6 +159,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode, AnalyzeError> {
         }
     }
     let report = analyze(&opts)?;
+    for e in report.inputs.iter().filter_map(|f| f.error.as_ref()) {
+        log::warn!("cannot read {e}");
+    }
     if !report.analyzed_anything() {
         for f in &report.inputs {
             for b in &f.first_bad {

@@ -7,10 +7,13 @@
 //! actions. Spans carry no session id. Metrics become cumulative points. Log records go through
 //! the file-log recogniser.
 
+use std::fmt;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use trace_claw_common::event::{ActionEvent, EVENT_LLM, EVENT_TOOL, STATUS_ERROR};
 use trace_claw_common::time::Timestamp;
@@ -33,55 +36,228 @@ const EVENT_SPANS: &[&str] = &[
 /// Span names that are diagnostics, not work: shown as timeline notes.
 const NOTE_SPANS: &[&str] = &["openclaw.liveness.warning", "openclaw.session.stuck"];
 
-fn int(v: &Value) -> Option<i64> {
-    match v {
+/// A JSON scalar kept as a [`Value`]; an array or object in its place is skipped unread
+/// (becoming `Null`), so an oversized one costs no memory.
+#[derive(Debug, Default)]
+struct Scalar(Value);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(Value::Bool(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(Value::from(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(Value::from(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(Value::from(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(Value::from(v)))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar(Value::from(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar(Value::Null))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar(Value::Null))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
+                Scalar::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Scalar, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar(Value::Null))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Scalar, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar(Value::Null))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One capture line: only the fields the analyzer uses are kept; everything else (resources,
+/// scopes, events, links, bucket counts, unknown keys) is skipped unread, so a line's memory is
+/// bounded by what the analyzer keeps, not by its size.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Request {
+    resource_spans: Option<Vec<ResourceSpans>>,
+    resource_metrics: Option<Vec<ResourceMetrics>>,
+    resource_logs: Option<Vec<ResourceLogs>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct ResourceSpans {
+    scope_spans: Option<Vec<ScopeSpans>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ScopeSpans {
+    spans: Option<Vec<Span>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Span {
+    name: Option<String>,
+    trace_id: Option<Scalar>,
+    start_time_unix_nano: Option<Scalar>,
+    end_time_unix_nano: Option<Scalar>,
+    attributes: Option<Vec<KeyValue>>,
+    status: Option<Status>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Status {
+    code: Option<Scalar>,
+    message: Option<Scalar>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct KeyValue {
+    key: Option<String>,
+    value: Option<AnyValue>,
+}
+
+/// An OTLP `AnyValue`: arrays and key-value lists are skipped.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct AnyValue {
+    string_value: Option<Scalar>,
+    int_value: Option<Scalar>,
+    double_value: Option<Scalar>,
+    bool_value: Option<Scalar>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct ResourceMetrics {
+    scope_metrics: Option<Vec<ScopeMetrics>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ScopeMetrics {
+    metrics: Option<Vec<Metric>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Metric {
+    name: Option<String>,
+    sum: Option<MetricData>,
+    histogram: Option<MetricData>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct MetricData {
+    data_points: Option<Vec<DataPoint>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct DataPoint {
+    start_time_unix_nano: Option<Scalar>,
+    time_unix_nano: Option<Scalar>,
+    as_double: Option<Scalar>,
+    as_int: Option<Scalar>,
+    sum: Option<Scalar>,
+    count: Option<Scalar>,
+    attributes: Option<Vec<KeyValue>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct ResourceLogs {
+    scope_logs: Option<Vec<ScopeLogs>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct ScopeLogs {
+    log_records: Option<Vec<LogRecord>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct LogRecord {
+    time_unix_nano: Option<Scalar>,
+    observed_time_unix_nano: Option<Scalar>,
+    severity_number: Option<Scalar>,
+    body: Option<AnyValue>,
+    attributes: Option<Vec<KeyValue>>,
+}
+
+/// The items of an optional repeated field.
+fn each<T>(v: &Option<Vec<T>>) -> impl Iterator<Item = &T> {
+    v.iter().flatten()
+}
+
+fn int(v: &Option<Scalar>) -> Option<i64> {
+    match &v.as_ref()?.0 {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Value::String(s) => s.parse().ok(),
         _ => None,
     }
 }
 
-fn num(v: &Value) -> Option<f64> {
-    match v {
+fn num(v: &Option<Scalar>) -> Option<f64> {
+    match &v.as_ref()?.0 {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.parse().ok(),
         _ => None,
     }
 }
 
+fn text(v: &Option<Scalar>) -> Option<&str> {
+    v.as_ref()?.0.as_str()
+}
+
 /// The plain JSON value of an OTLP `AnyValue`.
-fn any_value(v: &Value) -> Value {
-    let Some(obj) = v.as_object() else {
-        return Value::Null;
-    };
-    if let Some(s) = obj.get("stringValue") {
-        return s.clone();
+fn any_value(v: &AnyValue) -> Value {
+    if let Some(s) = &v.string_value {
+        return s.0.clone();
     }
-    if let Some(i) = obj.get("intValue") {
-        return int(i).map_or(Value::Null, Value::from);
+    if v.int_value.is_some() {
+        return int(&v.int_value).map_or(Value::Null, Value::from);
     }
-    if let Some(d) = obj.get("doubleValue") {
-        return num(d).map_or(Value::Null, Value::from);
+    if v.double_value.is_some() {
+        return num(&v.double_value).map_or(Value::Null, Value::from);
     }
-    if let Some(b) = obj.get("boolValue") {
-        return b.clone();
+    if let Some(b) = &v.bool_value {
+        return b.0.clone();
     }
     Value::Null
 }
 
 /// OTLP `attributes` as a map of plain values.
-fn attributes(v: Option<&Value>) -> Map<String, Value> {
+fn attributes(v: &Option<Vec<KeyValue>>) -> Map<String, Value> {
     let mut out = Map::new();
-    for kv in v.and_then(Value::as_array).into_iter().flatten() {
-        if let (Some(k), Some(val)) = (kv.get("key").and_then(Value::as_str), kv.get("value")) {
-            out.insert(k.to_owned(), any_value(val));
+    for kv in each(v) {
+        if let (Some(k), Some(val)) = (&kv.key, &kv.value) {
+            out.insert(k.clone(), any_value(val));
         }
     }
     out
-}
-
-fn each<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
-    v.get(key).and_then(Value::as_array).into_iter().flatten()
 }
 
 fn attr_str(attrs: &Map<String, Value>, key: &str) -> Option<String> {
@@ -102,15 +278,17 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
         if parse::is_blank(line) {
             return;
         }
-        let v: Value = match serde_json::from_slice(line) {
+        let v: Request = match serde_json::from_slice(line) {
             Ok(v) => v,
             Err(e) => return stats.bad(no, json_reason(&e)),
         };
-        let mut known = false;
-        for rs in each(&v, "resourceSpans") {
-            known = true;
-            for ss in each(rs, "scopeSpans") {
-                for span in each(ss, "spans") {
+        // An empty request (`"resourceSpans":[]`, what the receiver stores for `{}` or an
+        // empty protobuf) is a valid record with no items.
+        let known =
+            v.resource_spans.is_some() || v.resource_metrics.is_some() || v.resource_logs.is_some();
+        for rs in each(&v.resource_spans) {
+            for ss in each(&rs.scope_spans) {
+                for span in each(&ss.spans) {
                     if let Some(n) = span_note(span) {
                         out.notes.push(n);
                     } else if let Some(e) = span_action(span) {
@@ -120,18 +298,16 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
                 }
             }
         }
-        for rm in each(&v, "resourceMetrics") {
-            known = true;
-            for sm in each(rm, "scopeMetrics") {
-                for m in each(sm, "metrics") {
+        for rm in each(&v.resource_metrics) {
+            for sm in each(&rm.scope_metrics) {
+                for m in each(&sm.metrics) {
                     metric_points(m, &mut out.metric_points);
                 }
             }
         }
-        for rl in each(&v, "resourceLogs") {
-            known = true;
-            for sl in each(rl, "scopeLogs") {
-                for lr in each(sl, "logRecords") {
+        for rl in each(&v.resource_logs) {
+            for sl in each(&rl.scope_logs) {
+                for lr in each(&sl.log_records) {
                     log_record(lr, no, &mut logs);
                 }
             }
@@ -147,16 +323,16 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
     Ok(out)
 }
 
-fn span_note(span: &Value) -> Option<Note> {
-    let name = span.get("name").and_then(Value::as_str)?;
+fn span_note(span: &Span) -> Option<Note> {
+    let name = span.name.as_deref()?;
     if !NOTE_SPANS.contains(&name) {
         return None;
     }
-    let start = span.get("startTimeUnixNano").and_then(int)?;
+    let start = int(&span.start_time_unix_nano)?;
     let message = span
-        .get("status")
-        .and_then(|s| s.get("message"))
-        .and_then(Value::as_str)
+        .status
+        .as_ref()
+        .and_then(|s| text(&s.message))
         .unwrap_or("");
     Some(Note {
         timestamp: Timestamp(start),
@@ -166,17 +342,17 @@ fn span_note(span: &Value) -> Option<Note> {
     })
 }
 
-fn span_action(span: &Value) -> Option<ActionEvent> {
-    let name = span.get("name").and_then(Value::as_str)?;
+fn span_action(span: &Span) -> Option<ActionEvent> {
+    let name = span.name.as_deref()?;
     let kind = match name {
         "openclaw.model.call" => EVENT_LLM,
         "openclaw.tool.execution" => EVENT_TOOL,
         n if EVENT_SPANS.contains(&n) => n.trim_start_matches("openclaw."),
         _ => return None,
     };
-    let start = span.get("startTimeUnixNano").and_then(int)?;
-    let end = span.get("endTimeUnixNano").and_then(int).unwrap_or(start);
-    let attrs = attributes(span.get("attributes"));
+    let start = int(&span.start_time_unix_nano)?;
+    let end = int(&span.end_time_unix_nano).unwrap_or(start);
+    let attrs = attributes(&span.attributes);
     let mut e = ActionEvent::new(kind, Timestamp(start));
     e.duration_ms = (end - start).max(0) as f64 / 1e6;
     if kind == EVENT_LLM {
@@ -188,16 +364,15 @@ fn span_action(span: &Value) -> Option<ActionEvent> {
         e.tool_name =
             attr_str(&attrs, "openclaw.toolName").or_else(|| attr_str(&attrs, "gen_ai.tool.name"));
     }
-    let status = span.get("status");
-    let code = status.and_then(|s| s.get("code"));
+    let status = span.status.as_ref();
+    let code = status.and_then(|s| s.code.as_ref()).map(|c| &c.0);
     let is_error = matches!(code, Some(Value::String(s)) if s == "STATUS_CODE_ERROR")
         || code.and_then(Value::as_i64) == Some(2)
         || attrs.contains_key("error.type");
     if is_error {
         e.status = STATUS_ERROR.to_owned();
         e.error = status
-            .and_then(|s| s.get("message"))
-            .and_then(Value::as_str)
+            .and_then(|s| text(&s.message))
             .map(str::to_owned)
             .or_else(|| attr_str(&attrs, "error.type"))
             .or_else(|| Some("error".to_owned()));
@@ -213,8 +388,8 @@ fn span_action(span: &Value) -> Option<ActionEvent> {
                 .insert(key.trim_start_matches("openclaw.").into(), v.clone());
         }
     }
-    if let Some(id) = span.get("traceId") {
-        e.attributes.insert("trace_id".into(), id.clone());
+    if let Some(id) = &span.trace_id {
+        e.attributes.insert("trace_id".into(), id.0.clone());
     }
     Some(e)
 }
@@ -231,44 +406,43 @@ fn series_key(attrs: &Map<String, Value>) -> String {
     parts.join(",")
 }
 
-fn metric_points(m: &Value, out: &mut Vec<MetricPoint>) {
-    let Some(name) = m.get("name").and_then(Value::as_str) else {
+fn metric_points(m: &Metric, out: &mut Vec<MetricPoint>) {
+    let Some(name) = m.name.as_deref() else {
         return;
     };
-    let (data, histogram) = if let Some(s) = m.get("sum") {
+    let (data, histogram) = if let Some(s) = &m.sum {
         (s, false)
-    } else if let Some(h) = m.get("histogram") {
+    } else if let Some(h) = &m.histogram {
         (h, true)
     } else {
         return;
     };
-    for dp in each(data, "dataPoints") {
-        let Some(time) = dp.get("timeUnixNano").and_then(int) else {
+    for dp in each(&data.data_points) {
+        let Some(time) = int(&dp.time_unix_nano) else {
             continue;
         };
         let value = if histogram {
-            dp.get("sum").and_then(num).unwrap_or(0.0)
+            num(&dp.sum).unwrap_or(0.0)
         } else {
-            dp.get("asDouble")
-                .and_then(num)
-                .or_else(|| dp.get("asInt").and_then(num))
+            num(&dp.as_double)
+                .or_else(|| num(&dp.as_int))
                 .unwrap_or(0.0)
         };
         out.push(MetricPoint {
             name: name.to_owned(),
-            series: series_key(&attributes(dp.get("attributes"))),
-            start: dp.get("startTimeUnixNano").and_then(int).unwrap_or(0),
+            series: series_key(&attributes(&dp.attributes)),
+            start: int(&dp.start_time_unix_nano).unwrap_or(0),
             time,
             value,
-            count: dp.get("count").and_then(int).unwrap_or(0).max(0) as u64,
+            count: int(&dp.count).unwrap_or(0).max(0) as u64,
             histogram,
         });
     }
 }
 
 /// `severityNumber` as a number or as the protobuf JSON enum name (`SEVERITY_NUMBER_WARN`).
-fn level(v: Option<&Value>) -> Level {
-    let severity = match v {
+fn level(v: &Option<Scalar>) -> Level {
+    let severity = match v.as_ref().map(|s| &s.0) {
         Some(Value::String(s)) if s.starts_with("SEVERITY_NUMBER_") => {
             let name = s.trim_start_matches("SEVERITY_NUMBER_");
             let base = name.trim_end_matches(|c: char| c.is_ascii_digit());
@@ -280,7 +454,7 @@ fn level(v: Option<&Value>) -> Level {
                 _ => 5,
             }
         }
-        Some(v) => int(v).unwrap_or(9),
+        Some(_) => int(v).unwrap_or(9),
         None => 9,
     };
     match severity {
@@ -291,27 +465,21 @@ fn level(v: Option<&Value>) -> Level {
     }
 }
 
-fn log_record(lr: &Value, line: u64, rec: &mut Recogniser) {
-    let time = lr
-        .get("timeUnixNano")
-        .and_then(int)
+fn log_record(lr: &LogRecord, line: u64, rec: &mut Recogniser) {
+    let time = int(&lr.time_unix_nano)
         .filter(|t| *t > 0)
-        .or_else(|| lr.get("observedTimeUnixNano").and_then(int));
-    let (Some(time), Some(message)) = (
-        time,
-        lr.get("body")
-            .and_then(|b| b.get("stringValue"))
-            .and_then(Value::as_str),
-    ) else {
+        .or_else(|| int(&lr.observed_time_unix_nano));
+    let (Some(time), Some(message)) = (time, lr.body.as_ref().and_then(|b| text(&b.string_value)))
+    else {
         return;
     };
-    let fields: Map<String, Value> = attributes(lr.get("attributes"))
+    let fields: Map<String, Value> = attributes(&lr.attributes)
         .into_iter()
         .filter_map(|(k, v)| k.strip_prefix("openclaw.").map(|k| (k.to_owned(), v)))
         .collect();
     rec.record(&Record {
         time: Timestamp(time),
-        level: level(lr.get("severityNumber")),
+        level: level(&lr.severity_number),
         message,
         fields: Some(&fields),
         line,
@@ -399,5 +567,24 @@ mod tests {
             .find(|p| p.histogram)
             .expect("histogram");
         assert_eq!((run.count, run.value), (3, 232005.0));
+    }
+
+    #[test]
+    fn empty_requests_are_records_and_unused_fields_are_skipped() {
+        let text = concat!(
+            "{\"signal\":\"traces\",\"received_at\":\"2026-11-24T10:00:00Z\",\"resourceSpans\":[]}\n",
+            "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"k\",\"value\":{\"kvlistValue\":{\"values\":[]}}}]},",
+            "\"scopeSpans\":[{\"spans\":[{\"name\":\"openclaw.tool.execution\",\"startTimeUnixNano\":\"1000000\",",
+            "\"endTimeUnixNano\":{\"odd\":[1,2]},\"events\":[{\"name\":\"e\"}],",
+            "\"attributes\":[{\"key\":\"openclaw.toolName\",\"value\":{\"stringValue\":\"exec\"}},",
+            "{\"key\":\"big\",\"value\":{\"arrayValue\":{\"values\":[{\"intValue\":\"1\"}]}}}]}]}]}]}\n",
+            "{\"resourceSpans\":[0,0]}\n",
+        );
+        let out = read(Path::new("capture.jsonl"), text.as_bytes()).expect("reads");
+        assert_eq!((out.stats.records, out.stats.bad), (2, 1), "{text}");
+        let tool = &out.actions[0].event;
+        assert_eq!(tool.tool_name.as_deref(), Some("exec"));
+        // an object where the end time belongs is skipped: the span ends at its start
+        assert_eq!(tool.duration_ms, 0.0);
     }
 }

@@ -250,7 +250,13 @@ fn inputs(files: &[PathBuf], kinds: &[FileKind], mut per_file: PerFile) -> Vec<I
         .map(|(i, (p, k))| {
             let stats = fold_stats(per_file.remove(&i).unwrap_or_default());
             let path = p.display().to_string();
+            // Classification reads the file; one it could not open is `unknown` and says why.
+            let error = (*k == FileKind::Unknown)
+                .then(|| std::fs::File::open(p).err())
+                .flatten()
+                .map(|e| format!("{path}: {e}"));
             InputFile {
+                error,
                 first_bad: stats
                     .first_bad
                     .iter()

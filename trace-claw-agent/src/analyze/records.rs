@@ -18,6 +18,7 @@ pub fn read_events(chunk: &Chunk) -> Result<Parsed, AnalyzeError> {
             return;
         }
         match serde_json::from_slice::<ActionEvent>(line) {
+            Ok(e) if e.duration_ms < 0.0 => out.stats.bad(no, "negative duration_ms"),
             Ok(e) => {
                 out.stats.records += 1;
                 out.actions

@@ -28,6 +28,9 @@ pub struct InputFile {
     pub bad_lines: u64,
     /// The first few bad lines, `file:line: reason`.
     pub first_bad: Vec<String>,
+    /// Why the file could not be opened at all, `file: reason` (absent when it could).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Copies of one call dropped in favour of a more trusted source.

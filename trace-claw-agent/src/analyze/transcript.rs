@@ -42,7 +42,11 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
         let Some(kind) = v.get("type").and_then(Value::as_str) else {
             return out.stats.bad(no, "missing field 'type'");
         };
-        out.stats.records += 1;
+        // A message line counts as a record only once it has yielded its action (or is a
+        // message that yields none); a rejected one counts once, as bad.
+        if kind != "message" {
+            out.stats.records += 1;
+        }
         match kind {
             "session" => {
                 if let Some(id) = v.get("id").and_then(Value::as_str) {
@@ -65,10 +69,14 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
                 let action = match msg.get("role").and_then(Value::as_str) {
                     Some("assistant") => llm_call(msg, at, written, &provider, &model),
                     Some("toolResult") => tool_call(msg, at, written),
-                    _ => return,
+                    _ => {
+                        out.stats.records += 1;
+                        return;
+                    }
                 };
                 match action {
                     Some(mut e) => {
+                        out.stats.records += 1;
                         e.session_id.clone_from(&session_id);
                         out.actions
                             .push(Action::new(e, Source::Transcript, &file, no));

@@ -224,11 +224,7 @@ impl ProcessCollector {
     }
 
     fn memory_percent(&self, rss: u64) -> f64 {
-        if self.total_memory_bytes == 0 {
-            0.0
-        } else {
-            rss as f64 / self.total_memory_bytes as f64 * 100.0
-        }
+        memory_percent(rss, self.total_memory_bytes)
     }
 
     fn push_process(
@@ -239,33 +235,17 @@ impl ProcessCollector {
         io: (u64, u64),
         cpu_pct: Option<f64>,
     ) {
-        let pid = s.key.pid.to_string();
-        let ppid = s.ppid.to_string();
-        let l = [
-            (labels::PID, pid.as_str()),
-            (labels::PPID, ppid.as_str()),
-            (labels::PROCESS_NAME, s.comm.as_str()),
-            (labels::TRACKED, tracked.label()),
-            (labels::SOURCE, self.source),
-        ];
-        if let Some(pct) = cpu_pct {
-            buf.push(&names::PROCESS_CPU_USAGE, pct, &l);
-        }
-        let values: [(&MetricDef, f64); 7] = [
+        let who = ProcessLabels {
+            comm: &s.comm,
+            tracked,
+            source: self.source,
+        };
+        let counters = [
             (&names::PROCESS_CPU_TIME, s.cpu_ns as f64 / 1e9),
-            (&names::PROCESS_MEMORY_RSS, s.rss_bytes as f64),
-            (&names::PROCESS_MEMORY_VMS, s.vms_bytes as f64),
-            (
-                &names::PROCESS_MEMORY_USAGE,
-                self.memory_percent(s.rss_bytes),
-            ),
             (&names::PROCESS_IO_READ, io.0 as f64),
             (&names::PROCESS_IO_WRITE, io.1 as f64),
-            (&names::PROCESS_THREADS, s.threads as f64),
         ];
-        for (def, value) in values {
-            buf.push(def, value, &l);
-        }
+        push_process_samples(buf, &who, s, self.total_memory_bytes, cpu_pct, &counters);
     }
 
     fn event(
@@ -286,5 +266,60 @@ impl ProcessCollector {
             totals,
             source: self.source.to_owned(),
         }
+    }
+}
+
+/// RSS as a percent of installed memory (0 when the total is unknown).
+pub(crate) fn memory_percent(rss: u64, total_memory_bytes: u64) -> f64 {
+    if total_memory_bytes == 0 {
+        0.0
+    } else {
+        rss as f64 / total_memory_bytes as f64 * 100.0
+    }
+}
+
+/// Who a process is, for the labels on its samples (pid and ppid come from its [`ProcStat`]).
+pub(crate) struct ProcessLabels<'a> {
+    /// Process name (comm).
+    pub comm: &'a str,
+    /// Why it is traced.
+    pub tracked: Tracked,
+    /// How it was measured (`ebpf` or `procfs`).
+    pub source: &'a str,
+}
+
+/// Pushes one process's samples, shared by the polling and eBPF backends: CPU percent when
+/// known, the backend's cumulative `counters`, then RSS, VMS, memory percent and threads.
+pub(crate) fn push_process_samples(
+    buf: &mut SampleBuffer,
+    who: &ProcessLabels<'_>,
+    stat: &ProcStat,
+    total_memory_bytes: u64,
+    cpu_pct: Option<f64>,
+    counters: &[(&MetricDef, f64)],
+) {
+    let pid = stat.key.pid.to_string();
+    let ppid = stat.ppid.to_string();
+    let l = [
+        (labels::PID, pid.as_str()),
+        (labels::PPID, ppid.as_str()),
+        (labels::PROCESS_NAME, who.comm),
+        (labels::TRACKED, who.tracked.label()),
+        (labels::SOURCE, who.source),
+    ];
+    if let Some(pct) = cpu_pct {
+        buf.push(&names::PROCESS_CPU_USAGE, pct, &l);
+    }
+    let gauges = [
+        (&names::PROCESS_MEMORY_RSS, stat.rss_bytes as f64),
+        (&names::PROCESS_MEMORY_VMS, stat.vms_bytes as f64),
+        (
+            &names::PROCESS_MEMORY_USAGE,
+            memory_percent(stat.rss_bytes, total_memory_bytes),
+        ),
+        (&names::PROCESS_THREADS, stat.threads as f64),
+    ];
+    for &(def, value) in counters.iter().chain(&gauges) {
+        buf.push(def, value, &l);
     }
 }

@@ -30,7 +30,9 @@ use trace_claw_common::time::Timestamp;
 
 use super::load::Kernel;
 use super::{EbpfError, EbpfOptions};
-use crate::collect::process::{ProcStat, ProcessTable};
+use crate::collect::process::{
+    memory_percent, push_process_samples, ProcStat, ProcessLabels, ProcessTable,
+};
 use crate::collect::procfs::ProcfsTable;
 use crate::collect::SampleBuffer;
 use crate::target::{tracked_tree, NameMatcher, Tracked};
@@ -187,7 +189,7 @@ impl EbpfCollector {
             live.read_once = true;
             live.comm.clone_from(&stat.comm);
             let live = live.clone();
-            self.push_process(buf, pid, &live, &stat, &totals, cpu_pct);
+            self.push_process(buf, &live, &stat, &totals, cpu_pct);
             tree = add_totals(&tree, &totals);
             rss += stat.rss_bytes;
             vms += stat.vms_bytes;
@@ -448,42 +450,24 @@ impl EbpfCollector {
     }
 
     fn memory_percent(&self, rss: u64) -> f64 {
-        if self.total_memory_bytes == 0 {
-            0.0
-        } else {
-            rss as f64 / self.total_memory_bytes as f64 * 100.0
-        }
+        memory_percent(rss, self.total_memory_bytes)
     }
 
     fn push_process(
         &self,
         buf: &mut SampleBuffer,
-        pid: u32,
         live: &Live,
         stat: &ProcStat,
         totals: &ProcessTotals,
         cpu_pct: Option<f64>,
     ) {
-        let pid = pid.to_string();
-        let ppid = stat.ppid.to_string();
-        let l = [
-            (labels::PID, pid.as_str()),
-            (labels::PPID, ppid.as_str()),
-            (labels::PROCESS_NAME, live.comm.as_str()),
-            (labels::TRACKED, live.tracked.label()),
-            (labels::SOURCE, labels::SOURCE_EBPF),
-        ];
-        if let Some(pct) = cpu_pct {
-            buf.push(&names::PROCESS_CPU_USAGE, pct, &l);
-        }
-        let values: [(&MetricDef, f64); 10] = [
+        let who = ProcessLabels {
+            comm: &live.comm,
+            tracked: live.tracked,
+            source: labels::SOURCE_EBPF,
+        };
+        let counters = [
             (&names::PROCESS_CPU_TIME, totals.cpu_ns as f64 / 1e9),
-            (&names::PROCESS_MEMORY_RSS, stat.rss_bytes as f64),
-            (&names::PROCESS_MEMORY_VMS, stat.vms_bytes as f64),
-            (
-                &names::PROCESS_MEMORY_USAGE,
-                self.memory_percent(stat.rss_bytes),
-            ),
             (&names::PROCESS_IO_READ, totals.read_bytes as f64),
             (&names::PROCESS_IO_WRITE, totals.write_bytes as f64),
             (
@@ -492,11 +476,8 @@ impl EbpfCollector {
             ),
             (&names::PROCESS_NET_SENT, totals.net_sent_bytes as f64),
             (&names::PROCESS_NET_RECV, totals.net_recv_bytes as f64),
-            (&names::PROCESS_THREADS, stat.threads as f64),
         ];
-        for (def, value) in values {
-            buf.push(def, value, &l);
-        }
+        push_process_samples(buf, &who, stat, self.total_memory_bytes, cpu_pct, &counters);
     }
 
     fn event(

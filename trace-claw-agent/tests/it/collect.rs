@@ -1,32 +1,12 @@
 //! `collect` in polling mode against real processes: matching, ground truth from /proc,
 //! exits, restarts, and signals.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{agent, read_jsonl, text};
-
-/// A copy of a system binary under a unique name, so only our children match it.
-fn named_copy(dir: &Path, src: &str, name: &str) -> PathBuf {
-    let exe = dir.join(name);
-    std::fs::copy(src, &exe).expect("copy binary");
-    exe
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", std::process::id() % 100_000)
-}
-
-struct Reaped(Child);
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::util::{agent, named_copy, read_jsonl, text, unique, Reaped};
 
 fn samples_of<'a>(samples: &'a [Value], name: &str, pid: &str) -> Vec<&'a Value> {
     samples

@@ -78,3 +78,26 @@ pub fn read_jsonl(dir: &Path, prefix: &str) -> Vec<serde_json::Value> {
     }
     out
 }
+
+/// A copy of a system binary under a unique name, so only our processes match it.
+pub fn named_copy(dir: &Path, src: &str, name: &str) -> PathBuf {
+    let exe = dir.join(name);
+    std::fs::copy(src, &exe).expect("copy binary");
+    exe
+}
+
+/// `prefix` plus a per-test-run number, short enough to stay whole in a 15-byte comm.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", std::process::id() % 100_000)
+}
+
+/// Kills and reaps a child on drop, so a failing test leaves nothing running.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        // Best effort: the child may have exited already.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

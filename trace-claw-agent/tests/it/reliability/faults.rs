@@ -8,28 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::support::{check_jsonl, require_root, ticks_reported, FakeCollector, StderrLines};
-use crate::util::{agent, read_jsonl, text};
-
-/// A copy of a system binary under a unique name, so only our processes match it.
-fn named_copy(dir: &Path, src: &str, name: &str) -> PathBuf {
-    let exe = dir.join(name);
-    std::fs::copy(src, &exe).expect("copy binary");
-    exe
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", std::process::id() % 100_000)
-}
-
-/// Kills and reaps a child on drop, so a failing test leaves nothing running.
-struct Reaped(Child);
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        // Best effort: the child may have exited already.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::util::{agent, named_copy, read_jsonl, text, unique, Reaped};
 
 /// Polls `cond` every 20 ms until it holds; panics after a generous `limit` (a hang, not a
 /// speed assertion).

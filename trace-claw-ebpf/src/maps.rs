@@ -45,7 +45,7 @@ pub static STATS: Array<u64> = Array::with_max_entries(STAT_COUNT, 0);
 
 /// Target name and `task_struct` offsets, written by the loader before load.
 #[unsafe(no_mangle)]
-static CONFIG: KernelConfig = KernelConfig::zeroed();
+pub static CONFIG: KernelConfig = KernelConfig::zeroed();
 
 /// The load-time configuration (read volatile so the compiler keeps the loader's value).
 #[inline(always)]

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use aya::maps::{Array, HashMap, MapData, RingBuf};
-use aya::programs::{RawTracePoint, TracePoint};
+use aya::programs::{BtfTracePoint, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use trace_claw_common::abi::{ExitingProc, KernelConfig, TrackedProc, COMM_LEN, PID_BITMAP_WORDS};
 
@@ -26,10 +26,9 @@ const TRACEPOINTS: &[(&str, &str, &[&str])] = &[
     ("sched_process_exit", "sched", &["sched_process_exit"]),
 ];
 /// Raw tracepoint programs and their tracepoint.
-const RAW_TRACEPOINTS: &[(&str, &str)] = &[
-    ("sched_stat_runtime", "sched_stat_runtime"),
-    ("sched_switch", "sched_switch"),
-];
+const RAW_TRACEPOINTS: &[(&str, &str)] = &[("sched_switch", "sched_switch")];
+/// BTF tracepoint programs (`tp_btf`) and their tracepoint.
+const BTF_TRACEPOINTS: &[(&str, &str)] = &[("sched_stat_runtime", "sched_stat_runtime")];
 
 /// The loaded (not yet attached) programs and their maps.
 pub struct Kernel {
@@ -52,7 +51,10 @@ impl Kernel {
     pub fn load(needle: &str) -> Result<Self, EbpfError> {
         let config = kernel_config(needle, &Btf::from_file(Path::new(VMLINUX_BTF))?)?;
         let words = bitmap_words();
+        // Parsed once for the loader's relocations and the `tp_btf` attach points.
+        let kernel_btf = aya::Btf::from_sys_fs().map_err(EbpfError::KernelBtf)?;
         let mut ebpf = EbpfLoader::new()
+            .btf(Some(&kernel_btf))
             .override_global("CONFIG", &config, true)
             .map_max_entries("KERNEL_BITS", words)
             .map_max_entries("SEEDED_BITS", words)
@@ -74,6 +76,17 @@ impl Kernel {
                 .map_err(program_error(name, hook))?;
             program.load().map_err(program_error(name, hook))?;
         }
+        for &(name, hook) in BTF_TRACEPOINTS {
+            let program: &mut BtfTracePoint = ebpf
+                .program_mut(name)
+                .ok_or(EbpfError::MissingProgram(name))?
+                .try_into()
+                .map_err(program_error(name, hook))?;
+            program
+                .load(hook, &kernel_btf)
+                .map_err(program_error(name, hook))?;
+        }
+        drop(kernel_btf);
         let procs = HashMap::try_from(take_map(&mut ebpf, "PROCS")?).map_err(map_error("PROCS"))?;
         let exiting =
             HashMap::try_from(take_map(&mut ebpf, "EXITING")?).map_err(map_error("EXITING"))?;
@@ -129,6 +142,15 @@ impl Kernel {
                 .try_into()
                 .map_err(program_error(name, hook))?;
             program.attach(hook).map_err(program_error(name, hook))?;
+        }
+        for &(name, hook) in BTF_TRACEPOINTS {
+            let program: &mut BtfTracePoint = self
+                .ebpf
+                .program_mut(name)
+                .ok_or(EbpfError::MissingProgram(name))?
+                .try_into()
+                .map_err(program_error(name, hook))?;
+            program.attach().map_err(program_error(name, hook))?;
         }
         Ok(())
     }

@@ -61,6 +61,10 @@ pub enum EbpfError {
     /// The BTF was there but lacked what the programs need.
     #[error(transparent)]
     Btf(#[from] btf::BtfError),
+    /// aya could not parse the kernel's BTF (needed to attach `tp_btf` programs).
+    #[cfg(not(no_ebpf))]
+    #[error("cannot parse the kernel BTF at '{VMLINUX_BTF}'")]
+    KernelBtf(#[source] aya::BtfError),
     /// The object could not be loaded (verifier, permissions).
     #[cfg(not(no_ebpf))]
     #[error("cannot load the eBPF object")]

@@ -181,7 +181,7 @@ impl Bench {
     }
 
     fn progs(&self, c: &Common) -> anyhow::Result<()> {
-        let _stats = BpfStats::enable()?;
+        let _stats = BpfStats::set(true)?;
         let rounds = pingpong_rounds(c.seconds / 3);
         let mut per_prog: HashMap<String, Vec<f64>> = HashMap::new();
         let mut counts: HashMap<String, Vec<f64>> = HashMap::new();
@@ -229,6 +229,7 @@ impl Bench {
     }
 
     fn pingpong(&self, c: &Common) -> anyhow::Result<()> {
+        let _stats = BpfStats::set(false)?;
         let rounds = pingpong_rounds(c.seconds / 3);
         let (mut without, mut with) = (Vec::new(), Vec::new());
         for run in 0..c.runs {
@@ -253,6 +254,7 @@ impl Bench {
     }
 
     fn exec_storm(&self, c: &Common) -> anyhow::Result<()> {
+        let _stats = BpfStats::set(false)?;
         let mut rates = Vec::new();
         let mut shares = Vec::new();
         let mut drops = Vec::new();
@@ -314,6 +316,7 @@ impl Bench {
     }
 
     fn overhead(&self, c: &Common) -> anyhow::Result<()> {
+        let _stats = BpfStats::set(false)?;
         let tree = TargetTree::spawn(self.scratch.path(), 50)?;
         let seconds = c.seconds.to_string();
         let modes = ["require", "off"];
@@ -472,16 +475,19 @@ impl Drop for Agent {
     }
 }
 
-/// `kernel.bpf_stats_enabled` turned on for the guard's lifetime, then restored.
+/// `kernel.bpf_stats_enabled` set for the guard's lifetime, then restored: on to read the
+/// programs' run times, off for the timing benchmarks (left on, it adds a `sched_clock()`
+/// pair to every program run of the host).
 struct BpfStats(String);
 
 impl BpfStats {
     const PATH: &str = "/proc/sys/kernel/bpf_stats_enabled";
 
-    fn enable() -> anyhow::Result<Self> {
+    fn set(on: bool) -> anyhow::Result<Self> {
         let previous = std::fs::read_to_string(Self::PATH)
             .with_context(|| format!("cannot read {}", Self::PATH))?;
-        std::fs::write(Self::PATH, "1").with_context(|| format!("cannot write {}", Self::PATH))?;
+        std::fs::write(Self::PATH, if on { "1" } else { "0" })
+            .with_context(|| format!("cannot write {}", Self::PATH))?;
         Ok(Self(previous.trim().to_owned()))
     }
 }

@@ -33,7 +33,7 @@ use super::{EbpfError, EbpfOptions};
 use crate::collect::process::{
     memory_percent, push_process_samples, ProcStat, ProcessLabels, ProcessTable,
 };
-use crate::collect::procfs::ProcfsTable;
+use crate::collect::procfs::{ProcFiles, ProcfsTable};
 use crate::collect::SampleBuffer;
 use crate::target::{tracked_tree, NameMatcher, Tracked};
 
@@ -57,7 +57,8 @@ pub struct EbpfCollector {
     table: ProcfsTable,
     proc_root: PathBuf,
     total_memory_bytes: u64,
-    page_size: u64,
+    /// Kept-open /proc/PID/stat and io files of the tracked processes.
+    proc_files: ProcFiles,
     own_pid: u32,
     events_rx: Receiver<ProcEvent>,
     /// Held for its Drop, which stops and joins the ring-buffer thread.
@@ -99,7 +100,7 @@ impl EbpfCollector {
             table: ProcfsTable::new(&options.proc_root),
             proc_root: options.proc_root.clone(),
             total_memory_bytes: options.total_memory_bytes,
-            page_size: procfs::page_size(),
+            proc_files: ProcFiles::new(&options.proc_root),
             own_pid: std::process::id(),
             events_rx,
             _reader: reader,
@@ -164,7 +165,7 @@ impl EbpfCollector {
         let mut tree = ProcessTotals::default();
         let (mut rss, mut vms, mut threads, mut count) = (0u64, 0u64, 0u64, 0u64);
         for &pid in &pids {
-            let Some((stat, io)) = self.read_proc(pid) else {
+            let Some((stat, io)) = self.proc_files.read(pid) else {
                 self.forget_if_gone(pid);
                 continue;
             };
@@ -196,6 +197,8 @@ impl EbpfCollector {
             threads += stat.threads;
             count += 1;
         }
+        pids.sort_unstable();
+        self.proc_files.retain_sorted(&pids);
         self.pids_buf = pids;
 
         let all = add_totals(&tree, &self.exited);
@@ -427,26 +430,6 @@ impl EbpfCollector {
             );
             self.dropped_warned = dropped;
         }
-    }
-
-    /// /proc/PID/stat, and rchar/wchar from /proc/PID/io, through one handle on /proc/PID.
-    fn read_proc(&self, pid: u32) -> Option<(ProcStat, Option<(u64, u64)>)> {
-        let p = Process::new_with_root(self.proc_root.join(pid.to_string())).ok()?;
-        let stat = p.stat().ok()?;
-        let io = p.io().ok().map(|io| (io.rchar, io.wchar));
-        let stat = ProcStat {
-            key: crate::target::ProcessKey {
-                pid,
-                start_time: stat.starttime,
-            },
-            ppid: u32::try_from(stat.ppid).unwrap_or(0),
-            comm: stat.comm,
-            cpu_ns: 0,
-            rss_bytes: stat.rss * self.page_size,
-            vms_bytes: stat.vsize,
-            threads: u64::try_from(stat.num_threads).unwrap_or(0),
-        };
-        Some((stat, io))
     }
 
     fn memory_percent(&self, rss: u64) -> f64 {

@@ -1,6 +1,7 @@
 //! Timestamps: Unix nanoseconds inside, RFC 3339 UTC with microseconds on disk.
 
 use core::fmt;
+use std::cell::RefCell;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
@@ -64,6 +65,12 @@ impl Timestamp {
         self.to_datetime().format("%Y-%m-%d").to_string()
     }
 
+    /// The UTC day as days since 1970-01-01 (cheap to compare; [`Self::utc_date`] names it).
+    pub fn utc_day(self) -> i64 {
+        const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+        self.0.div_euclid(NANOS_PER_DAY)
+    }
+
     fn to_datetime(self) -> DateTime<Utc> {
         DateTime::from_timestamp_nanos(self.0)
     }
@@ -71,11 +78,20 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            &self
-                .to_datetime()
-                .to_rfc3339_opts(SecondsFormat::Micros, true),
-        )
+        // The agent writes hundreds of samples per tick with one timestamp: each thread keeps
+        // the last text it formatted, so a run of equal timestamps is formatted once.
+        thread_local! {
+            static LAST: RefCell<(i64, String)> = const { RefCell::new((0, String::new())) };
+        }
+        LAST.with_borrow_mut(|(at, text)| {
+            if *at != self.0 || text.is_empty() {
+                *text = self
+                    .to_datetime()
+                    .to_rfc3339_opts(SecondsFormat::Micros, true);
+                *at = self.0;
+            }
+            f.write_str(text)
+        })
     }
 }
 
@@ -134,6 +150,7 @@ mod tests {
         let s = Timestamp::from_unix_number(1_795_535_334.389).expect("s");
         assert!((ms.0 - s.0).abs() < 1_000, "{ms:?} vs {s:?}");
         assert_eq!(a.utc_date(), "2026-11-24");
+        assert_eq!(a.utc_day(), 20_781); // 2026-11-24 is day 20,781 of the Unix epoch
     }
 
     #[test]

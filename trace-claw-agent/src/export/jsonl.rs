@@ -32,7 +32,8 @@ pub struct DailyJsonl {
     dir: PathBuf,
     prefix: &'static str,
     pending: Vec<u8>,
-    pending_path: Option<PathBuf>,
+    /// The UTC day (days since the epoch) of the buffered lines, and its file.
+    pending_day: Option<(i64, PathBuf)>,
     file: Option<(PathBuf, File)>,
 }
 
@@ -47,34 +48,37 @@ impl DailyJsonl {
             dir: dir.to_owned(),
             prefix,
             pending: Vec::with_capacity(64 * 1024),
-            pending_path: None,
+            pending_day: None,
             file: None,
         })
     }
 
     /// Buffers one record dated `at`; a record of a new day flushes the previous day first.
     pub fn append<T: Serialize>(&mut self, at: Timestamp, record: &T) -> Result<(), ExportError> {
-        let path = daily_path(&self.dir, self.prefix, at);
-        if self.pending_path.as_ref().is_some_and(|p| *p != path) {
+        // Comparing day numbers, not paths: this runs once per sample.
+        let day = at.utc_day();
+        if self.pending_day.as_ref().is_some_and(|(d, _)| *d != day) {
             self.flush()?;
         }
         let start = self.pending.len();
         if let Err(e) = serde_json::to_writer(&mut self.pending, record) {
             self.pending.truncate(start);
             return Err(ExportError::Io {
-                path,
+                path: daily_path(&self.dir, self.prefix, at),
                 source: e.into(),
             });
         }
         self.pending.push(b'\n');
-        self.pending_path = Some(path);
+        if self.pending_day.is_none() {
+            self.pending_day = Some((day, daily_path(&self.dir, self.prefix, at)));
+        }
         Ok(())
     }
 
     /// Writes the buffered lines with one `write_all`. On failure the lines are kept and retried
     /// at the next flush, up to 64 MiB, beyond which the oldest are dropped.
     pub fn flush(&mut self) -> Result<(), ExportError> {
-        let Some(path) = self.pending_path.clone() else {
+        let Some((_, path)) = self.pending_day.clone() else {
             return Ok(());
         };
         if self.pending.is_empty() {
@@ -84,7 +88,7 @@ impl DailyJsonl {
         match result {
             Ok(()) => {
                 self.pending.clear();
-                self.pending_path = None;
+                self.pending_day = None;
                 Ok(())
             }
             Err(source) => {

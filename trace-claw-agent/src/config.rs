@@ -355,10 +355,21 @@ impl Config {
                 message: format!("nested deeper than {MAX_FLOW_DEPTH} levels"),
             });
         }
-        serde_norway::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            line: e.location().map_or(0, |l| l.line()),
-            message: strip_location(&e.to_string()),
+        serde_norway::from_str(text).map_err(|e| {
+            let message = strip_location(&e.to_string());
+            let mut line = e.location().map_or(0, |l| l.line());
+            // serde reports a duplicate field at the start of its mapping: point at the repeat.
+            if let Some(key) = message
+                .split_once("duplicate field `")
+                .and_then(|(_, rest)| rest.split('`').next())
+            {
+                line = line_of_repeat(text, line, key).unwrap_or(line);
+            }
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line,
+                message,
+            }
         })
     }
 
@@ -619,6 +630,37 @@ fn strip_location(message: &str) -> String {
     }
 }
 
+/// 1-based line of the second `key:` in the block mapping that starts at 1-based line
+/// `start`, if there is one.
+fn line_of_repeat(text: &str, start: usize, key: &str) -> Option<usize> {
+    let mut indent = None;
+    let mut seen = false;
+    for (i, line) in text.lines().enumerate().skip(start.saturating_sub(1)) {
+        let body = line.trim_start();
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let here = line.len() - body.len();
+        let level = *indent.get_or_insert(here);
+        if here < level {
+            return None; // the mapping ended
+        }
+        let name = body
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
+        if here == level && name == key {
+            if seen {
+                return Some(i + 1);
+            }
+            seen = true;
+        }
+    }
+    None
+}
+
 /// 1-based line of a dotted key (`collector.interval_seconds`) in block-style YAML, 0 if absent.
 fn line_of_key(text: &str, dotted: &str) -> usize {
     let parts: Vec<&str> = dotted.split('.').collect();
@@ -675,6 +717,15 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("c.yaml:3:"), "{msg}");
         assert!(msg.contains("intervall"), "{msg}");
+    }
+
+    #[test]
+    fn duplicate_key_names_the_repeat() {
+        let text = "mode: local\ncollector:\n  interval_seconds: 2\n  # again\n  cpu: true\n  interval_seconds: 3\n";
+        let err = Config::from_yaml(Path::new("c.yaml"), text).expect_err("duplicate");
+        let msg = err.to_string();
+        assert!(msg.starts_with("c.yaml:6: "), "{msg}");
+        assert!(msg.contains("duplicate field `interval_seconds`"), "{msg}");
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! trace-claw kernel programs: per-process on-CPU time, I/O and socket bytes, and the
 //! fork/exec/exit lifecycle of the tracked process tree.
 //!
-//! Only tracepoints and raw tracepoints are used (no kprobes, no fentry), so the programs load
-//! on kernels built without `CONFIG_KPROBES` and under lockdown. Minimum kernel: 6.3
-//! (`sock:sock_send_length` / `sock_recv_length`).
+//! Only tracepoints, raw tracepoints and a BTF tracepoint are used (no kprobes, no fentry), so
+//! the programs load on kernels built without `CONFIG_KPROBES` and under lockdown (integrity).
+//! Minimum kernel: 6.8 (two-argument `sched_stat_runtime`).
 //!
 //! - [`maps`]: every map and the load-time `CONFIG`.
 //! - [`sched`]: on-CPU time from `sched:sched_stat_runtime`.
-//! - [`io`]: syscall read/write bytes and block-layer read bytes.
+//! - [`io`]: block-layer read bytes.
 //! - [`net`]: socket bytes sent and received.
 //! - [`lifecycle`]: fork, exec and exit, and the tracked set they maintain.
 #![cfg_attr(target_arch = "bpf", no_std)]

@@ -51,9 +51,13 @@ impl Kernel {
     pub fn load(needle: &str) -> Result<Self, EbpfError> {
         let config = kernel_config(needle, &Btf::from_file(Path::new(VMLINUX_BTF))?)?;
         let words = bitmap_words();
-        // Parsed once for the loader's relocations and the `tp_btf` attach points.
+        // aya parses the kernel BTF (~20 MB in memory) in `EbpfLoader::new`, but keeps it to
+        // itself, and the `tp_btf` programs need it too: drop the loader's copy before parsing
+        // ours, so that two are never held at once.
+        let mut loader = EbpfLoader::new();
+        loader.btf(None);
         let kernel_btf = aya::Btf::from_sys_fs().map_err(EbpfError::KernelBtf)?;
-        let mut ebpf = EbpfLoader::new()
+        let mut ebpf = loader
             .btf(Some(&kernel_btf))
             .override_global("CONFIG", &config, true)
             .map_max_entries("KERNEL_BITS", words)

@@ -59,6 +59,32 @@ pub struct Common {
     /// Seconds per run (exec-storm and overhead; progs and pingpong use a third of it).
     #[arg(long, default_value_t = 30)]
     seconds: u64,
+    /// Which ping-pong pairs the agent tracks in progs and pingpong: `pair` (the first one,
+    /// the default), `none` (the untracked cost) or `both`.
+    #[arg(long, value_enum, default_value_t = Track::Pair)]
+    track: Track,
+}
+
+/// What the agent is told to track in the ping-pong benchmarks.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Track {
+    /// `tcbench-pp`, the tracked pair.
+    Pair,
+    /// A name no process has.
+    None,
+    /// `tcbench-pp` and `tcbench-qq` (their common prefix).
+    Both,
+}
+
+impl Track {
+    /// The agent's `--process` for this choice.
+    fn target(self) -> &'static str {
+        match self {
+            Self::Pair => TRACKED_PP,
+            Self::None => "tcbench-nothing",
+            Self::Both => "tcbench-",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -188,7 +214,7 @@ impl Bench {
         for run in 0..c.runs {
             eprintln!("bench-ebpf progs: run {}/{}", run + 1, c.runs);
             let before = prog_ids()?;
-            let agent = self.start_agent(TRACKED_PP, &self.scratch.path().join("progs"))?;
+            let agent = self.start_agent(c.track.target(), &self.scratch.path().join("progs"))?;
             let tracked = self.pingpong_child(TRACKED_PP, rounds)?;
             let untracked = self.pingpong_child(UNTRACKED_PP, rounds)?;
             read_ns_per_trip(tracked)?;
@@ -203,9 +229,9 @@ impl Bench {
             agent.stop()?;
         }
         println!(
-            "per-program cost, tracked + untracked pipe ping-pong ({rounds} round trips each), \
+            "per-program cost, two pipe ping-pongs ({rounds} round trips each, tracking: {:?}), \
              median of {} runs",
-            c.runs
+            c.track, c.runs
         );
         println!("{:<20} {:>14} {:>14}", "program", "ns per run", "runs");
         let mut names: Vec<_> = per_prog.keys().cloned().collect();
@@ -235,7 +261,7 @@ impl Bench {
         for run in 0..c.runs {
             eprintln!("bench-ebpf pingpong: run {}/{}", run + 1, c.runs);
             without.push(read_ns_per_trip(self.pingpong_child(TRACKED_PP, rounds)?)?);
-            let agent = self.start_agent(TRACKED_PP, &self.scratch.path().join("pp"))?;
+            let agent = self.start_agent(c.track.target(), &self.scratch.path().join("pp"))?;
             with.push(read_ns_per_trip(self.pingpong_child(TRACKED_PP, rounds)?)?);
             agent.stop()?;
         }
@@ -246,7 +272,8 @@ impl Bench {
         );
         println!("without agent: {:.2} us per round trip", a / 1e3);
         println!(
-            "with agent (eBPF, pair tracked): {:.2} us per round trip",
+            "with agent (eBPF, tracking: {:?}): {:.2} us per round trip",
+            c.track,
             b / 1e3
         );
         println!("slowdown: {:+.1}%", (b / a - 1.0) * 100.0);

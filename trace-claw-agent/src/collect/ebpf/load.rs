@@ -65,27 +65,15 @@ impl Kernel {
             .load(OBJECT)
             .map_err(EbpfError::Load)?;
         for &(name, _, hooks) in TRACEPOINTS {
-            let program: &mut TracePoint = ebpf
-                .program_mut(name)
-                .ok_or(EbpfError::MissingProgram(name))?
-                .try_into()
-                .map_err(program_error(name, hooks[0]))?;
+            let program: &mut TracePoint = typed_program(&mut ebpf, name, hooks[0])?;
             program.load().map_err(program_error(name, hooks[0]))?;
         }
         for &(name, hook) in RAW_TRACEPOINTS {
-            let program: &mut RawTracePoint = ebpf
-                .program_mut(name)
-                .ok_or(EbpfError::MissingProgram(name))?
-                .try_into()
-                .map_err(program_error(name, hook))?;
+            let program: &mut RawTracePoint = typed_program(&mut ebpf, name, hook)?;
             program.load().map_err(program_error(name, hook))?;
         }
         for &(name, hook) in BTF_TRACEPOINTS {
-            let program: &mut BtfTracePoint = ebpf
-                .program_mut(name)
-                .ok_or(EbpfError::MissingProgram(name))?
-                .try_into()
-                .map_err(program_error(name, hook))?;
+            let program: &mut BtfTracePoint = typed_program(&mut ebpf, name, hook)?;
             program
                 .load(hook, &kernel_btf)
                 .map_err(program_error(name, hook))?;
@@ -126,12 +114,7 @@ impl Kernel {
     /// Attaches every program; from here on the tracked set follows forks and execs.
     pub fn attach(&mut self) -> Result<(), EbpfError> {
         for &(name, category, hooks) in TRACEPOINTS {
-            let program: &mut TracePoint = self
-                .ebpf
-                .program_mut(name)
-                .ok_or(EbpfError::MissingProgram(name))?
-                .try_into()
-                .map_err(program_error(name, hooks[0]))?;
+            let program: &mut TracePoint = typed_program(&mut self.ebpf, name, hooks[0])?;
             for &hook in hooks {
                 program
                     .attach(category, hook)
@@ -139,21 +122,11 @@ impl Kernel {
             }
         }
         for &(name, hook) in RAW_TRACEPOINTS {
-            let program: &mut RawTracePoint = self
-                .ebpf
-                .program_mut(name)
-                .ok_or(EbpfError::MissingProgram(name))?
-                .try_into()
-                .map_err(program_error(name, hook))?;
+            let program: &mut RawTracePoint = typed_program(&mut self.ebpf, name, hook)?;
             program.attach(hook).map_err(program_error(name, hook))?;
         }
         for &(name, hook) in BTF_TRACEPOINTS {
-            let program: &mut BtfTracePoint = self
-                .ebpf
-                .program_mut(name)
-                .ok_or(EbpfError::MissingProgram(name))?
-                .try_into()
-                .map_err(program_error(name, hook))?;
+            let program: &mut BtfTracePoint = typed_program(&mut self.ebpf, name, hook)?;
             program.attach().map_err(program_error(name, hook))?;
         }
         Ok(())
@@ -202,6 +175,21 @@ fn kernel_config(needle: &str, btf: &Btf) -> Result<KernelConfig, EbpfError> {
     config.task_pid_offset = btf.member_offset("task_struct", "pid")?;
     config.task_comm_offset = btf.member_offset("task_struct", "comm")?;
     Ok(config)
+}
+
+/// The program `name` of the object as its concrete type (`hook` names it in errors).
+fn typed_program<'a, T>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+    hook: &'static str,
+) -> Result<&'a mut T, EbpfError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    ebpf.program_mut(name)
+        .ok_or(EbpfError::MissingProgram(name))?
+        .try_into()
+        .map_err(program_error(name, hook))
 }
 
 fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, EbpfError> {

@@ -100,10 +100,10 @@ fn config_files_with_bad_values_name_file_line_and_key() {
             "receiver.request_timeout_seconds",
         ),
         ("beyond_u64.yaml", Some(2), "max_body_bytes"),
-        // serde_norway reports a duplicate at the line of its mapping (`collector:`).
+        // The repeat, not the first key of its mapping (where serde_norway places it).
         (
             "duplicate_key.yaml",
-            Some(3),
+            Some(4),
             "duplicate field `interval_seconds`",
         ),
         ("string_for_number.yaml", Some(2), "interval_seconds"),

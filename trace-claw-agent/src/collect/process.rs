@@ -192,7 +192,10 @@ impl ProcessCollector {
             (&names::PROCESS_CPU_TIME, total_cpu_ns as f64 / 1e9),
             (&names::PROCESS_MEMORY_RSS, rss as f64),
             (&names::PROCESS_MEMORY_VMS, vms as f64),
-            (&names::PROCESS_MEMORY_USAGE, self.memory_percent(rss)),
+            (
+                &names::PROCESS_MEMORY_USAGE,
+                memory_percent(rss, self.total_memory_bytes),
+            ),
             (
                 &names::PROCESS_IO_READ,
                 (live.read_bytes + self.exited.read_bytes) as f64,
@@ -221,10 +224,6 @@ impl ProcessCollector {
         };
         self.match_cache.insert(cache_key, m);
         m
-    }
-
-    fn memory_percent(&self, rss: u64) -> f64 {
-        memory_percent(rss, self.total_memory_bytes)
     }
 
     fn push_process(

@@ -213,7 +213,10 @@ impl EbpfCollector {
             (&names::PROCESS_CPU_TIME, all.cpu_ns as f64 / 1e9),
             (&names::PROCESS_MEMORY_RSS, rss as f64),
             (&names::PROCESS_MEMORY_VMS, vms as f64),
-            (&names::PROCESS_MEMORY_USAGE, self.memory_percent(rss)),
+            (
+                &names::PROCESS_MEMORY_USAGE,
+                memory_percent(rss, self.total_memory_bytes),
+            ),
             (&names::PROCESS_IO_READ, all.read_bytes as f64),
             (&names::PROCESS_IO_WRITE, all.write_bytes as f64),
             (&names::PROCESS_IO_BLOCK_READ, all.block_read_bytes as f64),
@@ -430,10 +433,6 @@ impl EbpfCollector {
         }
     }
 
-    fn memory_percent(&self, rss: u64) -> f64 {
-        memory_percent(rss, self.total_memory_bytes)
-    }
-
     fn push_process(
         &self,
         buf: &mut SampleBuffer,
@@ -515,14 +514,15 @@ fn tracked_of(flags: u32) -> Tracked {
 
 /// `base` plus the kernel's counters.
 fn add(base: &ProcessTotals, c: &ProcCounters) -> ProcessTotals {
-    ProcessTotals {
-        cpu_ns: base.cpu_ns + c.on_cpu_ns,
-        read_bytes: base.read_bytes + c.read_bytes,
-        write_bytes: base.write_bytes + c.write_bytes,
-        block_read_bytes: base.block_read_bytes + c.block_read_bytes,
-        net_sent_bytes: base.net_sent_bytes + c.net_sent_bytes,
-        net_recv_bytes: base.net_recv_bytes + c.net_recv_bytes,
-    }
+    let kernel = ProcessTotals {
+        cpu_ns: c.on_cpu_ns,
+        read_bytes: c.read_bytes,
+        write_bytes: c.write_bytes,
+        block_read_bytes: c.block_read_bytes,
+        net_sent_bytes: c.net_sent_bytes,
+        net_recv_bytes: c.net_recv_bytes,
+    };
+    add_totals(base, &kernel)
 }
 
 fn add_totals(a: &ProcessTotals, b: &ProcessTotals) -> ProcessTotals {

@@ -6,7 +6,7 @@
 
 /// Capacity of the tracked-process map (`PROCS`); a fork beyond it is not tracked.
 pub const MAX_TRACKED: u32 = 16_384;
-/// Capacity of the map of processes between their exit and their last context switch.
+/// Capacity of the map of processes between their exit and the freeing of their last thread.
 pub const MAX_EXITING: u32 = 4_096;
 /// Words of the tracked-tgid bitmaps as compiled (`PID_MAX_LIMIT` of 64-bit Linux / 64); the
 /// loader shrinks them to the host's `pid_max`.
@@ -75,6 +75,8 @@ pub struct TrackedProc {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExitingProc {
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at the exit: the time of the exit event.
+    pub timestamp_ns: u64,
     /// The process (tgid) that is ending.
     pub tgid: u32,
     /// `task_struct.exit_code`: a raw wait status.
@@ -199,7 +201,7 @@ mod tests {
     fn layouts_have_no_padding() {
         assert_eq!(size_of::<ProcCounters>(), 6 * 8);
         assert_eq!(size_of::<TrackedProc>(), size_of::<ProcCounters>() + 8);
-        assert_eq!(size_of::<ExitingProc>(), 24);
+        assert_eq!(size_of::<ExitingProc>(), 32);
         assert_eq!(
             size_of::<ProcEvent>(),
             8 + 6 * 4 + size_of::<ProcCounters>() + COMM_LEN + FILENAME_LEN

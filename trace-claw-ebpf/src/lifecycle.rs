@@ -5,16 +5,19 @@
 //!   one whose new comm contains the target name starts being tracked.
 //! - rename (`task:task_rename`): an untracked process renaming itself to a matching name
 //!   starts being tracked.
-//! - exit: `sched:sched_process_exit` of the thread that ends the group records the exit status;
-//!   that thread's final `sched_switch` (raw tracepoint, after the scheduler accounted its last slice)
-//!   emits the exit event with the final counters and removes the process from every map.
+//! - exit: `sched:sched_process_exit` of the thread that ends the group records the exit time,
+//!   status and I/O; `sched_process_free` of that thread, when the scheduler has accounted its
+//!   last slice, emits the exit event with the final counters and removes the process from
+//!   every map.
 
 use aya_ebpf::helpers::{
     bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns,
     bpf_probe_read_kernel, bpf_probe_read_kernel_buf, bpf_probe_read_kernel_str_bytes,
 };
-use aya_ebpf::macros::{raw_tracepoint, tracepoint};
-use aya_ebpf::programs::{RawTracePointContext, TracePointContext};
+use core::ptr::addr_of;
+
+use aya_ebpf::macros::{btf_tracepoint, tracepoint};
+use aya_ebpf::programs::{BtfTracePointContext, TracePointContext};
 use aya_ebpf::EbpfContext;
 use trace_claw_common::abi::{
     ExitingProc, KernelConfig, ProcCounters, ProcEvent, TrackedProc, COMM_LEN, EVENT_EXEC,
@@ -23,7 +26,8 @@ use trace_claw_common::abi::{
 };
 
 use crate::maps::{
-    bump_stat, config, current_tgid, field, maybe_tracked, track, untrack, EVENTS, EXITING, PROCS,
+    bump_stat, config, current_tgid, field, maybe_tracked, task_field, track, untrack, CONFIG,
+    EVENTS, EXITING, PROCS,
 };
 
 /// `task:task_newtask`: offset of `pid_t pid` (the new task).
@@ -44,9 +48,6 @@ const RENAME_NEWCOMM: usize = 28;
 const EXIT_PID: usize = 24;
 /// `sched:sched_process_exit`: offset of `bool group_dead` (kernel 6.16+).
 const EXIT_GROUP_DEAD: usize = 32;
-/// `task_struct.__state` of a task switching out for the last time (set by `do_task_dead`;
-/// no other state has this bit).
-const TASK_DEAD: u32 = 0x80;
 
 /// `task:task_newtask`: a tracked process created a child process.
 #[tracepoint]
@@ -201,8 +202,11 @@ fn try_sched_process_exit(ctx: &TracePointContext) -> Result<(), i32> {
         (task, status.unwrap_or(0))
     };
     let (read_bytes, write_bytes) = process_io(task, &cfg);
-    // A full EXITING map only delays the exit event: userspace reaps entries whose pid is gone.
+    // With EXITING full the exit event is lost; userspace counts the process when its pid is
+    // gone (`collect::ebpf::read`).
     let exiting = ExitingProc {
+        // SAFETY: bpf_ktime_get_ns has no preconditions.
+        timestamp_ns: unsafe { bpf_ktime_get_ns() },
         tgid,
         exit_status,
         read_bytes,
@@ -212,61 +216,57 @@ fn try_sched_process_exit(ctx: &TracePointContext) -> Result<(), i32> {
     Ok(())
 }
 
-/// `sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next,
-/// unsigned int prev_state)` (raw tracepoint): the final switch-out of a tracked process's last
-/// thread emits its exit event with the counters now complete, and forgets the process.
-///
-/// A raw tracepoint, because the classic one builds its whole record (two comms, pids,
-/// priorities, the state) in a per-CPU buffer before every run, on every context switch of
-/// the host; here the common path is one argument load and a compare.
-#[raw_tracepoint(tracepoint = "sched_switch")]
-pub fn sched_switch(ctx: RawTracePointContext) -> i32 {
-    match try_sched_switch(&ctx) {
-        Ok(()) => 0,
-        Err(e) => e,
+/// `sched_process_free(struct task_struct *p)` (BTF tracepoint): a task is freed, after its
+/// parent reaped it, its final context switch and an RCU grace period, so the scheduler has
+/// accounted every nanosecond it ran. If it is the thread that ended a tracked process (see
+/// `sched_process_exit`), emits the exit event with the final counters and forgets the process.
+/// A rare event (once per task), so no program runs on context switches at all.
+#[btf_tracepoint(function = "sched_process_free")]
+pub fn sched_process_free(ctx: BtfTracePointContext) -> i32 {
+    let task: *const u8 = ctx.arg(0);
+    // SAFETY: `task` is the tracepoint's task_struct pointer (typed by BTF) and CONFIG, frozen
+    // before load, holds task_struct.tgid's offset in the running kernel.
+    let tgid: i32 = unsafe { task_field(task, addr_of!(CONFIG.task_tgid_offset)) };
+    if !maybe_tracked(tgid as u32) {
+        return 0;
     }
-}
-
-fn try_sched_switch(ctx: &RawTracePointContext) -> Result<(), i32> {
-    let state: u64 = ctx.arg(3);
-    if state as u32 != TASK_DEAD {
-        return Ok(()); // not a dead task: the common case
-    }
-    let prev: u64 = ctx.arg(1);
-    let cfg = config();
-    // SAFETY: `prev` is the tracepoint's task_struct pointer and the offset is task_struct.pid's
-    // from the running kernel's BTF; the read faults safely regardless.
-    let tid: i32 =
-        unsafe { bpf_probe_read_kernel((prev + u64::from(cfg.task_pid_offset)) as *const i32) }?;
+    // SAFETY: as above, for task_struct.pid (the thread id).
+    let tid: i32 = unsafe { task_field(task, addr_of!(CONFIG.task_pid_offset)) };
     let tid = tid as u32;
     let Some(exiting) = EXITING.get_ptr(tid) else {
-        return Ok(());
+        return 0;
     };
     // SAFETY: `exiting` points to a live EXITING value; it is copied out at once.
-    let ExitingProc {
-        tgid,
-        exit_status,
-        read_bytes,
-        write_bytes,
-    } = unsafe { *exiting };
-    if let Some(p) = PROCS.get_ptr(tgid) {
+    let exiting = unsafe { *exiting };
+    // Userspace finishes exits the kernel missed (it removes the entry too): whoever removes
+    // the entry emits the event, exactly once.
+    if EXITING.remove(tid).is_err() {
+        return 0;
+    }
+    if let Some(p) = PROCS.get_ptr(exiting.tgid) {
         // SAFETY: `p` points to a live PROCS value; it is copied out at once.
         let mut tracked = unsafe { *p };
-        tracked.counters.read_bytes = read_bytes;
-        tracked.counters.write_bytes = write_bytes;
+        tracked.counters.read_bytes = exiting.read_bytes;
+        tracked.counters.write_bytes = exiting.write_bytes;
         let mut comm = [0u8; COMM_LEN];
         // SAFETY: as above, for task_struct.comm; a failed read leaves the comm empty.
         let _read = unsafe {
-            bpf_probe_read_kernel_buf(
-                (prev + u64::from(cfg.task_comm_offset)) as *const u8,
-                &mut comm,
-            )
+            bpf_probe_read_kernel_buf(task.add(config().task_comm_offset as usize), &mut comm)
         };
-        emit(EVENT_EXIT, tgid, &tracked, comm, exit_status, |_| Ok(()));
+        emit(
+            EVENT_EXIT,
+            exiting.tgid,
+            &tracked,
+            comm,
+            exiting.exit_status,
+            |event| {
+                event.timestamp_ns = exiting.timestamp_ns;
+                Ok(())
+            },
+        );
     }
-    untrack(tgid);
-    let _gone = EXITING.remove(tid);
-    Ok(())
+    untrack(exiting.tgid);
+    0
 }
 
 /// Writes one event to the ring buffer, counting it as dropped when the buffer is full.

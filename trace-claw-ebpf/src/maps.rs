@@ -133,3 +133,19 @@ pub unsafe fn field<T: Copy>(ctx: &TracePointContext, offset: usize) -> T {
     // SAFETY: per the caller, a `T` lives at `offset` of the record the context points to.
     unsafe { core::ptr::read(ctx.as_ptr().cast::<u8>().add(offset).cast::<T>()) }
 }
+
+/// Reads the field of a BTF-typed `task_struct *` whose offset is at `offset` in the frozen
+/// `CONFIG` (a plain load: the verifier knows the offset's value and checks it against the
+/// struct, and the load faults safely).
+///
+/// # Safety
+/// `task` must be a `task_struct *` argument of a BTF tracepoint and `offset` a `CONFIG` field
+/// holding the offset of a `T` in `task_struct`.
+#[inline(always)]
+pub unsafe fn task_field<T: Copy>(task: *const u8, offset: *const u32) -> T {
+    // SAFETY: per the caller; CONFIG is read-only and frozen before load.
+    unsafe {
+        let offset = core::ptr::read_volatile(offset);
+        core::ptr::read(task.add(offset as usize).cast::<T>())
+    }
+}

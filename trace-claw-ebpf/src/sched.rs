@@ -14,7 +14,7 @@ use core::ptr::{addr_of, addr_of_mut};
 use aya_ebpf::macros::btf_tracepoint;
 use aya_ebpf::programs::BtfTracePointContext;
 
-use crate::maps::{add_to, CONFIG};
+use crate::maps::{add_to, task_field, CONFIG};
 
 /// `sched_stat_runtime(struct task_struct *curr, u64 runtime)`: adds `runtime` ns to the
 /// task's process. Minimum kernel: 6.8 (two-argument form).
@@ -22,12 +22,9 @@ use crate::maps::{add_to, CONFIG};
 pub fn sched_stat_runtime(ctx: BtfTracePointContext) -> i32 {
     let task: *const u8 = ctx.arg(0);
     let runtime: u64 = ctx.arg(1);
-    // SAFETY: CONFIG is a frozen read-only global the loader filled in, so the verifier knows
-    // this load's value: task_struct.tgid's offset from the running kernel's BTF.
-    let offset = unsafe { core::ptr::read_volatile(addr_of!(CONFIG.task_tgid_offset)) };
-    // SAFETY: `task` is the tracepoint's task_struct pointer (typed by BTF, so the verifier
-    // checks the offset against the struct and turns the load into a faulting-safe one).
-    let tgid = unsafe { core::ptr::read(task.add(offset as usize).cast::<i32>()) };
+    // SAFETY: `task` is the tracepoint's task_struct pointer (typed by BTF) and CONFIG, frozen
+    // before load, holds task_struct.tgid's offset in the running kernel.
+    let tgid: i32 = unsafe { task_field(task, addr_of!(CONFIG.task_tgid_offset)) };
     add_to(tgid as u32, runtime, |p| {
         // SAFETY: `p` points to a live PROCS value.
         unsafe { addr_of_mut!((*p).counters.on_cpu_ns) }

@@ -306,8 +306,9 @@ impl Bench {
             if !status.success() {
                 bail!("storm worker failed: {status}");
             }
-            // Two ticks for the agent to drain the last events.
-            std::thread::sleep(Duration::from_millis(2_500));
+            // Time for the agent to drain the last events, including any exit it finishes itself
+            // (2 s after the pid left /proc, checked at its 1 s ticks).
+            std::thread::sleep(Duration::from_millis(4_000));
             agent.stop()?;
             let spawned: Vec<u32> = std::fs::read_to_string(&pids_file)?
                 .lines()
@@ -569,15 +570,13 @@ fn prog_ids() -> anyhow::Result<HashSet<u64>> {
 /// Program names of trace-claw-ebpf as the kernel truncates them (15 bytes).
 const OUR_PROGRAMS: &[&str] = &[
     "sched_stat_runt",
-    "sys_exit_read",
-    "sys_exit_write",
     "block_bio_queue",
     "sock_send_lengt",
     "sock_recv_lengt",
     "task_newtask",
     "task_rename",
     "sched_process_e",
-    "sched_switch",
+    "sched_process_f",
 ];
 
 /// (program name, run_time_ns, run_cnt) of every trace-claw program loaded since `before`.

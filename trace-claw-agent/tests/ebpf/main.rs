@@ -197,6 +197,16 @@ mod with_ebpf {
         pids: &[u32],
     ) -> Vec<ProcessEvent> {
         let mut events = Vec::new();
+        collect_into(c, pids, &mut events);
+        events
+    }
+
+    /// Adds events to `events` until it holds an exit of each of `pids` (20 s at most).
+    fn collect_into(
+        c: &mut trace_claw_agent::collect::ebpf::EbpfCollector,
+        pids: &[u32],
+        events: &mut Vec<ProcessEvent>,
+    ) {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut buf = SampleBuffer::default();
         loop {
@@ -209,7 +219,7 @@ mod with_ebpf {
                     .any(|e| e.pid == *p && e.kind == ProcessEventKind::Exit)
             });
             if done || Instant::now() > deadline {
-                return events;
+                return;
             }
             c.wait_for_event(Duration::from_millis(200));
         }
@@ -426,13 +436,15 @@ mod with_ebpf {
             let pid = target.spawn("spawn", &[K.to_string(), "5".into()]);
             let reaped = wait4(pid);
             assert_eq!(reaped.status, 0);
-            let events = collect_until_exited(&mut c, &[pid]);
-            // The child reaped every grandchild before exiting, so their exits were emitted first.
+            let mut events = collect_until_exited(&mut c, &[pid]);
             let grandchildren: Vec<u32> = events
                 .iter()
                 .filter(|e| e.kind == ProcessEventKind::Fork && e.ppid == pid)
                 .map(|e| e.pid)
                 .collect();
+            // An exit event is emitted when the task is freed, an RCU grace period after its
+            // reap, so the last grandchildren's may come after the child's.
+            collect_into(&mut c, &grandchildren, &mut events);
             let execs = events
                 .iter()
                 .filter(|e| e.kind == ProcessEventKind::Exec && grandchildren.contains(&e.pid))

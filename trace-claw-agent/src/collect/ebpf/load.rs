@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use aya::maps::{Array, HashMap, MapData, RingBuf};
-use aya::programs::{BtfTracePoint, RawTracePoint, TracePoint};
+use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use trace_claw_common::abi::{ExitingProc, KernelConfig, TrackedProc, COMM_LEN, PID_BITMAP_WORDS};
 
@@ -25,17 +25,18 @@ const TRACEPOINTS: &[(&str, &str, &[&str])] = &[
     ("sched_process_exec", "sched", &["sched_process_exec"]),
     ("sched_process_exit", "sched", &["sched_process_exit"]),
 ];
-/// Raw tracepoint programs and their tracepoint.
-const RAW_TRACEPOINTS: &[(&str, &str)] = &[("sched_switch", "sched_switch")];
 /// BTF tracepoint programs (`tp_btf`) and their tracepoint.
-const BTF_TRACEPOINTS: &[(&str, &str)] = &[("sched_stat_runtime", "sched_stat_runtime")];
+const BTF_TRACEPOINTS: &[(&str, &str)] = &[
+    ("sched_stat_runtime", "sched_stat_runtime"),
+    ("sched_process_free", "sched_process_free"),
+];
 
 /// The loaded (not yet attached) programs and their maps.
 pub struct Kernel {
     ebpf: Ebpf,
     /// Tracked processes and their counters, by tgid.
     pub procs: HashMap<MapData, u32, TrackedProc>,
-    /// Processes between their exit and their final context switch, by tid.
+    /// Processes between their exit and the freeing of their last thread, by tid.
     pub exiting: HashMap<MapData, u32, ExitingProc>,
     /// `STAT_*` counters.
     pub stats: Array<MapData, u64>,
@@ -67,10 +68,6 @@ impl Kernel {
         for &(name, _, hooks) in TRACEPOINTS {
             let program: &mut TracePoint = typed_program(&mut ebpf, name, hooks[0])?;
             program.load().map_err(program_error(name, hooks[0]))?;
-        }
-        for &(name, hook) in RAW_TRACEPOINTS {
-            let program: &mut RawTracePoint = typed_program(&mut ebpf, name, hook)?;
-            program.load().map_err(program_error(name, hook))?;
         }
         for &(name, hook) in BTF_TRACEPOINTS {
             let program: &mut BtfTracePoint = typed_program(&mut ebpf, name, hook)?;
@@ -120,10 +117,6 @@ impl Kernel {
                     .attach(category, hook)
                     .map_err(program_error(name, hook))?;
             }
-        }
-        for &(name, hook) in RAW_TRACEPOINTS {
-            let program: &mut RawTracePoint = typed_program(&mut self.ebpf, name, hook)?;
-            program.attach(hook).map_err(program_error(name, hook))?;
         }
         for &(name, hook) in BTF_TRACEPOINTS {
             let program: &mut BtfTracePoint = typed_program(&mut self.ebpf, name, hook)?;

@@ -8,7 +8,7 @@
 //! slice its running threads have not yet been charged (at most a scheduler tick each). Processes tracked from before the agent
 //! started get a baseline of the CPU time they had already used, so totals are lifetime totals.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use aya::maps::{MapData, RingBuf};
 use procfs::process::Process;
 use trace_claw_common::abi::{
-    exit_code_from_status, ProcCounters, ProcEvent, TrackedProc, EVENT_EXEC, EVENT_EXIT,
-    EVENT_FORK, STAT_EVENTS_DROPPED, STAT_TRACK_FULL, TRACK_DESCENDANT, TRACK_EXEC_MATCH,
-    TRACK_MATCH,
+    exit_code_from_status, ExitingProc, ProcCounters, ProcEvent, TrackedProc, COMM_LEN, EVENT_EXEC,
+    EVENT_EXIT, EVENT_FORK, FILENAME_LEN, STAT_EVENTS_DROPPED, STAT_TRACK_FULL, TRACK_DESCENDANT,
+    TRACK_EXEC_MATCH, TRACK_MATCH,
 };
 use trace_claw_common::event::{ProcessEvent, ProcessEventKind, ProcessTotals};
 use trace_claw_common::names::{self, labels, MetricDef};
@@ -72,10 +72,15 @@ pub struct EbpfCollector {
     /// Wall clock minus CLOCK_MONOTONIC, to date kernel events.
     clock_offset_ns: i64,
     dropped_warned: u64,
-    /// Pids in `PROCS` whose /proc entry was missing at the last tick.
-    missing: HashSet<u32>,
+    /// Pids in `PROCS` whose /proc entry was missing at the last tick, and since when.
+    missing: HashMap<u32, Instant>,
     pids_buf: Vec<u32>,
 }
+
+/// How long a tracked pid may be gone from /proc before userspace finishes its exit itself: the
+/// kernel emits the exit event when the task is freed, an RCU grace period (milliseconds; up to
+/// 10 s with lazy RCU on offloaded CPUs) after the reap that removed the /proc entry.
+const EXIT_EVENT_GRACE: Duration = Duration::from_secs(2);
 
 impl EbpfCollector {
     /// Loads and attaches the kernel programs and seeds the tracked set.
@@ -110,7 +115,7 @@ impl EbpfCollector {
             events: Vec::new(),
             clock_offset_ns: realtime_minus_monotonic_ns(),
             dropped_warned: 0,
-            missing: HashSet::new(),
+            missing: HashMap::new(),
             pids_buf: Vec::new(),
         };
         collector.seed();
@@ -164,7 +169,7 @@ impl EbpfCollector {
         let (mut rss, mut vms, mut threads, mut count) = (0u64, 0u64, 0u64, 0u64);
         for &pid in &pids {
             let Some((stat, io)) = self.proc_files.read(pid) else {
-                self.forget_if_gone(pid);
+                self.finish_if_gone(pid);
                 continue;
             };
             self.missing.remove(&pid);
@@ -389,36 +394,69 @@ impl EbpfCollector {
         self.events.push(event);
     }
 
-    /// Removes a tracked pid whose /proc entry has been missing for two ticks and whose exit
-    /// event never came (lost to a full ring buffer), so the kernel maps cannot leak.
-    fn forget_if_gone(&mut self, pid: u32) {
-        if self.missing.insert(pid) {
+    /// Finishes a tracked pid whose /proc entry has been missing for [`EXIT_EVENT_GRACE`] and
+    /// is still in `PROCS`, so the kernel maps cannot leak:
+    /// - its exit is in `EXITING` (the kernel's `sched_process_free` run never came): emits the
+    ///   exit event from the maps, exact, since the process stopped running long ago;
+    /// - it is not (the exit went unrecorded with `EXITING` full): counts it with its last
+    ///   counters, without an event.
+    fn finish_if_gone(&mut self, pid: u32) {
+        let since = *self.missing.entry(pid).or_insert_with(Instant::now);
+        if since.elapsed() < EXIT_EVENT_GRACE {
             return;
         }
         self.missing.remove(&pid);
-        let last = self
-            .kernel
-            .procs
-            .get(&pid, 0)
-            .ok()
-            .map(|t| t.counters)
-            .unwrap_or_default();
-        let _gone = self.kernel.procs.remove(&pid);
-        let stale: Vec<u32> = self
+        let Ok(tracked) = self.kernel.procs.get(&pid, 0) else {
+            return; // the kernel finished it meanwhile; its event is on the way
+        };
+        let recorded: Vec<(u32, ExitingProc)> = self
             .kernel
             .exiting
             .iter()
             .filter_map(Result::ok)
             .filter(|(_, x)| x.tgid == pid)
-            .map(|(tid, _)| tid)
             .collect();
-        for tid in stale {
-            let _gone = self.kernel.exiting.remove(&tid);
+        // Whoever removes the EXITING entry, the kernel or this, emits the event.
+        let claimed = recorded
+            .iter()
+            .filter(|(tid, _)| self.kernel.exiting.remove(tid).is_ok())
+            .map(|&(_, x)| x)
+            .next_back();
+        if !recorded.is_empty() && claimed.is_none() {
+            return; // the kernel is emitting it
         }
-        let base = self.live.remove(&pid).map(|l| l.base).unwrap_or_default();
-        let totals = add(&base, &last);
-        self.exited = add_totals(&self.exited, &totals);
-        log::debug!("pid {pid} vanished without an exit event; counted with its last counters");
+        let _gone = self.kernel.procs.remove(&pid);
+        let Some(exit) = claimed else {
+            let base = self.live.remove(&pid).map(|l| l.base).unwrap_or_default();
+            self.exited = add_totals(&self.exited, &add(&base, &tracked.counters));
+            log::debug!(
+                "pid {pid} vanished without a recorded exit; counted with its last counters"
+            );
+            return;
+        };
+        let mut comm = [0u8; COMM_LEN];
+        if let Some(live) = self.live.get(&pid) {
+            let name = live.comm.as_bytes();
+            let n = name.len().min(COMM_LEN - 1);
+            comm[..n].copy_from_slice(&name[..n]);
+        }
+        log::debug!("pid {pid}: exit event finished from the kernel maps");
+        self.on_exit(&ProcEvent {
+            timestamp_ns: exit.timestamp_ns,
+            kind: EVENT_EXIT,
+            pid,
+            ppid: tracked.ppid,
+            exit_status: exit.exit_status,
+            flags: tracked.flags,
+            _pad: 0,
+            counters: ProcCounters {
+                read_bytes: exit.read_bytes,
+                write_bytes: exit.write_bytes,
+                ..tracked.counters
+            },
+            comm,
+            filename: [0; FILENAME_LEN],
+        });
     }
 
     fn warn_about_losses(&mut self) {

@@ -11,6 +11,9 @@ pub const MAX_EXITING: u32 = 4_096;
 /// Words of the tracked-tgid bitmaps as compiled (`PID_MAX_LIMIT` of 64-bit Linux / 64); the
 /// loader shrinks them to the host's `pid_max`.
 pub const PID_BITMAP_WORDS: u32 = (4 << 20) / 64;
+/// Entries of the direct-mapped counters array (`FAST`) as compiled: a power of two, the most the
+/// loader gives it; it shrinks it to the smallest power of two covering the host's `pid_max`.
+pub const MAX_FAST: u32 = 1 << 16;
 /// Size of the lifecycle ring buffer in bytes (a power of two, a multiple of the page size).
 pub const EVENTS_RING_BYTES: u32 = 1 << 20;
 /// Bytes of the exec'd filename kept in an event (longer paths are truncated).
@@ -57,6 +60,35 @@ pub struct ProcCounters {
     pub net_sent_bytes: u64,
     /// Socket bytes received.
     pub net_recv_bytes: u64,
+}
+
+impl ProcCounters {
+    /// Field-by-field sum of `self` and `other`.
+    #[inline(always)]
+    pub const fn plus(&self, other: &Self) -> Self {
+        Self {
+            on_cpu_ns: self.on_cpu_ns.wrapping_add(other.on_cpu_ns),
+            read_bytes: self.read_bytes.wrapping_add(other.read_bytes),
+            write_bytes: self.write_bytes.wrapping_add(other.write_bytes),
+            block_read_bytes: self.block_read_bytes.wrapping_add(other.block_read_bytes),
+            net_sent_bytes: self.net_sent_bytes.wrapping_add(other.net_sent_bytes),
+            net_recv_bytes: self.net_recv_bytes.wrapping_add(other.net_recv_bytes),
+        }
+    }
+}
+
+/// Value of the `FAST` array: the counters of the tracked process `tgid`, kept at index
+/// `tgid & (len - 1)` so the hot programs reach them with an inlined array load instead of a
+/// `PROCS` hash lookup. A process's counters are the sum of its `PROCS` and `FAST` ones.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FastCounters {
+    /// The tgid of the tracked process owning this entry; 0 if free. Claimed by the kernel
+    /// (compare and swap from 0; 64 bits, the width BPF's compare and swap takes) the first time
+    /// it counts for a tracked process whose entry is free.
+    pub owner: u64,
+    /// Counters added here since the entry was claimed.
+    pub counters: ProcCounters,
 }
 
 /// Value of the `PROCS` map: one tracked process (tgid is the key).
@@ -141,6 +173,8 @@ pub struct KernelConfig {
     pub task_pid_offset: u32,
     /// Byte offset of `task_struct.comm`.
     pub task_comm_offset: u32,
+    /// `FAST`'s length minus one (a power of two minus one): the mask that gives a tgid's index.
+    pub fast_mask: u32,
 }
 
 impl KernelConfig {
@@ -159,6 +193,7 @@ impl KernelConfig {
             ioac_wchar_offset: 0,
             task_pid_offset: 0,
             task_comm_offset: 0,
+            fast_mask: 0,
         }
     }
 }
@@ -178,12 +213,14 @@ pub const fn exit_code_from_status(status: i32) -> i32 {
 // with no implicit padding (checked by `layouts_have_no_padding`), so any bit pattern is valid.
 #[cfg(all(feature = "user", target_os = "linux"))]
 mod pod {
-    use super::{ExitingProc, KernelConfig, ProcCounters, ProcEvent, TrackedProc};
+    use super::{ExitingProc, FastCounters, KernelConfig, ProcCounters, ProcEvent, TrackedProc};
 
     // SAFETY: see the module comment.
     unsafe impl aya::Pod for ProcCounters {}
     // SAFETY: see the module comment.
     unsafe impl aya::Pod for TrackedProc {}
+    // SAFETY: see the module comment.
+    unsafe impl aya::Pod for FastCounters {}
     // SAFETY: see the module comment.
     unsafe impl aya::Pod for ExitingProc {}
     // SAFETY: see the module comment.
@@ -202,11 +239,12 @@ mod tests {
         assert_eq!(size_of::<ProcCounters>(), 6 * 8);
         assert_eq!(size_of::<TrackedProc>(), size_of::<ProcCounters>() + 8);
         assert_eq!(size_of::<ExitingProc>(), 32);
+        assert_eq!(size_of::<FastCounters>(), 8 + size_of::<ProcCounters>());
         assert_eq!(
             size_of::<ProcEvent>(),
             8 + 6 * 4 + size_of::<ProcCounters>() + COMM_LEN + FILENAME_LEN
         );
-        assert_eq!(size_of::<KernelConfig>(), COMM_LEN + 11 * 4);
+        assert_eq!(size_of::<KernelConfig>(), COMM_LEN + 12 * 4);
     }
 
     #[test]

@@ -33,8 +33,8 @@ fn try_block_bio_queue(ctx: &TracePointContext) -> Result<(), i32> {
     // SAFETY: as above.
     let sectors: u32 = unsafe { field(ctx, BIO_NR_SECTOR) };
     add_to(current_tgid(), u64::from(sectors) * 512, |p| {
-        // SAFETY: `p` points to a live PROCS value.
-        unsafe { addr_of_mut!((*p).counters.block_read_bytes) }
+        // SAFETY: `p` points to live counters (a FAST or PROCS value).
+        unsafe { addr_of_mut!((*p).block_read_bytes) }
     });
     Ok(())
 }

@@ -26,8 +26,8 @@ use trace_claw_common::abi::{
 };
 
 use crate::maps::{
-    bump_stat, config, current_tgid, field, maybe_tracked, task_field, track, untrack, CONFIG,
-    EVENTS, EXITING, PROCS,
+    bump_stat, config, current_tgid, field, maybe_tracked, take_fast, task_field, track, untrack,
+    CONFIG, EVENTS, EXITING, PROCS,
 };
 
 /// `task:task_newtask`: offset of `pid_t pid` (the new task).
@@ -246,6 +246,7 @@ pub fn sched_process_free(ctx: BtfTracePointContext) -> i32 {
     if let Some(p) = PROCS.get_ptr(exiting.tgid) {
         // SAFETY: `p` points to a live PROCS value; it is copied out at once.
         let mut tracked = unsafe { *p };
+        tracked.counters = tracked.counters.plus(&take_fast(exiting.tgid));
         tracked.counters.read_bytes = exiting.read_bytes;
         tracked.counters.write_bytes = exiting.write_bytes;
         let mut comm = [0u8; COMM_LEN];

@@ -1,6 +1,7 @@
 //! Every map of the kernel programs, the load-time `CONFIG`, and the helpers that update them.
 
-use core::intrinsics::{atomic_and, atomic_or, atomic_xadd, AtomicOrdering};
+use core::intrinsics::{atomic_and, atomic_cxchg, atomic_or, atomic_xadd, AtomicOrdering};
+use core::ptr::addr_of_mut;
 
 use aya_ebpf::helpers::bpf_get_current_pid_tgid;
 use aya_ebpf::macros::map;
@@ -8,8 +9,8 @@ use aya_ebpf::maps::{Array, HashMap, RingBuf};
 use aya_ebpf::programs::TracePointContext;
 use aya_ebpf::EbpfContext;
 use trace_claw_common::abi::{
-    ExitingProc, KernelConfig, TrackedProc, EVENTS_RING_BYTES, MAX_EXITING, MAX_TRACKED,
-    PID_BITMAP_WORDS, STAT_COUNT,
+    ExitingProc, FastCounters, KernelConfig, ProcCounters, TrackedProc, EVENTS_RING_BYTES,
+    MAX_EXITING, MAX_FAST, MAX_TRACKED, PID_BITMAP_WORDS, STAT_COUNT,
 };
 
 /// Tracked processes and their counters, keyed by tgid. Seeded by userspace, extended on fork
@@ -34,6 +35,13 @@ pub static KERNEL_BITS: Array<u64> = Array::with_max_entries(PID_BITMAP_WORDS, 0
 /// so its read-modify-write never races with the kernel's atomic updates of `KERNEL_BITS`).
 #[map]
 pub static SEEDED_BITS: Array<u64> = Array::with_max_entries(PID_BITMAP_WORDS, 0);
+
+/// Counters of tracked processes at index `tgid & CONFIG.fast_mask` (see [`FastCounters`]):
+/// the hot programs' inlined array load instead of a `PROCS` hash lookup. The loader sizes it
+/// to cover the host's `pid_max` when it can, so two live tgids rarely share an index; the one
+/// that comes second counts in `PROCS`.
+#[map]
+pub static FAST: Array<FastCounters> = Array::with_max_entries(MAX_FAST, 0);
 
 /// Lifecycle events for userspace.
 #[map]
@@ -104,15 +112,71 @@ pub fn untrack(tgid: u32) {
     }
 }
 
-/// Adds to `field` of the counters of the process `tgid`, if it is tracked.
+/// Adds to `field` of the counters of the process `tgid`, if it is tracked: in its `FAST`
+/// entry if it owns it (the common case: two array loads for the bitmaps, one for the entry),
+/// else in `PROCS`, claiming the `FAST` entry for the next time if it is free.
 #[inline(always)]
-pub fn add_to<F: FnOnce(*mut TrackedProc) -> *mut u64>(tgid: u32, value: u64, field: F) {
+pub fn add_to<F: Fn(*mut ProcCounters) -> *mut u64>(tgid: u32, value: u64, field: F) {
     if !maybe_tracked(tgid) {
         return;
     }
-    if let Some(p) = PROCS.get_ptr_mut(tgid) {
-        add(field(p), value);
+    let fast = FAST.get_ptr_mut(tgid & config_fast_mask());
+    if let Some(e) = fast {
+        // SAFETY: `e` points to a live FAST element.
+        if unsafe { (*e).owner } == u64::from(tgid) {
+            // SAFETY: as above.
+            add(field(unsafe { addr_of_mut!((*e).counters) }), value);
+            return;
+        }
     }
+    let Some(p) = PROCS.get_ptr_mut(tgid) else {
+        return; // a stale bitmap bit
+    };
+    if let Some(e) = fast {
+        // SAFETY: `e` points to a live FAST element, 8-byte aligned; other CPUs may claim it
+        // at the same time, hence the compare and swap. A free entry's counters are zero.
+        let (_, claimed) = unsafe {
+            atomic_cxchg::<u64, { AtomicOrdering::SeqCst }, { AtomicOrdering::SeqCst }>(
+                addr_of_mut!((*e).owner),
+                0,
+                u64::from(tgid),
+            )
+        };
+        if claimed {
+            // SAFETY: as above; the entry is now this process's.
+            add(field(unsafe { addr_of_mut!((*e).counters) }), value);
+            return;
+        }
+    }
+    // SAFETY: `p` points to a live PROCS value.
+    add(field(unsafe { addr_of_mut!((*p).counters) }), value);
+}
+
+/// Frees the `FAST` entry of `tgid` if it owns it, returning the counters it held (zero if
+/// it owned none). Only for a process that no longer runs, so nothing adds to it meanwhile.
+#[inline(always)]
+pub fn take_fast(tgid: u32) -> ProcCounters {
+    let Some(e) = FAST.get_ptr_mut(tgid & config_fast_mask()) else {
+        return ProcCounters::default();
+    };
+    // SAFETY: `e` points to a live FAST element; its counters are cleared before the entry
+    // is freed, so the next owner starts from zero.
+    unsafe {
+        if (*e).owner != u64::from(tgid) {
+            return ProcCounters::default();
+        }
+        let counters = (*e).counters;
+        core::ptr::write_volatile(addr_of_mut!((*e).counters), ProcCounters::default());
+        core::ptr::write_volatile(addr_of_mut!((*e).owner), 0);
+        counters
+    }
+}
+
+/// `CONFIG.fast_mask` (read volatile so the compiler keeps the loader's value).
+#[inline(always)]
+fn config_fast_mask() -> u32 {
+    // SAFETY: CONFIG is a plain static; the loader rewrites its bytes before the program runs.
+    unsafe { core::ptr::read_volatile(core::ptr::addr_of!(CONFIG.fast_mask)) }
 }
 
 /// Bumps one `STATS` slot.

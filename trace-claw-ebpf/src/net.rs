@@ -25,8 +25,8 @@ pub fn sock_send_length(ctx: TracePointContext) -> i32 {
     match socket_bytes(&ctx) {
         Ok(n) if n > 0 => {
             add_to(current_tgid(), n, |p| {
-                // SAFETY: `p` points to a live PROCS value.
-                unsafe { addr_of_mut!((*p).counters.net_sent_bytes) }
+                // SAFETY: `p` points to live counters (a FAST or PROCS value).
+                unsafe { addr_of_mut!((*p).net_sent_bytes) }
             });
             0
         }
@@ -41,8 +41,8 @@ pub fn sock_recv_length(ctx: TracePointContext) -> i32 {
     match socket_bytes(&ctx) {
         Ok(n) if n > 0 => {
             add_to(current_tgid(), n, |p| {
-                // SAFETY: `p` points to a live PROCS value.
-                unsafe { addr_of_mut!((*p).counters.net_recv_bytes) }
+                // SAFETY: `p` points to live counters (a FAST or PROCS value).
+                unsafe { addr_of_mut!((*p).net_recv_bytes) }
             });
             0
         }

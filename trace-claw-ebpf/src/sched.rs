@@ -26,8 +26,8 @@ pub fn sched_stat_runtime(ctx: BtfTracePointContext) -> i32 {
     // before load, holds task_struct.tgid's offset in the running kernel.
     let tgid: i32 = unsafe { task_field(task, addr_of!(CONFIG.task_tgid_offset)) };
     add_to(tgid as u32, runtime, |p| {
-        // SAFETY: `p` points to a live PROCS value.
-        unsafe { addr_of_mut!((*p).counters.on_cpu_ns) }
+        // SAFETY: `p` points to live counters (a FAST or PROCS value).
+        unsafe { addr_of_mut!((*p).on_cpu_ns) }
     });
     0
 }

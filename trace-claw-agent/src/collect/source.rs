@@ -35,6 +35,7 @@ impl ProcessSource {
             process_name: c.process_name.clone(),
             proc_root: c.proc_root.clone(),
             total_memory_bytes,
+            fast_entries: None,
         };
         match start_ebpf(&options) {
             Ok(source) => Ok(source),

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         return roles::run(&role);
     }
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let tests: [(&str, fn()); 7] = [
+    let tests: [(&str, fn()); 8] = [
         ("cpu_matches_wait4_rusage", tests::cpu_matches_wait4_rusage),
         (
             "a_process_running_before_start_is_counted",
@@ -45,6 +45,10 @@ fn main() -> ExitCode {
         (
             "short_lived_grandchildren_are_all_counted",
             tests::short_lived_grandchildren_are_all_counted,
+        ),
+        (
+            "processes_sharing_a_fast_entry_are_counted",
+            tests::processes_sharing_a_fast_entry_are_counted,
         ),
         (
             "samples_cover_a_live_tree",
@@ -139,10 +143,19 @@ mod with_ebpf {
         }
 
         fn collector(&self) -> trace_claw_agent::collect::ebpf::EbpfCollector {
+            self.collector_with(None)
+        }
+
+        /// A collector whose kernel `FAST` array has `fast_entries` entries.
+        fn collector_with(
+            &self,
+            fast_entries: Option<u32>,
+        ) -> trace_claw_agent::collect::ebpf::EbpfCollector {
             trace_claw_agent::collect::ebpf::EbpfCollector::start(&EbpfOptions {
                 process_name: self.name.clone(),
                 proc_root: PathBuf::from("/proc"),
                 total_memory_bytes: 1 << 30,
+                fast_entries,
             })
             .expect("eBPF backend starts")
         }
@@ -427,12 +440,25 @@ mod with_ebpf {
         /// and exit events are seen with their exit codes, their CPU sums (with the child's) to the
         /// child's wait4 rusage within 1%, and nothing stays in the kernel map.
         pub fn short_lived_grandchildren_are_all_counted() {
-            if !require_ebpf() {
-                return;
+            if require_ebpf() {
+                check_tree("tree", None);
             }
+        }
+
+        /// The same with a one-entry `FAST` array: the first tracked process to run (the child)
+        /// owns it until it exits, every grandchild counts in `PROCS`, and every nanosecond is
+        /// still counted once.
+        pub fn processes_sharing_a_fast_entry_are_counted() {
+            if require_ebpf() {
+                check_tree("fast1", Some(1));
+            }
+        }
+
+        /// Runs the 200-grandchildren tree with `fast_entries` and checks it (see above).
+        fn check_tree(tag: &str, fast_entries: Option<u32>) {
             const K: usize = 200;
-            let target = Target::new("tree");
-            let mut c = target.collector();
+            let target = Target::new(tag);
+            let mut c = target.collector_with(fast_entries);
             let pid = target.spawn("spawn", &[K.to_string(), "5".into()]);
             let reaped = wait4(pid);
             assert_eq!(reaped.status, 0);

@@ -7,7 +7,9 @@ use std::path::Path;
 use aya::maps::{Array, HashMap, MapData, RingBuf};
 use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
-use trace_claw_common::abi::{ExitingProc, KernelConfig, TrackedProc, COMM_LEN, PID_BITMAP_WORDS};
+use trace_claw_common::abi::{
+    ExitingProc, FastCounters, KernelConfig, TrackedProc, COMM_LEN, MAX_FAST, PID_BITMAP_WORDS,
+};
 
 use super::btf::Btf;
 use super::{EbpfError, VMLINUX_BTF};
@@ -40,6 +42,9 @@ pub struct Kernel {
     pub exiting: HashMap<MapData, u32, ExitingProc>,
     /// `STAT_*` counters.
     pub stats: Array<MapData, u64>,
+    /// Counters of tracked processes by `tgid & fast_mask` (see [`Kernel::tracked`]).
+    fast: Array<MapData, FastCounters>,
+    fast_mask: u32,
     /// Bits of the tgids userspace seeded (see [`Kernel::mark_seeded`]).
     seeded_bits: Array<MapData, u64>,
     /// Lifecycle events; taken by the reader thread.
@@ -48,10 +53,18 @@ pub struct Kernel {
 
 impl Kernel {
     /// Loads the programs, configured to start tracking at exec when the comm contains
-    /// `needle` (lower-cased, at most 15 bytes are compared).
-    pub fn load(needle: &str) -> Result<Self, EbpfError> {
-        let config = kernel_config(needle, &Btf::from_file(Path::new(VMLINUX_BTF))?)?;
-        let words = bitmap_words();
+    /// `needle` (lower-cased, at most 15 bytes are compared), with `fast_entries` in `FAST`
+    /// (rounded up to a power of two; `None`: enough for the host's `pid_max`).
+    pub fn load(needle: &str, fast_entries: Option<u32>) -> Result<Self, EbpfError> {
+        let pid_max = pid_max();
+        let words = pid_max.map_or(PID_BITMAP_WORDS, |n| {
+            n.div_ceil(64).clamp(1, PID_BITMAP_WORDS)
+        });
+        let fast_len = fast_entries
+            .or(pid_max)
+            .map_or(MAX_FAST, |n| n.next_power_of_two().clamp(1, MAX_FAST));
+        let mut config = kernel_config(needle, &Btf::from_file(Path::new(VMLINUX_BTF))?)?;
+        config.fast_mask = fast_len - 1;
         // aya parses the kernel BTF (~20 MB in memory) in `EbpfLoader::new`, but keeps it to
         // itself, and the `tp_btf` programs need it too: drop the loader's copy before parsing
         // ours, so that two are never held at once.
@@ -63,6 +76,7 @@ impl Kernel {
             .override_global("CONFIG", &config, true)
             .map_max_entries("KERNEL_BITS", words)
             .map_max_entries("SEEDED_BITS", words)
+            .map_max_entries("FAST", fast_len)
             .load(OBJECT)
             .map_err(EbpfError::Load)?;
         for &(name, _, hooks) in TRACEPOINTS {
@@ -80,6 +94,7 @@ impl Kernel {
         let exiting =
             HashMap::try_from(take_map(&mut ebpf, "EXITING")?).map_err(map_error("EXITING"))?;
         let stats = Array::try_from(take_map(&mut ebpf, "STATS")?).map_err(map_error("STATS"))?;
+        let fast = Array::try_from(take_map(&mut ebpf, "FAST")?).map_err(map_error("FAST"))?;
         let seeded_bits = Array::try_from(take_map(&mut ebpf, "SEEDED_BITS")?)
             .map_err(map_error("SEEDED_BITS"))?;
         let events =
@@ -90,6 +105,8 @@ impl Kernel {
             procs,
             exiting,
             stats,
+            fast,
+            fast_mask: config.fast_mask,
             seeded_bits,
             events: Some(events),
         })
@@ -106,6 +123,32 @@ impl Kernel {
         }
         let bits = self.seeded_bits.get(&word, 0)?;
         self.seeded_bits.set(word, bits | 1u64 << (pid % 64), 0)
+    }
+
+    /// The tracked process `pid` with its counters complete (its `PROCS` and `FAST` ones
+    /// summed); `None` if it is not tracked.
+    pub fn tracked(&self, pid: u32) -> Option<TrackedProc> {
+        let mut tracked = self.procs.get(&pid, 0).ok()?;
+        if let Some(fast) = self.fast_entry(pid) {
+            tracked.counters = tracked.counters.plus(&fast.counters);
+        }
+        Some(tracked)
+    }
+
+    /// Stops tracking `pid`: removes it from `PROCS`, then frees its `FAST` entry.
+    pub fn forget(&mut self, pid: u32) {
+        let _gone = self.procs.remove(&pid);
+        if self.fast_entry(pid).is_some() {
+            let _freed = self
+                .fast
+                .set(pid & self.fast_mask, FastCounters::default(), 0);
+        }
+    }
+
+    /// `pid`'s `FAST` entry, if it owns it.
+    fn fast_entry(&self, pid: u32) -> Option<FastCounters> {
+        let entry = self.fast.get(&(pid & self.fast_mask), 0).ok()?;
+        (entry.owner == u64::from(pid)).then_some(entry)
     }
 
     /// Attaches every program; from here on the tracked set follows forks and execs.
@@ -137,15 +180,13 @@ fn release_freed_memory() {
 #[cfg(not(target_env = "gnu"))]
 fn release_freed_memory() {}
 
-/// Words of the tracked-tgid bitmaps for this host's `pid_max` (the compiled maximum if it
-/// cannot be read).
-fn bitmap_words() -> u32 {
+/// This host's `pid_max`, if it can be read.
+fn pid_max() -> Option<u32> {
     std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()?
+        .trim()
+        .parse()
         .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .map_or(PID_BITMAP_WORDS, |pid_max| {
-            pid_max.div_ceil(64).clamp(1, PID_BITMAP_WORDS)
-        })
 }
 
 /// `CONFIG` for `needle` and the running kernel's `task_struct` layout.

@@ -33,6 +33,10 @@ pub struct EbpfOptions {
     pub proc_root: PathBuf,
     /// Installed memory, for `process.memory.usage_percent`.
     pub total_memory_bytes: u64,
+    /// Entries of the kernel's direct-mapped counters array (a power of two); `None` sizes it
+    /// to the host's `pid_max`. The eBPF tests make it tiny so that tracked processes share
+    /// entries and the `PROCS` fallback runs.
+    pub fast_entries: Option<u32>,
 }
 
 /// Why the eBPF backend is not running.

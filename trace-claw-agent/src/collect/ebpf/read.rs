@@ -88,7 +88,7 @@ impl EbpfCollector {
         if let Some(why) = super::probe() {
             return Err(why);
         }
-        let mut kernel = Kernel::load(&options.process_name)?;
+        let mut kernel = Kernel::load(&options.process_name, options.fast_entries)?;
         let ring = kernel.events.take().ok_or(EbpfError::Map {
             name: "EVENTS",
             source: aya::maps::MapError::InvalidName {
@@ -173,7 +173,7 @@ impl EbpfCollector {
                 continue;
             };
             self.missing.remove(&pid);
-            let Ok(tracked) = self.kernel.procs.get(&pid, 0) else {
+            let Some(tracked) = self.kernel.tracked(pid) else {
                 continue; // exited between the two reads; its exit event follows
             };
             let live = self
@@ -367,7 +367,7 @@ impl EbpfCollector {
                     e.pid
                 );
                 // Already gone if it exited meanwhile.
-                let _gone = self.kernel.procs.remove(&e.pid);
+                self.kernel.forget(e.pid);
                 return;
             }
         }
@@ -406,7 +406,7 @@ impl EbpfCollector {
             return;
         }
         self.missing.remove(&pid);
-        let Ok(tracked) = self.kernel.procs.get(&pid, 0) else {
+        let Some(tracked) = self.kernel.tracked(pid) else {
             return; // the kernel finished it meanwhile; its event is on the way
         };
         let recorded: Vec<(u32, ExitingProc)> = self
@@ -425,7 +425,7 @@ impl EbpfCollector {
         if !recorded.is_empty() && claimed.is_none() {
             return; // the kernel is emitting it
         }
-        let _gone = self.kernel.procs.remove(&pid);
+        self.kernel.forget(pid);
         let Some(exit) = claimed else {
             let base = self.live.remove(&pid).map(|l| l.base).unwrap_or_default();
             self.exited = add_totals(&self.exited, &add(&base, &tracked.counters));

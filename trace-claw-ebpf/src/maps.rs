@@ -3,7 +3,6 @@
 use core::intrinsics::{atomic_and, atomic_cxchg, atomic_or, atomic_xadd, AtomicOrdering};
 use core::ptr::addr_of_mut;
 
-use aya_ebpf::bindings::BPF_F_MMAPABLE;
 use aya_ebpf::helpers::bpf_get_current_pid_tgid;
 use aya_ebpf::macros::map;
 use aya_ebpf::maps::{Array, HashMap, RingBuf};
@@ -40,9 +39,9 @@ pub static SEEDED_BITS: Array<u64> = Array::with_max_entries(PID_BITMAP_WORDS, 0
 /// Counters of tracked processes at index `tgid & CONFIG.fast_mask` (see [`FastCounters`]):
 /// the hot programs' inlined array load instead of a `PROCS` hash lookup. The loader sizes it
 /// to cover the host's `pid_max` when it can, so two live tgids rarely share an index; the one
-/// that comes second counts in `PROCS`. Memory-mappable, so the agent reads it without syscalls.
+/// that comes second counts in `PROCS`.
 #[map]
-pub static FAST: Array<FastCounters> = Array::with_max_entries(MAX_FAST, BPF_F_MMAPABLE);
+pub static FAST: Array<FastCounters> = Array::with_max_entries(MAX_FAST, 0);
 
 /// Lifecycle events for userspace.
 #[map]

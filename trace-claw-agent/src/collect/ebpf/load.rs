@@ -2,18 +2,13 @@
 //! hands out the maps. Everything is owned by [`Kernel`]; dropping it detaches the programs and
 //! frees the maps (nothing is pinned).
 
-use std::mem::size_of;
-use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use aya::maps::{Array, HashMap, MapData, RingBuf};
 use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use trace_claw_common::abi::{
-    ExitingProc, FastCounters, KernelConfig, ProcCounters, TrackedProc, COMM_LEN, MAX_FAST,
-    PID_BITMAP_WORDS,
+    ExitingProc, FastCounters, KernelConfig, TrackedProc, COMM_LEN, MAX_FAST, PID_BITMAP_WORDS,
 };
 
 use super::btf::Btf;
@@ -47,10 +42,8 @@ pub struct Kernel {
     pub exiting: HashMap<MapData, u32, ExitingProc>,
     /// `STAT_*` counters.
     pub stats: Array<MapData, u64>,
-    /// Counters of tracked processes by `tgid & fast_mask` (see [`Kernel::tracked`]), for
-    /// writes; reads go through `fast_view`.
+    /// Counters of tracked processes by `tgid & fast_mask` (see [`Kernel::tracked`]).
     fast: Array<MapData, FastCounters>,
-    fast_view: FastView,
     fast_mask: u32,
     /// Bits of the tgids userspace seeded (see [`Kernel::mark_seeded`]).
     seeded_bits: Array<MapData, u64>,
@@ -101,15 +94,7 @@ impl Kernel {
         let exiting =
             HashMap::try_from(take_map(&mut ebpf, "EXITING")?).map_err(map_error("EXITING"))?;
         let stats = Array::try_from(take_map(&mut ebpf, "STATS")?).map_err(map_error("STATS"))?;
-        let fast = take_map(&mut ebpf, "FAST")?;
-        let fast_view = match &fast {
-            aya::maps::Map::Array(data) => FastView::map(data, fast_len),
-            _ => Err(aya::maps::MapError::InvalidName {
-                name: "FAST".to_owned(),
-            }),
-        }
-        .map_err(map_error("FAST"))?;
-        let fast = Array::try_from(fast).map_err(map_error("FAST"))?;
+        let fast = Array::try_from(take_map(&mut ebpf, "FAST")?).map_err(map_error("FAST"))?;
         let seeded_bits = Array::try_from(take_map(&mut ebpf, "SEEDED_BITS")?)
             .map_err(map_error("SEEDED_BITS"))?;
         let events =
@@ -121,7 +106,6 @@ impl Kernel {
             exiting,
             stats,
             fast,
-            fast_view,
             fast_mask: config.fast_mask,
             seeded_bits,
             events: Some(events),
@@ -163,7 +147,7 @@ impl Kernel {
 
     /// `pid`'s `FAST` entry, if it owns it.
     fn fast_entry(&self, pid: u32) -> Option<FastCounters> {
-        let entry = self.fast_view.get(pid & self.fast_mask)?;
+        let entry = self.fast.get(&(pid & self.fast_mask), 0).ok()?;
         (entry.owner == u64::from(pid)).then_some(entry)
     }
 
@@ -184,92 +168,6 @@ impl Kernel {
         Ok(())
     }
 }
-
-/// `FAST` mapped read-only into the agent (the array is `BPF_F_MMAPABLE`): reading a tracked
-/// process's entry every tick costs no syscall.
-struct FastView {
-    /// The mapping, as the 64-bit words the kernel programs update atomically.
-    words: NonNull<AtomicU64>,
-    entries: u32,
-    len: usize,
-}
-
-/// 64-bit words in one `FastCounters`.
-const FAST_WORDS: usize = size_of::<FastCounters>() / size_of::<u64>();
-
-impl FastView {
-    /// Maps the first `entries` elements of the array `data`.
-    fn map(data: &MapData, entries: u32) -> Result<Self, aya::maps::MapError> {
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize;
-        let len = (entries as usize * size_of::<FastCounters>()).next_multiple_of(page);
-        // SAFETY: maps `len` bytes of the array's fd read-only and shared; the result is
-        // checked below and unmapped only in Drop.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                data.fd().as_fd().as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(aya::sys::SyscallError {
-                call: "mmap",
-                io_error: std::io::Error::last_os_error(),
-            }
-            .into());
-        }
-        let words =
-            NonNull::new(ptr.cast::<AtomicU64>()).ok_or(aya::maps::MapError::InvalidName {
-                name: "FAST".to_owned(),
-            })?;
-        Ok(Self {
-            words,
-            entries,
-            len,
-        })
-    }
-
-    /// Entry `index`, read word by word (each word atomically, as the kernel updates it).
-    fn get(&self, index: u32) -> Option<FastCounters> {
-        if index >= self.entries {
-            return None;
-        }
-        let word = |i: usize| {
-            // SAFETY: `index < entries`, so the word lies inside the mapping, which lives as
-            // long as `self`; AtomicU64 has u64's size and alignment (the array's elements are
-            // 8-byte aligned), and the kernel only ever writes whole aligned words.
-            unsafe {
-                (*self.words.as_ptr().add(index as usize * FAST_WORDS + i)).load(Ordering::Relaxed)
-            }
-        };
-        Some(FastCounters {
-            owner: word(0),
-            counters: ProcCounters {
-                on_cpu_ns: word(1),
-                read_bytes: word(2),
-                write_bytes: word(3),
-                block_read_bytes: word(4),
-                net_sent_bytes: word(5),
-                net_recv_bytes: word(6),
-            },
-        })
-    }
-}
-
-impl Drop for FastView {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping `map` created; nothing reads it afterwards.
-        let _unmapped = unsafe { libc::munmap(self.words.as_ptr().cast(), self.len) };
-    }
-}
-
-// SAFETY: the mapping is plain shared memory read with atomic loads only; moving the view to
-// another thread (the collector runs on the agent's sampling thread) is sound.
-unsafe impl Send for FastView {}
 
 /// Returns the heap freed after loading to the OS: aya parses the whole kernel BTF (~20 MB) in
 /// `EbpfLoader::new`, and glibc would otherwise keep those pages in the agent's RSS for good.

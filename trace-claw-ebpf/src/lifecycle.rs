@@ -234,6 +234,11 @@ pub fn sched_process_free(ctx: BtfTracePointContext) -> i32 {
     let tid: i32 = unsafe { task_field(task, addr_of!(CONFIG.task_pid_offset)) };
     let tid = tid as u32;
     let Some(exiting) = EXITING.get_ptr(tid) else {
+        if tid == tgid as u32 && PROCS.get_ptr(tid).is_none() {
+            // The group leader goes last: an entry left by a process userspace stopped
+            // tracking while it ran (a false exec match) is freed here.
+            let _untracked = take_fast(tid);
+        }
         return 0;
     };
     // SAFETY: `exiting` points to a live EXITING value; it is copied out at once.

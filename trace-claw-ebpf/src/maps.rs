@@ -88,7 +88,9 @@ pub fn maybe_tracked(tgid: u32) -> bool {
     }
 }
 
-/// Inserts `tracked` into `PROCS` under `tgid`, setting its `KERNEL_BITS` bit first.
+/// Inserts `tracked` into `PROCS` under `tgid`, setting its `KERNEL_BITS` bit first and
+/// dropping a `FAST` entry a previous process with this pid may have left (one userspace
+/// stopped tracking while it ran, whose task was never seen freed).
 #[inline(always)]
 pub fn track(tgid: u32, tracked: &TrackedProc) -> Result<(), i32> {
     if let Some(word) = KERNEL_BITS.get_ptr_mut(tgid / 64) {
@@ -97,6 +99,7 @@ pub fn track(tgid: u32, tracked: &TrackedProc) -> Result<(), i32> {
         let _previous =
             unsafe { atomic_or::<u64, u64, { AtomicOrdering::SeqCst }>(word, 1u64 << (tgid % 64)) };
     }
+    let _stale = take_fast(tgid);
     PROCS.insert(tgid, tracked, 0)
 }
 
@@ -113,8 +116,8 @@ pub fn untrack(tgid: u32) {
 }
 
 /// Adds to `field` of the counters of the process `tgid`, if it is tracked: in its `FAST`
-/// entry if it owns it (the common case: two array loads for the bitmaps, one for the entry),
-/// else in `PROCS`, claiming the `FAST` entry for the next time if it is free.
+/// entry if it owns it (the common case: two array loads for the bitmaps, one for the entry);
+/// else, if it is in `PROCS`, in the `FAST` entry it claims if that is free, or in `PROCS`.
 #[inline(always)]
 pub fn add_to<F: Fn(*mut ProcCounters) -> *mut u64>(tgid: u32, value: u64, field: F) {
     if !maybe_tracked(tgid) {
@@ -153,7 +156,8 @@ pub fn add_to<F: Fn(*mut ProcCounters) -> *mut u64>(tgid: u32, value: u64, field
 }
 
 /// Frees the `FAST` entry of `tgid` if it owns it, returning the counters it held (zero if
-/// it owned none). Only for a process that no longer runs, so nothing adds to it meanwhile.
+/// it owned none): at the process's exit, once it no longer runs, and when a pid starts being
+/// tracked (whatever an entry it owns holds is from before). Userspace never writes `FAST`.
 #[inline(always)]
 pub fn take_fast(tgid: u32) -> ProcCounters {
     let Some(e) = FAST.get_ptr_mut(tgid & config_fast_mask()) else {

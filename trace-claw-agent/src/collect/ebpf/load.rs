@@ -135,14 +135,11 @@ impl Kernel {
         Some(tracked)
     }
 
-    /// Stops tracking `pid`: removes it from `PROCS`, then frees its `FAST` entry.
+    /// Stops tracking `pid` (removes it from `PROCS`). Its `FAST` entry, if any, is left to
+    /// the kernel programs, which free it when the process's task is freed or when its pid is
+    /// tracked again: only they write `FAST`, so no update of theirs can be lost.
     pub fn forget(&mut self, pid: u32) {
         let _gone = self.procs.remove(&pid);
-        if self.fast_entry(pid).is_some() {
-            let _freed = self
-                .fast
-                .set(pid & self.fast_mask, FastCounters::default(), 0);
-        }
     }
 
     /// `pid`'s `FAST` entry, if it owns it.

@@ -75,6 +75,8 @@ pub struct EbpfCollector {
     /// Pids in `PROCS` whose /proc entry was missing at the last tick, and since when.
     missing: HashMap<u32, Instant>,
     pids_buf: Vec<u32>,
+    /// The tracked processes read this tick (kept for its allocation).
+    procs_buf: Vec<(u32, TrackedProc)>,
 }
 
 /// How long a tracked pid may be gone from /proc before userspace finishes its exit itself: the
@@ -117,6 +119,7 @@ impl EbpfCollector {
             dropped_warned: 0,
             missing: HashMap::new(),
             pids_buf: Vec::new(),
+            procs_buf: Vec::new(),
         };
         collector.seed();
         collector.kernel.attach()?;
@@ -162,20 +165,18 @@ impl EbpfCollector {
         self.last_tick = Some(now);
         self.handle_events();
 
-        let mut pids = std::mem::take(&mut self.pids_buf);
-        pids.clear();
-        pids.extend(self.kernel.procs.keys().filter_map(Result::ok));
+        let mut procs = std::mem::take(&mut self.procs_buf);
+        if let Err(e) = self.kernel.tracked_all(&mut procs) {
+            log::warn!("cannot read the eBPF process map: {e}");
+        }
         let mut tree = ProcessTotals::default();
         let (mut rss, mut vms, mut threads, mut count) = (0u64, 0u64, 0u64, 0u64);
-        for &pid in &pids {
+        for &(pid, tracked) in &procs {
             let Some((stat, io)) = self.proc_files.read(pid) else {
                 self.finish_if_gone(pid);
                 continue;
             };
             self.missing.remove(&pid);
-            let Some(tracked) = self.kernel.tracked(pid) else {
-                continue; // exited between the two reads; its exit event follows
-            };
             let live = self
                 .live
                 .entry(pid)
@@ -200,9 +201,13 @@ impl EbpfCollector {
             threads += stat.threads;
             count += 1;
         }
+        let mut pids = std::mem::take(&mut self.pids_buf);
+        pids.clear();
+        pids.extend(procs.iter().map(|&(pid, _)| pid));
         pids.sort_unstable();
         self.proc_files.retain_sorted(&pids);
         self.pids_buf = pids;
+        self.procs_buf = procs;
 
         let all = add_totals(&tree, &self.exited);
         let total_labels = [

@@ -154,13 +154,16 @@ fn exported_samples_read_back_from_victoria_metrics_equal_the_jsonl() {
 
 /// A TCP endpoint that accepts connections and never answers.
 struct Blackhole {
+    /// The port it listens on (chosen by the kernel, so no other test can hold it).
+    port: u16,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Blackhole {
-    fn start(port: u16) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind blackhole");
+    fn start() -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind blackhole");
+        let port = listener.local_addr().expect("blackhole address").port();
         listener.set_nonblocking(true).expect("nonblocking");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
@@ -174,6 +177,7 @@ impl Blackhole {
             }
         });
         Self {
+            port,
             stop,
             thread: Some(thread),
         }
@@ -203,8 +207,8 @@ fn a_hanging_then_recovered_endpoint_never_slows_collection() {
         format!("otel:\n  timeout_seconds: {TIMEOUT}\n  queue_batches: 3\n"),
     )
     .expect("config");
-    let port = peers::free_port();
-    let blackhole = Blackhole::start(port);
+    let blackhole = Blackhole::start();
+    let port = blackhole.port;
     let stderr_path = dir.path().join("agent.stderr");
     let data = dir.path().join("data");
     let mut child = agent()

@@ -42,7 +42,8 @@ pub struct SampleBuffer {
 }
 
 impl SampleBuffer {
-    /// Starts a new tick at `timestamp`, dropping what the last one held.
+    /// Starts a new tick at `timestamp`; the last tick's samples are no longer returned (their
+    /// allocations are kept, up to the largest tick so far, for the next pushes).
     pub fn start_tick(&mut self, timestamp: Timestamp) {
         self.timestamp = timestamp;
         self.len = 0;

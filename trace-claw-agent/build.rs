@@ -1,11 +1,17 @@
 //! Records the git commit for `version` and compiles the kernel programs (`trace-claw-ebpf`)
 //! into OUT_DIR with aya-build.
 //!
-//! The eBPF toolchain is optional: without it (not Linux, no bpf-linker, no nightly rust-src,
-//! `AYA_BUILD_SKIP=1`) the agent builds polling-only, says so in one cargo warning and sets
-//! `cfg(no_ebpf)`.
+//! The kernel programs are built with the pinned toolchain of `trace-claw-ebpf/toolchain.rs`,
+//! never a floating channel. That toolchain is optional: without it (not Linux, no bpf-linker,
+//! the pinned nightly or its rust-src missing, `AYA_BUILD_SKIP=1`) the agent builds polling-only,
+//! says so in one cargo warning and sets `cfg(no_ebpf)`. When both are there but their LLVM
+//! majors differ, the build stops with one message naming both, before bpf-linker would fail
+//! with LLVM's `Invalid record`.
 use std::path::Path;
 use std::process::Command;
+
+#[path = "../trace-claw-ebpf/toolchain.rs"]
+mod toolchain;
 
 fn main() -> anyhow::Result<()> {
     git_commit();
@@ -17,6 +23,7 @@ fn main() -> anyhow::Result<()> {
         println!("cargo:rerun-if-changed=/nonexistent/ebpf-probe");
         return Ok(());
     }
+    toolchain_check()?;
     build_ebpf()
 }
 
@@ -60,29 +67,56 @@ fn ebpf_problem() -> Option<String> {
         return Some(format!("target os '{os}' is not linux"));
     }
     if which::which("bpf-linker").is_err() {
-        return Some(
-            "bpf-linker not found (cargo install bpf-linker, see docs/ebpf.md)".to_owned(),
-        );
+        return Some(format!(
+            "bpf-linker not found (cargo xtask setup installs bpf-linker {}, see docs/ebpf.md)",
+            toolchain::BPF_LINKER_VERSION
+        ));
     }
-    let sysroot = Command::new("rustup")
-        .args(["run", "nightly", "rustc", "--print", "sysroot"])
+    let install = format!(
+        "rustup toolchain install {} --profile minimal -c {}",
+        toolchain::RUST_TOOLCHAIN,
+        toolchain::RUST_COMPONENTS.join(",")
+    );
+    let Some(sysroot) = pinned_rustc(&["--print", "sysroot"]) else {
+        return Some(format!(
+            "the pinned toolchain {} is not installed ({install})",
+            toolchain::RUST_TOOLCHAIN
+        ));
+    };
+    let core = Path::new(sysroot.trim()).join("lib/rustlib/src/rust/library/core/Cargo.toml");
+    if !core.exists() {
+        return Some(format!(
+            "rust-src of {} is missing ({install})",
+            toolchain::RUST_TOOLCHAIN
+        ));
+    }
+    None
+}
+
+/// Standard output of the pinned toolchain's rustc with `args`, when it runs.
+fn pinned_rustc(args: &[&str]) -> Option<String> {
+    Command::new("rustup")
+        .args(["run", toolchain::RUST_TOOLCHAIN, "rustc"])
+        .args(args)
         .env_remove("RUSTC")
         .env_remove("RUSTUP_TOOLCHAIN")
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    let Some(sysroot) = sysroot else {
-        return Some("no nightly toolchain (rustup toolchain install nightly)".to_owned());
-    };
-    let core = Path::new(&sysroot).join("lib/rustlib/src/rust/library/core/Cargo.toml");
-    if !core.exists() {
-        return Some(
-            "nightly rust-src missing (rustup component add rust-src --toolchain nightly)"
-                .to_owned(),
-        );
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// Stops the build when the pinned rustc and bpf-linker were built on different LLVM majors.
+fn toolchain_check() -> anyhow::Result<()> {
+    let rustc_vv = pinned_rustc(&["-vV"]).unwrap_or_default();
+    let linker = which::which("bpf-linker")?;
+    // Check again when bpf-linker is reinstalled or the pin moves.
+    println!("cargo:rerun-if-changed={}", linker.display());
+    println!("cargo:rerun-if-changed=../trace-claw-ebpf/toolchain.rs");
+    match toolchain::llvm_mismatch(&rustc_vv, &linker) {
+        Some(why) => anyhow::bail!("eBPF toolchain mismatch: {why}"),
+        None => Ok(()),
     }
-    None
 }
 
 fn build_ebpf() -> anyhow::Result<()> {
@@ -97,7 +131,7 @@ fn build_ebpf() -> anyhow::Result<()> {
             root_dir,
             ..Default::default()
         }],
-        aya_build::Toolchain::default(),
+        aya_build::Toolchain::Custom(toolchain::RUST_TOOLCHAIN),
     )
 }
 

@@ -16,6 +16,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use crate::proc_util::{describe, output_of, run_checked, succeeds, workspace_root};
+use crate::toolchain;
 
 /// Flags of `fuzz`.
 #[derive(Debug, Args)]
@@ -95,51 +96,74 @@ pub fn run(args: &FuzzArgs) -> anyhow::Result<()> {
     let crashed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.findings.is_empty()).collect();
     if !crashed.is_empty() {
         bail!(
-            "{} target(s) crashed; reproduce with `cd fuzz && cargo +nightly fuzz run <target> <artifact>`, then fix and move the input to fuzz/regressions/<target>/",
-            crashed.len()
+            "{} target(s) crashed; reproduce with `cd fuzz && cargo +{} fuzz run <target> <artifact>`, then fix and move the input to fuzz/regressions/<target>/",
+            crashed.len(),
+            toolchain::RUST_TOOLCHAIN
         );
     }
     Ok(())
 }
 
+/// cargo-fuzz, pinned like the toolchain it runs on.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+/// `+nightly-YYYY-MM-DD`: the fuzz targets build with the pinned eBPF nightly, never a floating
+/// channel, so a fuzz run tomorrow compiles what it compiled today.
+fn pinned() -> String {
+    format!("+{}", toolchain::RUST_TOOLCHAIN)
+}
+
 fn ensure_nightly() -> anyhow::Result<()> {
-    let have = output_of(Command::new("rustup").args(["toolchain", "list"]))
-        .is_some_and(|o| o.lines().any(|l| l.starts_with("nightly")));
-    if have {
+    if succeeds(Command::new("rustc").arg(pinned()).arg("-V")) {
         return Ok(());
     }
-    eprintln!("fuzz: installing the nightly toolchain");
+    eprintln!("fuzz: installing {}", toolchain::RUST_TOOLCHAIN);
     run_checked(Command::new("rustup").args([
         "toolchain",
         "install",
-        "nightly",
+        toolchain::RUST_TOOLCHAIN,
         "--profile",
         "minimal",
+        "--no-self-update",
     ]))
 }
 
 fn ensure_cargo_fuzz() -> anyhow::Result<()> {
-    if succeeds(Command::new("cargo").args(["+nightly", "fuzz", "--version"])) {
+    let want = format!("cargo-fuzz {CARGO_FUZZ_VERSION}");
+    let have = output_of(
+        Command::new("cargo")
+            .arg(pinned())
+            .args(["fuzz", "--version"]),
+    )
+    .is_some_and(|v| v.trim() == want);
+    if have {
         return Ok(());
     }
-    eprintln!("fuzz: installing cargo-fuzz");
-    run_checked(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
+    eprintln!("fuzz: installing {want}");
+    run_checked(Command::new("cargo").args([
+        "install",
+        "cargo-fuzz",
+        "--version",
+        CARGO_FUZZ_VERSION,
+        "--locked",
+        "--force",
+    ]))
 }
 
 /// The triple cargo-fuzz builds for by default (the host's).
 fn host_triple() -> anyhow::Result<String> {
-    let out = output_of(Command::new("rustc").args(["+nightly", "-vV"]))
-        .context("`rustc +nightly -vV` failed")?;
+    let out = output_of(Command::new("rustc").arg(pinned()).arg("-vV"))
+        .with_context(|| format!("`rustc {} -vV` failed", pinned()))?;
     out.lines()
         .find_map(|l| l.strip_prefix("host: "))
         .map(str::to_owned)
         .context("no host line in `rustc -vV`")
 }
 
-/// `cargo +nightly fuzz` with `fuzz/` as its directory.
+/// `cargo +<pinned nightly> fuzz` with `fuzz/` as its directory.
 fn cargo_fuzz(fuzz_dir: &Path) -> Command {
     let mut c = Command::new("cargo");
-    c.args(["+nightly", "fuzz"]).current_dir(fuzz_dir);
+    c.arg(pinned()).arg("fuzz").current_dir(fuzz_dir);
     c
 }
 

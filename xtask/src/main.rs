@@ -7,6 +7,7 @@ mod bench_analyze;
 mod bench_ebpf;
 mod bench_receiver;
 mod e2e;
+mod fresh_check;
 mod fuzz;
 mod peers;
 mod proc_util;
@@ -14,6 +15,8 @@ mod run;
 mod setup;
 mod soak;
 mod test;
+#[path = "../../trace-claw-ebpf/toolchain.rs"]
+mod toolchain;
 mod validate_deploy;
 
 use std::process::ExitCode;
@@ -36,6 +39,8 @@ enum Command {
     Test(test::TestArgs),
     /// Build the agent (release) and run it with the given arguments.
     Run(run::RunArgs),
+    /// The README's set-up commands from an empty toolchain home, timed.
+    FreshCheck(fresh_check::FreshCheckArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
     /// Trace a live OpenClaw gateway offline (fake model) and check every turn.
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
         Command::Setup(args) => setup::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::FreshCheck(args) => fresh_check::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::E2eOpenclaw(args) => e2e::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),

@@ -22,7 +22,10 @@ pub struct RunArgs {
 /// Builds and runs the agent.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     if !args.no_setup {
-        setup::run(&SetupArgs { no_ebpf: false })?;
+        setup::run(&SetupArgs {
+            no_ebpf: false,
+            tests: false,
+        })?;
     }
     run_checked(Command::new("cargo").args(["build", "--release", "--bin", "trace-claw-agent"]))?;
     let agent = workspace_root().join("target/release/trace-claw-agent");

@@ -1,14 +1,22 @@
-//! `cargo xtask setup`: installs, idempotently, what the eBPF build and the tests need:
-//! LLVM 22 and bpftool (apt), rust-src on nightly, bpf-linker 0.13.0, the macOS target for the
-//! cross check, tracefs and bpffs mounts. Each step first checks whether it is already done.
+//! `cargo xtask setup`: installs, idempotently, what building and running the agent needs, and
+//! with `--tests` what the test suite needs on top. Each step first checks whether it is done.
+//!
+//! - Build (`cargo xtask run` runs this part): LLVM and clang of the pinned major (apt), the
+//!   pinned nightly with rust-src, bpf-linker built for that LLVM, the tracefs and bpffs mounts,
+//!   and the toolchain check. The pin lives in `trace-claw-ebpf/toolchain.rs`; no floating
+//!   channel is ever installed or updated.
+//! - Tests (`cargo xtask test` adds it): bpftool and Chromium (apt), the macOS target for the
+//!   cross check, and the OTLP peers. The deploy validators and cargo-fuzz install themselves
+//!   in the commands that use them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Args;
 
 use crate::proc_util::{is_root, output_of, run_checked, succeeds};
+use crate::toolchain;
 
 /// Flags of `setup`.
 #[derive(Debug, Args)]
@@ -16,26 +24,41 @@ pub struct SetupArgs {
     /// Skip the eBPF toolchain (the agent then builds polling-only).
     #[arg(long)]
     pub no_ebpf: bool,
+    /// Also install what the test suite needs (bpftool, Chromium, the macOS target, the peers).
+    #[arg(long)]
+    pub tests: bool,
 }
 
-const APT_PACKAGES: &[&str] = &["llvm-22-dev", "libclang-22-dev", "clang-22", "bpftool"];
-/// Headless browser for the HTML report test (`analyze --format html` rendered and screenshot).
-const BROWSER_PACKAGES: &[&str] = &["chromium"];
-const BPF_LINKER_VERSION: &str = "0.13.0";
+/// Headless browser for the HTML report test, and bpftool for the soak and eBPF benchmarks.
+const TEST_APT_PACKAGES: &[&str] = &["bpftool", "chromium"];
 const MACOS_TARGET: &str = "aarch64-apple-darwin";
 
-/// Runs every setup step.
+/// Runs the setup steps `args` asks for.
 pub fn run(args: &SetupArgs) -> anyhow::Result<()> {
     if !args.no_ebpf {
-        apt_packages()?;
-        nightly_rust_src()?;
+        apt_packages(&build_apt_packages())?;
+        pinned_nightly()?;
         bpf_linker()?;
         mounts()?;
+        check_toolchain()?;
     }
-    macos_target()?;
-    crate::peers::install_peers()?;
+    if args.tests {
+        apt_packages(TEST_APT_PACKAGES)?;
+        macos_target()?;
+        crate::peers::install_peers()?;
+    }
     eprintln!("setup: done");
     Ok(())
+}
+
+/// LLVM (for bpf-linker to link against) and clang of the pinned major.
+fn build_apt_packages() -> Vec<String> {
+    let major = toolchain::LLVM_MAJOR;
+    vec![
+        format!("llvm-{major}-dev"),
+        format!("libclang-{major}-dev"),
+        format!("clang-{major}"),
+    ]
 }
 
 fn step(name: &str, done: bool) -> bool {
@@ -47,21 +70,21 @@ fn step(name: &str, done: bool) -> bool {
     done
 }
 
-fn apt_packages() -> anyhow::Result<()> {
-    let missing: Vec<&str> = APT_PACKAGES
+fn apt_packages<S: AsRef<str>>(packages: &[S]) -> anyhow::Result<()> {
+    let names: Vec<&str> = packages.iter().map(AsRef::as_ref).collect();
+    let missing: Vec<&str> = names
         .iter()
-        .chain(BROWSER_PACKAGES)
         .copied()
         .filter(|p| !succeeds(Command::new("dpkg").args(["-s", p])))
         .collect();
     if step(
-        "apt packages (llvm-22, clang-22, bpftool, chromium)",
+        &format!("apt packages ({})", names.join(", ")),
         missing.is_empty(),
     ) {
         return Ok(());
     }
     if !is_root() {
-        anyhow::bail!("apt packages {missing:?} are missing and installing them needs root: run `sudo -E cargo xtask setup`");
+        bail!("apt packages {missing:?} are missing and installing them needs root: run `sudo -E cargo xtask setup`");
     }
     run_checked(Command::new("apt-get").arg("update").arg("-q"))?;
     run_checked(
@@ -72,43 +95,71 @@ fn apt_packages() -> anyhow::Result<()> {
     )
 }
 
-fn nightly_rust_src() -> anyhow::Result<()> {
-    let installed = output_of(Command::new("rustup").args([
-        "component",
-        "list",
-        "--toolchain",
-        "nightly",
-        "--installed",
-    ]))
-    .is_some_and(|o| o.lines().any(|l| l.starts_with("rust-src")));
-    if step("nightly toolchain with rust-src", installed) {
+/// The pinned toolchain's sysroot, when that toolchain is installed.
+fn pinned_sysroot() -> Option<PathBuf> {
+    output_of(
+        Command::new("rustup")
+            .args([
+                "run",
+                toolchain::RUST_TOOLCHAIN,
+                "rustc",
+                "--print",
+                "sysroot",
+            ])
+            .env_remove("RUSTUP_TOOLCHAIN"),
+    )
+    .map(|s| PathBuf::from(s.trim()))
+}
+
+fn pinned_nightly() -> anyhow::Result<()> {
+    let installed = pinned_sysroot().is_some_and(|sysroot| {
+        sysroot
+            .join("lib/rustlib/src/rust/library/core/Cargo.toml")
+            .is_file()
+    });
+    let name = format!(
+        "{} with {}",
+        toolchain::RUST_TOOLCHAIN,
+        toolchain::RUST_COMPONENTS.join(", ")
+    );
+    if step(&name, installed) {
         return Ok(());
     }
-    run_checked(Command::new("rustup").args([
+    let mut install = Command::new("rustup");
+    install.args([
         "toolchain",
         "install",
-        "nightly",
+        toolchain::RUST_TOOLCHAIN,
         "--profile",
         "minimal",
-    ]))?;
-    run_checked(Command::new("rustup").args([
-        "component",
-        "add",
-        "rust-src",
-        "--toolchain",
-        "nightly",
-    ]))
+        "--no-self-update",
+    ]);
+    for component in toolchain::RUST_COMPONENTS {
+        install.args(["--component", component]);
+    }
+    run_checked(&mut install)
+}
+
+/// The bpf-linker on PATH, if any.
+fn bpf_linker_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("bpf-linker"))
+        .find(|p| p.is_file())
 }
 
 fn bpf_linker() -> anyhow::Result<()> {
-    let want = format!("bpf-linker {BPF_LINKER_VERSION}");
-    let have =
-        output_of(Command::new("bpf-linker").arg("--version")).is_some_and(|v| v.trim() == want);
-    if step(&format!("bpf-linker {BPF_LINKER_VERSION}"), have) {
+    let want = format!("bpf-linker {}", toolchain::BPF_LINKER_VERSION);
+    let have = bpf_linker_path().is_some_and(|path| {
+        output_of(Command::new(&path).arg("--version")).is_some_and(|v| v.trim() == want)
+            && toolchain::bpf_linker_llvm_major(&path) == Some(toolchain::LLVM_MAJOR)
+    });
+    let major = toolchain::LLVM_MAJOR;
+    if step(&format!("{want} for LLVM {major}"), have) {
         return Ok(());
     }
     let path = format!(
-        "/usr/lib/llvm-22/bin:{}",
+        "/usr/lib/llvm-{major}/bin:{}",
         std::env::var("PATH").unwrap_or_default()
     );
     run_checked(
@@ -117,14 +168,45 @@ fn bpf_linker() -> anyhow::Result<()> {
                 "install",
                 "bpf-linker",
                 "--version",
-                BPF_LINKER_VERSION,
+                toolchain::BPF_LINKER_VERSION,
                 "--locked",
+                "--force",
                 "--no-default-features",
                 "--features",
-                "llvm-22",
+                &format!("llvm-{major}"),
             ])
             .env("PATH", path),
     )
+}
+
+/// Fails, naming both versions and the fix, when the pinned rustc and the installed bpf-linker
+/// were built on different LLVM majors; the build would otherwise die in bpf-linker with LLVM's
+/// `Invalid record`.
+pub fn check_toolchain() -> anyhow::Result<()> {
+    let rustc_vv = output_of(
+        Command::new("rustup")
+            .args(["run", toolchain::RUST_TOOLCHAIN, "rustc", "-vV"])
+            .env_remove("RUSTUP_TOOLCHAIN"),
+    )
+    .with_context(|| {
+        format!(
+            "`rustup run {} rustc -vV` failed",
+            toolchain::RUST_TOOLCHAIN
+        )
+    })?;
+    let linker = bpf_linker_path().context("bpf-linker is not on PATH")?;
+    if let Some(why) = toolchain::llvm_mismatch(&rustc_vv, &linker) {
+        bail!("eBPF toolchain mismatch: {why}");
+    }
+    let rustc_llvm = toolchain::rustc_llvm_major(&rustc_vv).unwrap_or_default();
+    let linker_llvm = toolchain::bpf_linker_llvm_major(&linker)
+        .map_or_else(|| "unknown".to_owned(), |m| m.to_string());
+    eprintln!(
+        "setup: eBPF toolchain: {} (LLVM {rustc_llvm}) and {} (LLVM {linker_llvm}) agree",
+        toolchain::RUST_TOOLCHAIN,
+        linker.display()
+    );
+    Ok(())
 }
 
 fn mounts() -> anyhow::Result<()> {

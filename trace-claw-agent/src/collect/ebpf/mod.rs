@@ -43,13 +43,15 @@ pub struct EbpfOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum EbpfError {
     /// The agent was built without the kernel programs.
-    #[error("agent built without eBPF (bpf-linker or nightly rust-src missing at build time; run `cargo xtask setup` and rebuild)")]
+    #[error("agent built without eBPF (bpf-linker or the pinned nightly's rust-src missing at build time; run `cargo xtask setup` and rebuild)")]
     NotBuiltIn,
-    /// Loading programs needs root (or CAP_BPF + CAP_PERFMON).
-    #[error("not root (euid {euid}); run as root to load eBPF programs")]
-    NotRoot {
+    /// Loading programs needs root, or CAP_BPF + CAP_PERFMON (+ CAP_DAC_READ_SEARCH for tracefs).
+    #[error("not root (euid {euid}) and missing {missing}; run as root or grant CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH (deploy/systemd/trace-claw.service)")]
+    NotPrivileged {
         /// The effective uid.
         euid: u32,
+        /// The effective capabilities that are missing, by name.
+        missing: String,
     },
     /// Tracepoints are attached through tracefs.
     #[error("tracefs not mounted at {} (mount -t tracefs tracefs /sys/kernel/tracing)", TRACEFS_ROOTS.join(" or "))]
@@ -113,10 +115,8 @@ pub fn probe() -> Option<EbpfError> {
 
 #[cfg(not(no_ebpf))]
 fn probe_host() -> Option<EbpfError> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    if euid != 0 {
-        return Some(EbpfError::NotRoot { euid });
+    if let Some(not_privileged) = missing_privileges() {
+        return Some(not_privileged);
     }
     if tracefs_root().is_none() {
         return Some(EbpfError::NoTracefs);
@@ -125,6 +125,36 @@ fn probe_host() -> Option<EbpfError> {
         return Some(EbpfError::NoBtf);
     }
     missing_tracepoint_field().map(EbpfError::MissingTracepoint)
+}
+
+/// Loading and attaching needs root, or these effective capabilities: CAP_BPF (load programs,
+/// create maps), CAP_PERFMON (attach tracepoints) and CAP_DAC_READ_SEARCH (tracefs, which is
+/// root-only, names the tracepoints). Per-process reads of other users' processes also need
+/// CAP_SYS_PTRACE, which polling needs too, so it is not checked here.
+#[cfg(not(no_ebpf))]
+fn missing_privileges() -> Option<EbpfError> {
+    const NEEDED: [(u32, &str); 3] = [
+        (39, "CAP_BPF"),
+        (38, "CAP_PERFMON"),
+        (2, "CAP_DAC_READ_SEARCH"),
+    ];
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid == 0 {
+        return None;
+    }
+    let effective = procfs::process::Process::myself()
+        .and_then(|me| me.status())
+        .map_or(0, |status| status.capeff);
+    let missing: Vec<&str> = NEEDED
+        .iter()
+        .filter(|(bit, _)| effective & (1 << bit) == 0)
+        .map(|(_, name)| *name)
+        .collect();
+    (!missing.is_empty()).then(|| EbpfError::NotPrivileged {
+        euid,
+        missing: missing.join(", "),
+    })
 }
 
 /// Tracepoint fields whose offsets the kernel programs hard-code, and the format file each is

@@ -59,20 +59,27 @@ pub fn llvm_mismatch(rustc_vv: &str, bpf_linker: &std::path::Path) -> Option<Str
              reinstall it: rustup toolchain install {RUST_TOOLCHAIN} --profile minimal -c rust-src"
         ));
     };
-    let linker = bpf_linker_llvm_major(bpf_linker);
-    if rustc != LLVM_MAJOR {
-        return Some(format!(
+    match bpf_linker_llvm_major(bpf_linker) {
+        Some(linker) if linker != rustc => Some(format!(
+            "{RUST_TOOLCHAIN} writes LLVM {rustc} bitcode, but {} links LLVM {linker}; {}",
+            bpf_linker.display(),
+            if rustc == LLVM_MAJOR {
+                format!(
+                    "rebuild it for LLVM {rustc}: `cargo xtask setup` (or cargo install \
+                     bpf-linker --version {BPF_LINKER_VERSION} --locked --force \
+                     --no-default-features --features llvm-{rustc}, with \
+                     /usr/lib/llvm-{rustc}/bin first in PATH)"
+                )
+            } else {
+                format!(
+                    "the pin says LLVM {LLVM_MAJOR}: make RUST_TOOLCHAIN a nightly on LLVM \
+                     {LLVM_MAJOR} in trace-claw-ebpf/toolchain.rs"
+                )
+            }
+        )),
+        _ if rustc != LLVM_MAJOR => Some(format!(
             "{RUST_TOOLCHAIN} is built on LLVM {rustc}, but the pin says LLVM {LLVM_MAJOR}; \
              fix the constants in trace-claw-ebpf/toolchain.rs"
-        ));
-    }
-    match linker {
-        Some(linker) if linker != rustc => Some(format!(
-            "{RUST_TOOLCHAIN} writes LLVM {rustc} bitcode, but {} links LLVM {linker}; \
-             rebuild it for LLVM {rustc}: `cargo xtask setup` (or cargo install bpf-linker \
-             --version {BPF_LINKER_VERSION} --locked --no-default-features --features llvm-{rustc} \
-             --force, with /usr/lib/llvm-{rustc}/bin first in PATH)",
-            bpf_linker.display()
         )),
         _ => None,
     }

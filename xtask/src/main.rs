@@ -6,6 +6,7 @@ mod bench;
 mod bench_analyze;
 mod bench_ebpf;
 mod bench_receiver;
+mod dist;
 mod e2e;
 mod fresh_check;
 mod fuzz;
@@ -41,6 +42,8 @@ enum Command {
     Run(run::RunArgs),
     /// The README's set-up commands from an empty toolchain home, timed.
     FreshCheck(fresh_check::FreshCheckArgs),
+    /// Release tarball and .deb in target/dist; --check installs and exercises the .deb.
+    Dist(dist::DistArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
     /// Trace a live OpenClaw gateway offline (fake model) and check every turn.
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Run(args) => run::run(&args),
         Command::FreshCheck(args) => fresh_check::run(&args),
+        Command::Dist(args) => dist::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::E2eOpenclaw(args) => e2e::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),

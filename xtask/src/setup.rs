@@ -238,3 +238,47 @@ fn macos_target() -> anyhow::Result<()> {
     }
     run_checked(Command::new("rustup").args(["target", "add", MACOS_TARGET]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `rustc -vV` of the floating nightly that broke the build on a fresh machine.
+    const RUSTC_ON_LLVM_23: &str = "rustc 1.101.0-nightly (0a1b2c3d4 2026-10-29)\n\
+        binary: rustc\nhost: x86_64-unknown-linux-gnu\nrelease: 1.101.0-nightly\n\
+        LLVM version: 23.1.4\n";
+
+    #[test]
+    fn reads_the_llvm_major_of_rustc() {
+        assert_eq!(toolchain::rustc_llvm_major(RUSTC_ON_LLVM_23), Some(23));
+        assert_eq!(
+            toolchain::rustc_llvm_major("rustc 1.95.0\nrelease: 1.95.0\n"),
+            None
+        );
+    }
+
+    /// The installed bpf-linker (LLVM 22, from `setup`) against a rustc on LLVM 23: the check
+    /// names both majors and the fix instead of letting bpf-linker fail with `Invalid record`.
+    #[test]
+    fn a_mismatch_with_the_installed_bpf_linker_names_both_llvm_majors() {
+        let Some(linker) = bpf_linker_path() else {
+            assert!(
+                !crate::proc_util::in_ci(),
+                "bpf-linker must be installed under CI (cargo xtask setup)"
+            );
+            eprintln!("skipping: bpf-linker is not installed");
+            return;
+        };
+        let linker_llvm = toolchain::bpf_linker_llvm_major(&linker)
+            .expect("the bpf-linker setup installs links libLLVM dynamically");
+        assert_eq!(linker_llvm, toolchain::LLVM_MAJOR);
+        let why = toolchain::llvm_mismatch(RUSTC_ON_LLVM_23, &linker)
+            .expect("LLVM 23 against LLVM 22 is a mismatch");
+        assert!(
+            why.contains("writes LLVM 23 bitcode") && why.contains("links LLVM 22"),
+            "{why}"
+        );
+        let matching = RUSTC_ON_LLVM_23.replace("23.1.4", &format!("{linker_llvm}.1.2"));
+        assert_eq!(toolchain::llvm_mismatch(&matching, &linker), None);
+    }
+}

@@ -1,0 +1,415 @@
+//! `cargo xtask dist [--check]`: a release users install without a Rust toolchain.
+//!
+//! Builds the agent in release mode (the kernel programs are inside the binary) and writes to
+//! `target/dist/`:
+//! - `trace-claw-VERSION-ARCH-linux.tar.gz`: `bin/trace-claw-agent` (stripped), the
+//!   `bin/trace-claw` link, `etc/trace_claw.yaml` (the full reference config),
+//!   `systemd/trace-claw.service` and the README;
+//! - `trace-claw_VERSION_DEBARCH.deb`, built with `dpkg-deb`: the binary and link in
+//!   `/usr/bin`, the config as a conffile in `/etc/trace-claw/`, the unit in
+//!   `/lib/systemd/system/` (installed, not enabled), its `Depends` read from the binary's
+//!   dynamic symbols;
+//! - `SHA256SUMS`.
+//!
+//! `--check` (root) installs the `.deb` with `dpkg -i`, runs the installed `trace-claw-agent
+//! version` and a short `collect --ebpf require` under exactly the privileges the unit grants (an
+//! unprivileged uid with the unit's `AmbientCapabilities`, through `setpriv`), checks that the
+//! samples of a process it started are `source: ebpf`, verifies the unit with `systemd-analyze`
+//! when that exists, and purges the package again, also when a check failed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, ensure, Context};
+use clap::Args;
+
+use crate::proc_util::{describe, is_root, output_of, run_checked, succeeds, workspace_root};
+
+/// Flags of `dist`.
+#[derive(Debug, Args)]
+pub struct DistArgs {
+    /// Then install the .deb, run the installed agent under the unit's privileges, and purge it
+    /// (needs root; refuses when trace-claw is already installed).
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// The package name, in the tarball name, the .deb and the unit.
+const PACKAGE: &str = "trace-claw";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const SUMMARY: &str = "OpenClaw AI-assistant workflow tracer with per-process resource costs";
+/// The unit's path inside the package and on the installed system.
+const UNIT_PATH: &str = "lib/systemd/system/trace-claw.service";
+
+/// Builds the tarball and the .deb; with `--check`, installs and exercises the .deb.
+pub fn run(args: &DistArgs) -> anyhow::Result<()> {
+    let root = workspace_root();
+    run_checked(Command::new("cargo").args(["build", "--release", "--bin", "trace-claw-agent"]))?;
+    let built = root.join("target/release/trace-claw-agent");
+    let version = output_of(Command::new(&built).arg("version")).unwrap_or_default();
+    ensure!(
+        version.contains("ebpf: built in"),
+        "{} was built without the kernel programs ({}); run `cargo xtask setup` and retry",
+        built.display(),
+        version.lines().last().unwrap_or("no version output")
+    );
+    let dist = root.join("target/dist");
+    if dist.exists() {
+        std::fs::remove_dir_all(&dist)
+            .with_context(|| format!("cannot clear {}", dist.display()))?;
+    }
+    std::fs::create_dir_all(&dist).with_context(|| format!("cannot create {}", dist.display()))?;
+    let tarball = tarball(&root, &built, &dist)?;
+    let deb = deb(&root, &built, &dist)?;
+    checksums(&dist, &[&tarball, &deb])?;
+    for artifact in [&tarball, &deb] {
+        let size = std::fs::metadata(artifact).map_or(0, |m| m.len());
+        eprintln!(
+            "dist: {} ({:.1} MiB)",
+            artifact.display(),
+            size as f64 / 1048576.0
+        );
+    }
+    if args.check {
+        check_package(&deb)?;
+    }
+    Ok(())
+}
+
+/// `target/dist/trace-claw-VERSION-ARCH-linux.tar.gz`.
+fn tarball(root: &Path, built: &Path, dist: &Path) -> anyhow::Result<PathBuf> {
+    let name = format!("{PACKAGE}-{VERSION}-{}-linux", std::env::consts::ARCH);
+    let stage = dist.join(&name);
+    stripped_binaries(built, &stage.join("bin"))?;
+    copy(
+        &root.join("configs/trace_claw.yaml"),
+        &stage.join("etc/trace_claw.yaml"),
+    )?;
+    copy(
+        &root.join("deploy/systemd/trace-claw.service"),
+        &stage.join("systemd/trace-claw.service"),
+    )?;
+    copy(&root.join("README.md"), &stage.join("README.md"))?;
+    let tarball = dist.join(format!("{name}.tar.gz"));
+    run_checked(
+        Command::new("tar")
+            .args(["--owner=0", "--group=0", "--sort=name", "-czf"])
+            .arg(&tarball)
+            .arg("-C")
+            .arg(dist)
+            .arg(&name),
+    )?;
+    Ok(tarball)
+}
+
+/// `target/dist/trace-claw_VERSION_DEBARCH.deb`.
+fn deb(root: &Path, built: &Path, dist: &Path) -> anyhow::Result<PathBuf> {
+    let arch = output_of(Command::new("dpkg").arg("--print-architecture"))
+        .map(|a| a.trim().to_owned())
+        .context("`dpkg --print-architecture` failed: building a .deb needs dpkg")?;
+    let stage = dist.join("deb");
+    let bin = stage.join("usr/bin");
+    stripped_binaries(built, &bin)?;
+    copy(
+        &root.join("configs/trace_claw.yaml"),
+        &stage.join("etc/trace-claw/trace_claw.yaml"),
+    )?;
+    copy(
+        &root.join("deploy/systemd/trace-claw.service"),
+        &stage.join(UNIT_PATH),
+    )?;
+    copy(
+        &root.join("README.md"),
+        &stage.join("usr/share/doc/trace-claw/README.md"),
+    )?;
+    let control = stage.join("DEBIAN");
+    write(
+        &control.join("control"),
+        &format!(
+            "Package: {PACKAGE}\nVersion: {VERSION}\nArchitecture: {arch}\n\
+             Maintainer: trace-claw developers <maintainers@trace-claw.invalid>\n\
+             Installed-Size: {}\nDepends: {}\nSection: admin\nPriority: optional\n\
+             Homepage: https://github.com/trace-claw/trace-claw\n\
+             Description: {SUMMARY}\n \
+             trace-claw samples the system and the OpenClaw gateway's whole process tree with\n \
+             eBPF (falling back to /proc polling), writes JSON Lines or OTLP, receives\n \
+             OpenClaw's own OTLP telemetry, and analyzes what each LLM and tool call cost.\n",
+            directory_kib(&stage)?,
+            depends(&bin.join("trace-claw-agent"))?
+        ),
+    )?;
+    write(
+        &control.join("conffiles"),
+        "/etc/trace-claw/trace_claw.yaml\n",
+    )?;
+    maintainer_script(
+        &control.join("postinst"),
+        "[ \"$1\" = configure ] && [ -d /run/systemd/system ] && systemctl daemon-reload || true",
+    )?;
+    maintainer_script(
+        &control.join("prerm"),
+        "[ -d /run/systemd/system ] && systemctl stop trace-claw.service || true",
+    )?;
+    maintainer_script(
+        &control.join("postrm"),
+        "[ -d /run/systemd/system ] && systemctl daemon-reload || true",
+    )?;
+    let deb = dist.join(format!("{PACKAGE}_{VERSION}_{arch}.deb"));
+    run_checked(
+        Command::new("dpkg-deb")
+            .args(["--root-owner-group", "--build"])
+            .arg(&stage)
+            .arg(&deb),
+    )?;
+    Ok(deb)
+}
+
+/// The stripped agent in `bin/` and the `trace-claw` link to it.
+fn stripped_binaries(built: &Path, bin: &Path) -> anyhow::Result<()> {
+    let agent = bin.join("trace-claw-agent");
+    copy(built, &agent)?;
+    run_checked(Command::new("strip").arg("--strip-all").arg(&agent))?;
+    std::os::unix::fs::symlink("trace-claw-agent", bin.join("trace-claw"))
+        .with_context(|| format!("cannot link {}", bin.join("trace-claw").display()))
+}
+
+/// The `Depends` line: libc6 at the newest glibc symbol version the binary uses, and the
+/// package of every other shared library it links.
+fn depends(binary: &Path) -> anyhow::Result<String> {
+    let dynamic = output_of(Command::new("objdump").arg("-p").arg(binary))
+        .with_context(|| format!("`objdump -p {}` failed", binary.display()))?;
+    let symbols = output_of(Command::new("objdump").arg("-T").arg(binary))
+        .with_context(|| format!("`objdump -T {}` failed", binary.display()))?;
+    let glibc = symbols
+        .split_whitespace()
+        .filter_map(|w| {
+            w.trim_start_matches('(')
+                .trim_end_matches(')')
+                .strip_prefix("GLIBC_")
+        })
+        .filter_map(|v| {
+            let parts: Option<Vec<u32>> = v.split('.').map(|p| p.parse().ok()).collect();
+            parts
+        })
+        .max()
+        .context("the binary uses no versioned glibc symbol")?;
+    let glibc = glibc
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(".");
+    let mut depends = vec![format!("libc6 (>= {glibc})")];
+    for line in dynamic.lines() {
+        let Some(lib) = line.trim().strip_prefix("NEEDED") else {
+            continue;
+        };
+        match lib.trim() {
+            "libc.so.6"
+            | "libm.so.6"
+            | "libdl.so.2"
+            | "libpthread.so.0"
+            | "librt.so.1"
+            | "ld-linux-x86-64.so.2"
+            | "ld-linux-aarch64.so.1" => {}
+            "libgcc_s.so.1" => depends.push("libgcc-s1".to_owned()),
+            other => bail!("the agent links {other}: name its Debian package in xtask/src/dist.rs"),
+        }
+    }
+    Ok(depends.join(", "))
+}
+
+/// Installed size in KiB, as dpkg counts it.
+fn directory_kib(dir: &Path) -> anyhow::Result<u64> {
+    let out = output_of(Command::new("du").args(["-sk", "--apparent-size"]).arg(dir))
+        .with_context(|| format!("`du -sk {}` failed", dir.display()))?;
+    out.split_whitespace()
+        .next()
+        .and_then(|k| k.parse().ok())
+        .with_context(|| format!("cannot read du's output '{}'", out.trim()))
+}
+
+fn maintainer_script(path: &Path, body: &str) -> anyhow::Result<()> {
+    write(path, &format!("#!/bin/sh\nset -e\n{body}\n"))?;
+    run_checked(Command::new("chmod").arg("0755").arg(path))
+}
+
+fn checksums(dist: &Path, artifacts: &[&Path]) -> anyhow::Result<()> {
+    let mut sha = Command::new("sha256sum");
+    sha.current_dir(dist);
+    for artifact in artifacts {
+        sha.arg(
+            artifact
+                .file_name()
+                .context("artifact without a file name")?,
+        );
+    }
+    let sums = output_of(&mut sha).context("sha256sum failed")?;
+    write(&dist.join("SHA256SUMS"), &sums)
+}
+
+fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::copy(from, to)
+        .map(drop)
+        .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Purges the package when dropped, so a failed check leaves nothing installed.
+struct Installed;
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let purged = succeeds(Command::new("dpkg").args(["--purge", PACKAGE]));
+        eprintln!(
+            "dist: dpkg --purge {PACKAGE}: {}",
+            if purged { "removed" } else { "FAILED" }
+        );
+    }
+}
+
+/// Installs the .deb and checks the installed agent; see the module doc.
+fn check_package(deb: &Path) -> anyhow::Result<()> {
+    ensure!(is_root(), "dist --check installs a package and needs root");
+    let status = output_of(Command::new("dpkg-query").args(["-W", "-f=${Status}", PACKAGE]));
+    ensure!(
+        !status.is_some_and(|s| s.contains("installed") && !s.contains("not-installed")),
+        "{PACKAGE} is already installed here and the check would replace it; \
+         remove it first (dpkg --purge {PACKAGE})"
+    );
+    run_checked(Command::new("dpkg").arg("-i").arg(deb))?;
+    let installed = Installed;
+    for (path, what) in [
+        ("/usr/bin/trace-claw-agent", "the agent"),
+        ("/usr/bin/trace-claw", "the trace-claw link"),
+        ("/etc/trace-claw/trace_claw.yaml", "the config"),
+        ("/lib/systemd/system/trace-claw.service", "the unit"),
+    ] {
+        ensure!(
+            Path::new(path).exists(),
+            "the package did not install {what} at {path}"
+        );
+    }
+    for bin in ["/usr/bin/trace-claw-agent", "/usr/bin/trace-claw"] {
+        let version = output_of(Command::new(bin).arg("version"))
+            .with_context(|| format!("`{bin} version` failed"))?;
+        ensure!(
+            version.contains(VERSION) && version.contains("ebpf: built in"),
+            "`{bin} version` says '{}'",
+            version.trim()
+        );
+        eprintln!("dist: {bin} version: {}", version.replace('\n', "; "));
+    }
+    let unit = std::fs::read_to_string(Path::new("/").join(UNIT_PATH))
+        .context("cannot read the installed unit")?;
+    if succeeds(Command::new("systemd-analyze").arg("--version")) {
+        run_checked(
+            Command::new("systemd-analyze")
+                .arg("verify")
+                .arg(Path::new("/").join(UNIT_PATH)),
+        )?;
+    } else {
+        eprintln!("dist: systemd-analyze is not installed; the unit's syntax was not verified");
+    }
+    collect_with_unit_privileges(&unit_capabilities(&unit)?)?;
+    drop(installed);
+    ensure!(
+        !Path::new("/usr/bin/trace-claw-agent").exists(),
+        "dpkg --purge left /usr/bin/trace-claw-agent behind"
+    );
+    eprintln!("dist: package check passed");
+    Ok(())
+}
+
+/// The capabilities of the unit's `AmbientCapabilities=` line, as setpriv names them
+/// (`+bpf,+perfmon,...`).
+fn unit_capabilities(unit: &str) -> anyhow::Result<String> {
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("AmbientCapabilities="))
+        .context("the unit has no AmbientCapabilities= line")?;
+    let caps: Vec<String> = line
+        .split_whitespace()
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect();
+    ensure!(!caps.is_empty(), "the unit's AmbientCapabilities= is empty");
+    Ok(caps.join(","))
+}
+
+/// Runs the installed agent as `nobody` with only `caps`, against a process started here, and
+/// requires eBPF samples of that process.
+fn collect_with_unit_privileges(caps: &str) -> anyhow::Result<()> {
+    let scratch = tempfile::Builder::new()
+        .prefix("trace-claw-dist-")
+        .tempdir()
+        .context("cannot create a scratch directory")?;
+    let out = scratch.path().join("trace");
+    std::fs::create_dir_all(&out).context("cannot create the output directory")?;
+    run_checked(Command::new("chown").arg("65534:65534").arg(&out))?;
+    // A target with a name nothing else on the host has: a copy of sleep.
+    let target_name = "tcdistprobe";
+    let target_bin = scratch.path().join(target_name);
+    copy(Path::new("/bin/sleep"), &target_bin)?;
+    let mut target = Command::new(&target_bin)
+        .arg("30")
+        .spawn()
+        .context("cannot start the target process")?;
+    let target_pid = target.id();
+    let mut agent = Command::new("setpriv");
+    agent
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(format!("--inh-caps=-all,{caps}"))
+        .arg(format!("--ambient-caps=-all,{caps}"))
+        .arg(format!("--bounding-set=-all,{caps}"))
+        .args([
+            "/usr/bin/trace-claw-agent",
+            "--config",
+            "/etc/trace-claw/trace_claw.yaml",
+        ])
+        .args(["collect", "--process", target_name, "--ebpf", "require"])
+        .args(["--count", "3", "--interval", "1", "--output-dir"])
+        .arg(&out)
+        .stdin(Stdio::null());
+    eprintln!("+ {}", describe(&agent));
+    let status = agent.status().context("cannot start setpriv");
+    let _ = target.kill();
+    let _ = target.wait();
+    let status = status?;
+    ensure!(
+        status.success(),
+        "the installed agent with only the unit's capabilities ({caps}) failed ({status})"
+    );
+    let mut ebpf_samples = 0usize;
+    for entry in std::fs::read_dir(&out).context("cannot list the output directory")? {
+        let path = entry?.path();
+        if !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("resources-"))
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?;
+        ebpf_samples += text
+            .lines()
+            .filter(|l| {
+                l.contains(&format!("\"pid\":\"{target_pid}\""))
+                    && l.contains("\"source\":\"ebpf\"")
+            })
+            .count();
+    }
+    ensure!(
+        ebpf_samples > 0,
+        "no eBPF sample of the target (pid {target_pid}) in {}",
+        out.display()
+    );
+    eprintln!("dist: as uid 65534 with {caps}: {ebpf_samples} eBPF samples of pid {target_pid}");
+    Ok(())
+}

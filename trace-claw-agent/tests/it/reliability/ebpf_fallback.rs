@@ -152,5 +152,11 @@ fn ebpf_require_exits_3_naming_the_cause() {
         assert_eq!(o.status.code(), Some(3), "{env:?}: {}", text(&o));
         let err = String::from_utf8_lossy(&o.stderr).to_lowercase();
         assert!(err.contains("ebpf"), "{env:?}: {err}");
+        if matches!(env, Env::NonRoot) {
+            // No capability at all: the message names each one the programs need.
+            for cap in ["cap_bpf", "cap_perfmon", "cap_dac_read_search"] {
+                assert!(err.contains(cap), "{env:?} names {cap}: {err}");
+            }
+        }
     }
 }

@@ -28,6 +28,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use trace_claw_common::time::Timestamp;
+
 use crate::cli::{AnalyzeArgs, AnalyzeFormat};
 pub use pipeline::analyze;
 use report::Window;
@@ -100,7 +102,7 @@ pub struct Options {
 
 fn parse_flag_time(flag: &'static str, v: Option<&String>) -> Result<Option<i64>, AnalyzeError> {
     v.map(|s| {
-        parse::parse_time(s)
+        Timestamp::parse_rfc3339(s)
             .map(|t| t.0)
             .ok_or_else(|| AnalyzeError::Usage {
                 flag,

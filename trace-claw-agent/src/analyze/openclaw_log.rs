@@ -245,7 +245,7 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
             .time
             .as_deref()
             .or(l.meta.as_ref().and_then(|m| m.date.as_deref()))
-            .and_then(parse::parse_time);
+            .and_then(Timestamp::parse_rfc3339);
         let Some(time) = time else {
             return stats.bad(no, "missing or invalid 'time'");
         };

@@ -5,9 +5,7 @@
 
 use std::borrow::Cow;
 use std::collections::BinaryHeap;
-use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use trace_claw_common::names::{self, labels};
 use trace_claw_common::time::Timestamp;
@@ -239,40 +237,9 @@ pub struct Aggregate {
     pub charts: Vec<Option<Box<Buckets>>>,
 }
 
-struct Time(Timestamp);
-
-impl<'de> Deserialize<'de> for Time {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Time;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an RFC 3339 time or Unix seconds/ms/ns")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Time, E> {
-                parse::parse_time(s)
-                    .map(Time)
-                    .ok_or_else(|| E::custom(format!("invalid time '{s}'")))
-            }
-            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Time, E> {
-                Timestamp::from_unix_number(n)
-                    .map(Time)
-                    .ok_or_else(|| E::custom("invalid time"))
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Time, E> {
-                self.visit_f64(n as f64)
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Time, E> {
-                self.visit_f64(n as f64)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 #[derive(Deserialize)]
 struct RawSample<'a> {
-    timestamp: Time,
+    timestamp: Timestamp,
     #[serde(borrow)]
     name: Cow<'a, str>,
     value: f64,
@@ -424,7 +391,7 @@ pub fn read_chunk(chunk: &Chunk, plan: &Plan) -> Result<Aggregate, AnalyzeError>
             Err(e) => return lines.bad(no, json_reason(&e)),
         };
         lines.records += 1;
-        let t = s.timestamp.0 .0;
+        let t = s.timestamp.0;
         if t < plan.since || t >= plan.until || !s.value.is_finite() {
             return;
         }

@@ -64,7 +64,7 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
                 let written = v
                     .get("timestamp")
                     .and_then(Value::as_str)
-                    .and_then(parse::parse_time);
+                    .and_then(Timestamp::parse_rfc3339);
                 let at = msg.get("timestamp").and_then(epoch);
                 let action = match msg.get("role").and_then(Value::as_str) {
                     Some("assistant") => llm_call(msg, at, written, &provider, &model),

@@ -6,9 +6,11 @@ use serde::Serialize;
 use trace_claw_common::event::ProcessEvent;
 use trace_claw_common::time::Timestamp;
 
-use super::action::Action;
-use super::parsed::Note;
-use super::resources::{Lookup, Series, TimelineSample};
+use crate::analyze::merge::lookup::Lookup;
+use crate::analyze::source::action::Action;
+use crate::analyze::source::parsed::Note;
+use crate::analyze::source::resources::aggregate::TimelineSample;
+use crate::analyze::source::resources::series::Series;
 
 /// Resources one action used during `[start, end]`, from the tracked tree's counters
 /// interpolated between samples.

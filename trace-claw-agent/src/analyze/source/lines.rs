@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::AnalyzeError;
+use crate::analyze::error::AnalyzeError;
 
 /// How many bad lines per file are reported with their reason.
 pub const BAD_LINES_SHOWN: usize = 5;

@@ -19,10 +19,10 @@ use trace_claw_common::event::{ActionEvent, EVENT_LLM, EVENT_TOOL, STATUS_ERROR}
 use trace_claw_common::time::Timestamp;
 
 use super::action::{Action, Source};
+use super::lines::{self, json_reason, LineStats};
 use super::openclaw_log::{Level, Recogniser, Record};
-use super::parse::{self, json_reason};
 use super::parsed::{MetricPoint, Note, Parsed};
-use super::AnalyzeError;
+use crate::analyze::error::AnalyzeError;
 
 /// Span names that become non-LLM, non-tool actions (named without the `openclaw.` prefix).
 const EVENT_SPANS: &[&str] = &[
@@ -273,9 +273,9 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
     let file: Arc<str> = path.display().to_string().into();
     let mut logs = Recogniser::new(Source::OtlpLog, Arc::clone(&file));
     let mut out = Parsed::default();
-    let mut stats = parse::LineStats::default();
-    stats.lines = parse::for_each_line(path, reader, |no, line| {
-        if parse::is_blank(line) {
+    let mut stats = LineStats::default();
+    stats.lines = lines::for_each_line(path, reader, |no, line| {
+        if lines::is_blank(line) {
             return;
         }
         let v: Request = match serde_json::from_slice(line) {

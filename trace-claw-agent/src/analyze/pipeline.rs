@@ -299,3 +299,177 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    use trace_claw_common::event::ActionEvent;
+
+    use crate::analyze::source::action::Source;
+    use trace_claw_common::names;
+    use trace_claw_common::time::Timestamp;
+
+    use crate::analyze::summary::report::Window;
+
+    const S: i64 = 1_000_000_000;
+    /// 2026-11-18T22:13:20Z: all times below are seconds after it.
+    const T0: i64 = 1_795_000_000 * S;
+
+    fn write_jsonl(dir: &Path, name: &str, lines: &[String]) {
+        std::fs::write(dir.join(name), lines.join("\n") + "\n").expect("write fixture");
+    }
+
+    fn action(at_s: i64, kind: &str, ms: f64, session: &str) -> ActionEvent {
+        let mut e = ActionEvent::new(kind, Timestamp(T0 + at_s * S));
+        e.duration_ms = ms;
+        e.session_id = Some(session.into());
+        e
+    }
+
+    /// Session `b` (an LLM call at 10 s for 2 s, a failed one at 30 s for 1 s) and session `a`
+    /// (a tool call at 20 s for 1 s); every second from 0 to 40 s the tree's CPU time (0.5 s
+    /// per second) and the system CPU (50 %); a fork and an exec at 11 and 12 s and an exit at
+    /// 50 s.
+    fn trace() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut failed = action(30, "llm", 1000.0, "b");
+        failed.error = Some("rate limited".into());
+        let events = [
+            action(10, "llm", 2000.0, "b"),
+            action(20, "tool", 1000.0, "a"),
+            failed,
+        ];
+        write_jsonl(
+            dir.path(),
+            "events-2026-11-18.jsonl",
+            &events.map(|e| serde_json::to_string(&e).expect("json")),
+        );
+        let mut samples = Vec::new();
+        for i in 0..=40 {
+            let ts = Timestamp(T0 + i * S);
+            let cpu = 0.5 * i as f64;
+            samples.push(format!(
+                r#"{{"timestamp":"{ts}","name":"{}","value":{cpu},"labels":{{"pid":"total"}}}}"#,
+                names::PROCESS_CPU_TIME.name
+            ));
+            samples.push(format!(
+                r#"{{"timestamp":"{ts}","name":"{}","value":50,"labels":{{"cpu":"total"}}}}"#,
+                names::SYSTEM_CPU_USAGE.name
+            ));
+        }
+        write_jsonl(dir.path(), "resources-2026-11-18.jsonl", &samples);
+        let process = [
+            (11, ProcessEventKind::Fork),
+            (12, ProcessEventKind::Exec),
+            (50, ProcessEventKind::Exit),
+        ]
+        .map(|(at_s, kind)| {
+            serde_json::to_string(&ProcessEvent {
+                timestamp: Timestamp(T0 + at_s * S),
+                kind,
+                pid: 7,
+                ppid: 1,
+                comm: "node".into(),
+                filename: None,
+                exit_code: None,
+                totals: None,
+                source: "procfs".into(),
+            })
+            .expect("json")
+        });
+        write_jsonl(dir.path(), "process-events-2026-11-18.jsonl", &process);
+        dir
+    }
+
+    fn options(dir: &Path, session: Option<&str>, charts: bool) -> Options {
+        Options {
+            trace_dir: dir.to_owned(),
+            openclaw_logs: None,
+            openclaw_state: None,
+            since: i64::MIN,
+            until: i64::MAX,
+            window: Window {
+                since: None,
+                until: None,
+                session: session.map(str::to_owned),
+                limit: 100,
+            },
+            charts,
+        }
+    }
+
+    #[test]
+    fn sessions_are_summarised_by_first_action_with_their_resource_costs() {
+        let dir = trace();
+        let r = analyze(&options(dir.path(), None, false)).expect("analyze");
+        assert_eq!(r.overall.sessions, 2);
+        assert_eq!((r.overall.llm_calls, r.overall.tool_calls), (2, 1));
+        assert_eq!(r.overall.errors, 1);
+        let ids: Vec<&str> = r.sessions.iter().map(|s| s.session_id.as_str()).collect();
+        assert_eq!(ids, ["b", "a"]);
+        // b: 2 s + 1 s of actions at 0.5 CPU s per second
+        let b_cpu = r.sessions[0].action_cost.and_then(|c| c.cpu_seconds);
+        assert!((b_cpu.expect("cost") - 1.5).abs() < 1e-9, "{b_cpu:?}");
+        assert_eq!(r.resource_samples, 82);
+        assert_eq!(r.process_events.get("fork"), Some(&1));
+        let first = &r.action_timeline.rows[0];
+        assert_eq!(first.snapshot.cpu_percent, Some(50.0));
+        assert!(r.charts.is_empty(), "charts only for the HTML page");
+    }
+
+    #[test]
+    fn a_session_filter_reads_only_the_samples_near_that_session() {
+        let dir = trace();
+        let r = analyze(&options(dir.path(), Some("a"), false)).expect("analyze");
+        assert_eq!(r.sessions.len(), 1);
+        assert_eq!(r.overall.tool_calls, 1);
+        assert_eq!(r.overall.llm_calls, 0);
+        // 20 s to 21 s, 5 s slack either side: samples at 15..=26 s, two series
+        assert_eq!(r.resource_samples, 24);
+        let nobody = analyze(&options(dir.path(), Some("nobody"), false)).expect("analyze");
+        assert!(nobody.sessions.is_empty());
+        assert_eq!(nobody.resource_samples, 0);
+        assert_eq!(nobody.overall.sessions, 0);
+    }
+
+    #[test]
+    fn charts_cover_each_session_window_without_forks() {
+        let dir = trace();
+        let r = analyze(&options(dir.path(), None, true)).expect("analyze");
+        assert_eq!(r.charts.len(), 2);
+        let b = &r.charts[0];
+        assert_eq!(b.session_id, "b");
+        assert_eq!((b.actions.len(), b.actions_total), (2, 2));
+        // the exec at 12 s; the fork is not drawn, the exit at 50 s is outside 5..=36 s
+        let ticks: Vec<&str> = b.ticks.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(ticks, ["exec"]);
+        assert!(b
+            .panels
+            .iter()
+            .any(|p| p.lines.iter().any(|l| !l.points.is_empty())));
+    }
+
+    #[test]
+    fn the_plan_probes_every_action_edge_once_and_widens_session_windows() {
+        let events = [
+            action(10, "llm", 2000.0, "b"),
+            action(12, "tool", 1000.0, "b"),
+        ];
+        let actions: Vec<Action> = events
+            .into_iter()
+            .map(|e| Action::new(e, Source::EventLog, &std::sync::Arc::from("f"), 1))
+            .collect();
+        let refs: Vec<&Action> = actions.iter().collect();
+        let spans = sessions::sessions(&refs);
+        let opts = options(Path::new("."), None, false);
+        let p = plan(&opts, &refs, &spans);
+        assert_eq!(p.probes, [T0 + 10 * S, T0 + 12 * S, T0 + 13 * S]);
+        assert_eq!(
+            p.windows,
+            [(i64::MIN, i64::MAX - 1), (T0 + 5 * S, T0 + 18 * S)]
+        );
+        assert_eq!((p.since, p.until), (i64::MIN, i64::MAX));
+    }
+}

@@ -9,7 +9,8 @@
 //! The folders follow the data, each depending only on the ones before it:
 //! - [`source`]: finding and classifying the input files and reading each format (actions,
 //!   notes, metric points, resource aggregates);
-//! - [`merge`]: one action per call across sources, resource values at the actions' times;
+//! - [`merge`]: one action per call across sources, the sessions they form, resource values at
+//!   the actions' times;
 //! - [`summary`]: the result model, [`summary::report::Report`]: summaries, timelines and chart
 //!   data;
 //! - [`render`]: the report as tables, plain lines, JSON or an HTML page.

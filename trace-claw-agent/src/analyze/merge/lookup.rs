@@ -93,7 +93,7 @@ impl Lookup {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Write;
     use trace_claw_common::names;
@@ -163,21 +163,15 @@ mod tests {
         assert_eq!(look.interpolate(Series::IoRead, 7 * s), None);
     }
 
-    #[test]
-    fn probes_before_the_first_sample_see_only_what_follows() {
-        let s = 1_000_000_000i64;
+    /// The aggregate of one file of sample `lines` (all time, one window) probed at `probes`.
+    pub(crate) fn read_samples(lines: &[String], probes: &[i64]) -> Aggregate {
         let mut f = tempfile::NamedTempFile::new().expect("temp");
-        for i in 0..5 {
-            writeln!(
-                f,
-                "{}",
-                sample(i * s, names::PROCESS_IO_READ.name, 100.0 * i as f64)
-            )
-            .expect("w");
+        for l in lines {
+            writeln!(f, "{l}").expect("w");
         }
         f.flush().expect("flush");
         let plan = Plan {
-            probes: vec![-5 * s, s / 2, 10 * s],
+            probes: probes.to_vec(),
             windows: vec![(i64::MIN, i64::MAX)],
             since: i64::MIN,
             until: i64::MAX,
@@ -190,9 +184,19 @@ mod tests {
             start: 0,
             end: u64::MAX,
         };
-        let mut a = read_chunk(&chunk, &plan).expect("read");
+        read_chunk(&chunk, &plan).expect("read")
+    }
+
+    #[test]
+    fn probes_before_the_first_sample_see_only_what_follows() {
+        let s = 1_000_000_000i64;
+        let lines: Vec<String> = (0..5)
+            .map(|i| sample(i * s, names::PROCESS_IO_READ.name, 100.0 * i as f64))
+            .collect();
+        let probes = [-5 * s, s / 2, 10 * s];
+        let mut a = read_samples(&lines, &probes);
         assert_eq!(a.base, 1, "no sample precedes the first probe");
-        let look = Lookup::new(plan.probes.clone(), &mut a);
+        let look = Lookup::new(probes.to_vec(), &mut a);
         assert_eq!(look.interpolate(Series::IoRead, -5 * s), None);
         assert_eq!(look.nearest(Series::IoRead, -5 * s).map(|p| p.t), Some(0));
         assert_eq!(look.interpolate(Series::IoRead, s / 2), Some(50.0));

@@ -289,47 +289,29 @@ pub fn full_timeline(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
     use std::sync::Arc;
 
     use trace_claw_common::event::{ActionEvent, ProcessEventKind};
     use trace_claw_common::names;
 
+    use crate::analyze::merge::lookup::tests::read_samples;
     use crate::analyze::source::action::Source;
-    use crate::analyze::source::lines::Chunk;
-    use crate::analyze::source::resources::aggregate::Plan;
-    use crate::analyze::source::resources::read::read_chunk;
 
     const S: i64 = 1_000_000_000;
 
     /// A lookup over `(time, metric, labels JSON, value)` samples with the given probe times.
     fn lookup(samples: &[(i64, &str, &str, f64)], probes: &[i64]) -> Lookup {
-        let mut f = tempfile::NamedTempFile::new().expect("temp file");
-        for (t, name, labels, v) in samples {
-            writeln!(
-                f,
-                r#"{{"timestamp":"{}","name":"{name}","value":{v},"labels":{labels}}}"#,
-                Timestamp(*t)
-            )
-            .expect("write");
-        }
-        f.flush().expect("flush");
-        let plan = Plan {
-            probes: probes.to_vec(),
-            windows: vec![(i64::MIN, i64::MAX)],
-            since: i64::MIN,
-            until: i64::MAX,
-            timeline_limit: 0,
-            charts: false,
-        };
-        let chunk = Chunk {
-            path: f.path().into(),
-            index: 0,
-            start: 0,
-            end: u64::MAX,
-        };
-        let mut agg = read_chunk(&chunk, &plan).expect("read");
-        Lookup::new(plan.probes, &mut agg)
+        let lines: Vec<String> = samples
+            .iter()
+            .map(|(t, name, labels, v)| {
+                format!(
+                    r#"{{"timestamp":"{}","name":"{name}","value":{v},"labels":{labels}}}"#,
+                    Timestamp(*t)
+                )
+            })
+            .collect();
+        let mut agg = read_samples(&lines, probes);
+        Lookup::new(probes.to_vec(), &mut agg)
     }
 
     const TOTAL: &str = r#"{"pid":"total"}"#;

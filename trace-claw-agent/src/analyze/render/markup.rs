@@ -1,5 +1,5 @@
 //! HTML helpers shared by the page and its SVG timelines: escaping, one stable colour per
-//! model or tool name, and [`put!`].
+//! model or tool name, and `put!`.
 
 /// `write!` into a `String`, whose `fmt::Write` impl never returns an error.
 macro_rules! put {

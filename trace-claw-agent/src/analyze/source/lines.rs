@@ -16,7 +16,7 @@ pub const CHUNK_BYTES: u64 = 8 * 1024 * 1024;
 /// One bad line: where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadLine {
-    /// 1-based line number within the file (within the chunk until [`LineStats::shift`]).
+    /// 1-based line number within the file (within the chunk until [`LineStats::absorb`]).
     pub line: u64,
     /// What was wrong with it.
     pub reason: String,

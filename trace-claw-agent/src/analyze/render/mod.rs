@@ -1,6 +1,6 @@
 //! Rendering: the [`Report`](super::summary::report::Report) as terminal tables, plain lines,
 //! JSON or an HTML page. Renderers read the report and nothing else; cell text they share
-//! comes from [`format`].
+//! comes from [`format`](mod@format).
 
 pub mod footer;
 pub mod format;

@@ -1,4 +1,4 @@
-//! OpenClaw file logs (`openclaw-*.log`, one JSON object a line): `analyze::openclaw_log::read`.
+//! OpenClaw file logs (`openclaw-*.log`, one JSON object a line): `analyze::source::openclaw_log::read`.
 //!
 //! Invariants: no panic; line counts add up; bad lines carry their line number and a reason.
 #![no_main]
@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use trace_claw_agent::analyze::openclaw_log;
+use trace_claw_agent::analyze::source::openclaw_log;
 
 fuzz_target!(|data: &[u8]| {
     match openclaw_log::read(Path::new("openclaw-fuzz.log"), data) {

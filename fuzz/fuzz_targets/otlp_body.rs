@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use trace_claw_agent::analyze::otlp;
+use trace_claw_agent::analyze::source::otlp;
 use trace_claw_agent::receive::decode::{decode, decompress, CaptureLine, Encoding, Signal};
 use trace_claw_common::time::Timestamp;
 

@@ -1,5 +1,5 @@
 //! OTLP capture lines (`openclaw-otlp-*.jsonl`, one OTLP/JSON request a line):
-//! `analyze::otlp::read`.
+//! `analyze::source::otlp::read`.
 //!
 //! Invariants: no panic; line counts add up.
 #![no_main]
@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use trace_claw_agent::analyze::otlp;
+use trace_claw_agent::analyze::source::otlp;
 
 fuzz_target!(|data: &[u8]| {
     match otlp::read(Path::new("openclaw-otlp-fuzz.jsonl"), data) {

@@ -1,5 +1,5 @@
 //! OpenClaw transcripts (`agents/*/sessions/*.jsonl`) and their `sessions.json` index:
-//! `analyze::transcript::read` and `read_index`.
+//! `analyze::source::transcript::read` and `read_index`.
 //!
 //! Invariants: no panic; line counts of the JSONL reader add up (leniently: see
 //! `check_counts_lenient`).
@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use trace_claw_agent::analyze::transcript;
+use trace_claw_agent::analyze::source::transcript;
 
 fuzz_target!(|data: &[u8]| {
     match transcript::read(Path::new("session-fuzz.jsonl"), data) {

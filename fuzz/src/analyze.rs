@@ -1,6 +1,6 @@
 //! Invariants of the analyzer's per-source readers on any input.
 
-use trace_claw_agent::analyze::parsed::Parsed;
+use trace_claw_agent::analyze::source::parsed::Parsed;
 
 /// Line counts add up: every line is read once, no line is both a record and bad, and every
 /// reported bad line is a real line number of the input.

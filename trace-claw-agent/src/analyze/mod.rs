@@ -5,147 +5,35 @@
 //! Two parallel passes (rayon, files and 8 MiB chunks): first everything but resource samples
 //! (actions are few and kept in memory, then merged across sources), then the resource samples,
 //! streamed into fixed-size aggregates keyed by the actions' start and end times.
+//!
+//! The folders follow the data, each depending only on the ones before it:
+//! - [`source`]: finding and classifying the input files and reading each format (actions,
+//!   notes, metric points, resource aggregates);
+//! - [`merge`]: one action per call across sources, the sessions they form, resource values at
+//!   the actions' times;
+//! - [`summary`]: the result model, [`summary::report::Report`]: summaries, timelines and chart
+//!   data;
+//! - [`render`]: the report as tables, plain lines, JSON or an HTML page.
+//!
+//! [`pipeline`] runs the passes in that order; [`run`], here, is the command around it:
+//! validate the flags, analyze, render in the chosen format and write the result out.
 
-pub mod action;
-pub mod charts;
-pub mod classify;
-pub mod html;
+pub mod error;
 pub mod merge;
-pub mod openclaw_log;
-pub mod otlp;
-pub mod parse;
-pub mod parsed;
+pub mod options;
 pub mod pipeline;
-pub mod records;
-pub mod report;
-pub mod resources;
+pub mod render;
+pub mod source;
 pub mod summary;
-pub mod table;
-pub mod timeline;
-pub mod transcript;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::cli::{AnalyzeArgs, AnalyzeFormat};
+pub use error::AnalyzeError;
+pub use options::Options;
 pub use pipeline::analyze;
-use report::Window;
-
-/// Resource samples this close to a session's first start or last end still count for the
-/// session (a short session may fall between two samples).
-pub const SESSION_SLACK_NS: i64 = 5_000_000_000;
-
-/// Rows per timeline when `--limit` is not given.
-pub const DEFAULT_LIMIT: usize = 200;
-
-/// Why an analysis could not run or finish.
-#[derive(Debug, thiserror::Error)]
-pub enum AnalyzeError {
-    /// A file could not be read.
-    #[error("cannot read '{path}'")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The report could not be written.
-    #[error("cannot write the report to '{path}'")]
-    Write {
-        /// Where.
-        path: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A flag has an invalid value.
-    #[error("invalid {flag} '{value}': {reason}")]
-    Usage {
-        /// The flag.
-        flag: &'static str,
-        /// Its value.
-        value: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-impl AnalyzeError {
-    /// Whether the error is the user's invocation (exit code 2).
-    pub fn is_usage(&self) -> bool {
-        matches!(self, Self::Usage { .. })
-    }
-}
-
-/// Validated options.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// trace-claw's output directory.
-    pub trace_dir: PathBuf,
-    /// OpenClaw's log directory.
-    pub openclaw_logs: Option<PathBuf>,
-    /// OpenClaw's state directory.
-    pub openclaw_state: Option<PathBuf>,
-    /// Window start (Unix ns), inclusive.
-    pub since: i64,
-    /// Window end (Unix ns), exclusive.
-    pub until: i64,
-    /// The flags as given, for the report.
-    pub window: Window,
-    /// Whether to gather down-sampled series and all actions for the HTML report.
-    pub charts: bool,
-}
-
-fn parse_flag_time(flag: &'static str, v: Option<&String>) -> Result<Option<i64>, AnalyzeError> {
-    v.map(|s| {
-        parse::parse_time(s)
-            .map(|t| t.0)
-            .ok_or_else(|| AnalyzeError::Usage {
-                flag,
-                value: s.clone(),
-                reason: "expected an RFC 3339 time such as 2026-11-24T15:00:00Z".into(),
-            })
-    })
-    .transpose()
-}
-
-impl Options {
-    /// Validates the command-line flags.
-    pub fn from_args(args: &AnalyzeArgs) -> Result<Self, AnalyzeError> {
-        let since = parse_flag_time("--since", args.since.as_ref())?.unwrap_or(i64::MIN);
-        let until = parse_flag_time("--until", args.until.as_ref())?.unwrap_or(i64::MAX);
-        if since >= until {
-            return Err(AnalyzeError::Usage {
-                flag: "--until",
-                value: args.until.clone().unwrap_or_default(),
-                reason: "must be later than --since".into(),
-            });
-        }
-        if args.limit == Some(0) {
-            return Err(AnalyzeError::Usage {
-                flag: "--limit",
-                value: "0".into(),
-                reason: "must be at least 1".into(),
-            });
-        }
-        Ok(Self {
-            trace_dir: args.trace_dir.clone(),
-            openclaw_logs: args.openclaw_logs.clone(),
-            openclaw_state: args.openclaw_state.clone(),
-            since,
-            until,
-            window: Window {
-                since: args.since.clone(),
-                until: args.until.clone(),
-                session: args.session.clone(),
-                limit: args.limit.unwrap_or(DEFAULT_LIMIT),
-            },
-            charts: args.format == AnalyzeFormat::Html,
-        })
-    }
-}
+use render::{html, json, table, text};
 
 /// Runs `analyze`: exit 0 when anything was analyzed, 1 when nothing could be.
 pub fn run(args: &AnalyzeArgs) -> Result<ExitCode, AnalyzeError> {
@@ -189,10 +77,10 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode, AnalyzeError> {
         && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut buf = Vec::new();
     let written = match format {
-        AnalyzeFormat::Json => report.write_json(&mut buf),
+        AnalyzeFormat::Json => json::write_json(&report, &mut buf),
         AnalyzeFormat::Table => table::write_tables(&report, color, &mut buf),
-        AnalyzeFormat::Text => table::write_text(&report, &mut buf),
-        AnalyzeFormat::Html => html::write_html(&report, &report.charts, &mut buf),
+        AnalyzeFormat::Text => text::write_text(&report, &mut buf),
+        AnalyzeFormat::Html => html::write_html(&report, &mut buf),
     };
     let place = to_file
         .as_ref()

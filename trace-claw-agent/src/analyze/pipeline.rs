@@ -1,254 +1,174 @@
-//! The analysis itself: discover and classify files, read everything but resource samples in
-//! parallel (pass 1), merge sources and window, stream resource samples into fixed-size
-//! aggregates keyed by the actions' times (pass 2), then build the [`Report`].
+//! The analysis itself, in the order the data flows: discover and classify files, read
+//! everything but resource samples in parallel (pass 1), merge sources and window, stream
+//! resource samples into fixed-size aggregates keyed by the actions' times (pass 2), then
+//! summarise into the [`Report`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rayon::prelude::*;
 use trace_claw_common::event::{ProcessEvent, ProcessEventKind};
 
-use super::action::Action;
-use super::classify::{self, FileKind};
-use super::parse::{self, Chunk, LineStats};
-use super::parsed::{MetricPoint, Parsed};
-use super::report::{self, Duplicates, InputFile, OtlpMetric, Report, Rows};
-use super::resources::{self, Aggregate, Lookup, Plan, Stat, N_STATS};
-use super::timeline::{self, ActionRow, ResourceCost};
-use super::{
-    charts, html, merge, openclaw_log, otlp, records, summary, transcript, AnalyzeError, Options,
-    SESSION_SLACK_NS,
-};
+use super::error::AnalyzeError;
+use super::merge::actions::{self as merge, in_window};
+use super::merge::lookup::Lookup;
+use super::merge::sessions::{self, SessionSpan, SESSION_SLACK_NS};
+use super::options::Options;
+use super::source::action::Action;
+use super::source::classify::{self, FileKind};
+use super::source::passes::{self, FileStats};
+use super::source::resources::aggregate::{Aggregate, Plan};
+use super::summary::charts::{self, SessionChart, Tick};
+use super::summary::metrics;
+use super::summary::report::{self, Duplicates, InputFile, Report, Rows};
+use super::summary::session::{self, Summary};
+use super::summary::timeline::{self, ActionRow, ResourceCost};
 
-/// Line counts per file index, per chunk index.
-type PerFile = HashMap<usize, Vec<(usize, LineStats)>>;
-
-/// A session and the span of its actions (Unix ns).
-struct SessionSpan {
-    id: String,
-    start: i64,
-    end: i64,
+/// The merged actions inside the analyzed window and what pass 2 found around them: what
+/// every part of the report is built from.
+struct Merged<'a> {
+    /// Actions in the window, by start time.
+    actions: Vec<&'a Action>,
+    /// Per session id, the indices of its actions in `actions`.
+    by_session: BTreeMap<&'a str, Vec<usize>>,
+    /// Sessions by their first action; session `w` has stat window `w + 1`.
+    sessions: Vec<SessionSpan>,
+    /// Per action (same index), its resource cost.
+    costs: Vec<Option<ResourceCost>>,
+    /// Resource values at the actions' start and end times.
+    lookup: Lookup,
+    /// The aggregates of pass 2 (stats, chart buckets, the earliest samples).
+    agg: Aggregate,
+    /// Process events inside the window.
+    process_events: Vec<ProcessEvent>,
 }
 
-enum Task {
-    Whole(usize),
-    Part(usize, Chunk),
-}
+impl Merged<'_> {
+    /// The indices of session `id`'s actions.
+    fn of_session(&self, id: &str) -> &[usize] {
+        self.by_session.get(id).map_or(&[][..], Vec::as_slice)
+    }
 
-fn file_len(p: &Path) -> u64 {
-    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
-}
-
-fn read_whole(path: &Path, kind: FileKind) -> Result<Parsed, AnalyzeError> {
-    let file = parse::open(path)?;
-    match kind {
-        FileKind::Transcript => transcript::read(path, file),
-        FileKind::SessionIndex => transcript::read_index(path, file),
-        FileKind::OpenclawLog => openclaw_log::read(path, file),
-        FileKind::OtlpCapture => otlp::read(path, file),
-        _ => Ok(Parsed::default()),
+    /// The action timeline row of action `i`.
+    fn row(&self, i: usize) -> ActionRow {
+        let a = self.actions[i];
+        ActionRow::new(
+            a,
+            timeline::snapshot(&self.lookup, a.start()),
+            self.costs[i],
+        )
     }
 }
 
-/// A file that could not be read counts as one bad line saying why.
-fn unreadable(e: &AnalyzeError) -> LineStats {
-    let mut s = LineStats::default();
-    let cause = std::error::Error::source(e).map_or_else(String::new, ToString::to_string);
-    s.bad(0, format!("{e}: {cause}"));
-    s
-}
-
-/// Pass 1: everything but resource samples, files (and chunks of event files) in parallel.
-fn read_sources(files: &[PathBuf], kinds: &[FileKind], per_file: &mut PerFile) -> Parsed {
-    let mut tasks = Vec::new();
-    for (i, (p, k)) in files.iter().zip(kinds).enumerate() {
-        match k {
-            FileKind::Events | FileKind::ProcessEvents => tasks.extend(
-                parse::chunks(p, file_len(p))
-                    .into_iter()
-                    .map(|c| Task::Part(i, c)),
-            ),
-            FileKind::Transcript
-            | FileKind::SessionIndex
-            | FileKind::OpenclawLog
-            | FileKind::OtlpCapture => tasks.push(Task::Whole(i)),
-            _ => {}
+/// What pass 2 reads: the sample range (`--since`/`--until`, narrowed to the session and its
+/// slack under `--session`), the actions' start and end times as probes, and the stat windows
+/// (the whole range, then one per session).
+fn plan(opts: &Options, actions: &[&Action], sessions: &[SessionSpan]) -> Plan {
+    let (mut since, mut until) = (opts.since, opts.until);
+    if opts.window.session.is_some() {
+        match sessions.first() {
+            Some(s) => {
+                since = since.max(s.start.saturating_sub(SESSION_SLACK_NS));
+                until = until.min(s.end.saturating_add(SESSION_SLACK_NS + 1));
+            }
+            // No such session: no samples either.
+            None => until = since.saturating_add(1),
         }
     }
-    let results: Vec<(usize, usize, Parsed)> = tasks
-        .into_par_iter()
-        .map(|t| {
-            let (i, chunk, r) = match t {
-                Task::Whole(i) => (i, 0, read_whole(&files[i], kinds[i])),
-                Task::Part(i, c) if kinds[i] == FileKind::Events => {
-                    (i, c.index, records::read_events(&c))
-                }
-                Task::Part(i, c) => (i, c.index, records::read_process_events(&c)),
-            };
-            let parsed = r.unwrap_or_else(|e| Parsed {
-                stats: unreadable(&e),
-                ..Parsed::default()
-            });
-            (i, chunk, parsed)
-        })
-        .collect();
-    let mut all = Parsed::default();
-    for (i, chunk, mut p) in results {
-        per_file
-            .entry(i)
-            .or_default()
-            .push((chunk, std::mem::take(&mut p.stats)));
-        all.extend(p);
-    }
-    all
-}
-
-/// Sessions in order of their first action.
-fn sessions_of(actions: &[&Action]) -> Vec<SessionSpan> {
-    let mut sessions: Vec<SessionSpan> = Vec::new();
-    let mut idx: HashMap<&str, usize> = HashMap::new();
-    for a in actions {
-        let i = *idx.entry(a.session()).or_insert_with(|| {
-            sessions.push(SessionSpan {
-                id: a.session().to_owned(),
-                start: i64::MAX,
-                end: i64::MIN,
-            });
-            sessions.len() - 1
-        });
-        sessions[i].start = sessions[i].start.min(a.start().0);
-        sessions[i].end = sessions[i].end.max(a.end().0);
-    }
-    sessions.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
-    sessions
-}
-
-/// Pass 2: resource samples, chunks in parallel, merged as they finish (rayon reduce) so
-/// partial aggregates never pile up.
-fn read_resources(
-    files: &[PathBuf],
-    kinds: &[FileKind],
-    plan: &Plan,
-    per_file: &mut PerFile,
-) -> Aggregate {
-    let tasks: Vec<(usize, Chunk)> = files
+    let mut probes: Vec<i64> = actions
         .iter()
-        .zip(kinds)
-        .enumerate()
-        .filter(|(_, (_, k))| **k == FileKind::Resources)
-        .flat_map(|(i, (p, _))| {
-            parse::chunks(p, file_len(p))
-                .into_iter()
-                .map(move |c| (i, c))
-        })
+        .flat_map(|a| [a.start().0, a.end().0])
         .collect();
-    let empty = || Aggregate {
-        stats: vec![[Stat::default(); N_STATS]; plan.windows.len()],
-        ..Aggregate::default()
-    };
-    let mut agg = tasks
-        .into_par_iter()
-        .map(|(i, c)| {
-            let mut a = resources::read_chunk(&c, plan).unwrap_or_else(|e| Aggregate {
-                lines: unreadable(&e),
-                ..Aggregate::default()
-            });
-            let lines = std::mem::take(&mut a.lines);
-            a.chunk_lines.push((i, c.index, lines));
-            a
-        })
-        .reduce(empty, |mut a, b| {
-            a.merge(b, plan.timeline_limit);
-            a
-        });
-    for (i, chunk, lines) in std::mem::take(&mut agg.chunk_lines) {
-        per_file.entry(i).or_default().push((chunk, lines));
+    probes.sort_unstable();
+    probes.dedup();
+    let mut windows = vec![(since, until.saturating_sub(1))];
+    windows.extend(sessions.iter().map(SessionSpan::resource_window));
+    Plan {
+        probes,
+        windows,
+        since,
+        until,
+        timeline_limit: opts.window.limit,
+        charts: opts.charts,
     }
-    agg
 }
 
-/// What the HTML page draws per session (the first [`html::MAX_SESSIONS`]).
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the pieces of one analysis, passed instead of a one-off struct"
-)]
-fn session_charts(
-    sessions: &[SessionSpan],
-    by_session: &BTreeMap<&str, Vec<usize>>,
-    actions: &[&Action],
-    costs: &[Option<ResourceCost>],
-    lookup: &Lookup,
-    plan: &Plan,
-    agg: &Aggregate,
-    process_events: &[ProcessEvent],
-) -> Vec<html::SessionChart> {
-    sessions
+/// One summary per session, in session order.
+fn session_summaries(m: &Merged<'_>, session_keys: &HashMap<String, String>) -> Vec<Summary> {
+    m.sessions
         .iter()
         .enumerate()
-        .take(html::MAX_SESSIONS)
         .map(|(w, s)| {
-            let idx = by_session.get(s.id.as_str()).map_or(&[][..], Vec::as_slice);
-            let (a, b) = plan.windows[w + 1];
-            let ticks: Vec<html::Tick> = process_events
+            let mut sum = session::summarize(
+                &s.id,
+                m.of_session(&s.id)
+                    .iter()
+                    .map(|&i| (m.actions[i], m.costs[i].as_ref())),
+                &m.agg.stats[w + 1],
+            );
+            sum.session_key = session_keys.get(&s.id).cloned();
+            sum
+        })
+        .collect()
+}
+
+/// What the HTML page draws per session (the first [`charts::MAX_SESSIONS`]).
+fn session_charts(m: &Merged<'_>) -> Vec<SessionChart> {
+    m.sessions
+        .iter()
+        .enumerate()
+        .take(charts::MAX_SESSIONS)
+        .map(|(w, s)| {
+            let idx = m.of_session(&s.id);
+            let (a, b) = s.resource_window();
+            let ticks: Vec<Tick> = m
+                .process_events
                 .iter()
                 .filter(|p| p.timestamp.0 >= a && p.timestamp.0 <= b)
                 .filter(|p| p.kind != ProcessEventKind::Fork)
-                .map(|p| html::Tick {
-                    time: p.timestamp,
-                    kind: format!("{:?}", p.kind).to_lowercase(),
-                    label: format!(
-                        "{:?} pid {} {}{}",
-                        p.kind,
-                        p.pid,
-                        p.comm,
-                        p.exit_code
-                            .map(|c| format!(" exit {c}"))
-                            .unwrap_or_default()
-                    ),
-                })
+                .map(Tick::new)
                 .collect();
-            html::SessionChart {
+            SessionChart {
                 session_id: s.id.clone(),
                 actions: idx
                     .iter()
-                    .take(html::MAX_BARS)
-                    .map(|&i| {
-                        let a = actions[i];
-                        ActionRow::new(a, timeline::snapshot(lookup, a.start()), costs[i])
-                    })
+                    .take(charts::MAX_BARS)
+                    .map(|&i| m.row(i))
                     .collect(),
                 actions_total: idx.len(),
-                panels: agg
+                panels: m
+                    .agg
                     .charts
                     .get(w + 1)
                     .and_then(Option::as_ref)
                     .map(|b| charts::panels(b))
                     .unwrap_or_default(),
                 ticks_total: ticks.len(),
-                ticks: ticks.into_iter().take(html::MAX_TICKS).collect(),
+                ticks: ticks.into_iter().take(charts::MAX_TICKS).collect(),
             }
         })
         .collect()
 }
 
-/// Per file, chunk results in order folded into one [`LineStats`].
-fn fold_stats(mut parts: Vec<(usize, LineStats)>) -> LineStats {
-    parts.sort_by_key(|(i, _)| *i);
-    let mut total = LineStats::default();
-    for (_, s) in parts {
-        let offset = total.lines;
-        total.absorb(s, offset);
+/// Process events per kind (`fork`, `exec`, `exit`).
+fn process_event_counts(events: &[ProcessEvent]) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for p in events {
+        *counts
+            .entry(format!("{:?}", p.kind).to_lowercase())
+            .or_insert(0u64) += 1;
     }
-    total
+    counts
 }
 
-fn inputs(files: &[PathBuf], kinds: &[FileKind], mut per_file: PerFile) -> Vec<InputFile> {
+/// One entry per file looked at, with its line counts and first bad lines.
+fn inputs(files: &[PathBuf], kinds: &[FileKind], mut stats: FileStats) -> Vec<InputFile> {
     files
         .iter()
         .zip(kinds)
         .enumerate()
         .map(|(i, (p, k))| {
-            let stats = fold_stats(per_file.remove(&i).unwrap_or_default());
+            let stats = stats.take(i);
             let path = p.display().to_string();
             // Classification reads the file; one it could not open is `unknown` and says why.
             let error = (*k == FileKind::Unknown)
@@ -281,8 +201,8 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
     );
     let kinds: Vec<FileKind> = files.par_iter().map(|p| classify::classify(p)).collect();
     let limit = opts.window.limit;
-    let mut per_file = PerFile::new();
-    let mut all = read_sources(&files, &kinds, &mut per_file);
+    let mut file_stats = FileStats::default();
+    let mut all = passes::read_sources(&files, &kinds, &mut file_stats);
 
     // Merge sources, then window.
     let run_sessions: HashMap<String, String> = all.run_sessions.iter().cloned().collect();
@@ -291,133 +211,70 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
     let session_filter = opts.window.session.as_deref();
     let actions: Vec<&Action> = merged
         .iter()
-        .filter(|a| merge::in_window(a.start(), opts.since, opts.until))
+        .filter(|a| in_window(a.start(), opts.since, opts.until))
         .filter(|a| session_filter.is_none_or(|s| a.session() == s))
         .collect();
-    let sessions = sessions_of(&actions);
-    let (mut since, mut until) = (opts.since, opts.until);
-    if session_filter.is_some() {
-        match sessions.first() {
-            Some(s) => {
-                since = since.max(s.start.saturating_sub(SESSION_SLACK_NS));
-                until = until.min(s.end.saturating_add(SESSION_SLACK_NS + 1));
-            }
-            // No such session: no samples either.
-            None => until = since.saturating_add(1),
-        }
-    }
-    let mut probes: Vec<i64> = actions
-        .iter()
-        .flat_map(|a| [a.start().0, a.end().0])
-        .collect();
-    probes.sort_unstable();
-    probes.dedup();
-    let mut windows = vec![(since, until.saturating_sub(1))];
-    windows.extend(sessions.iter().map(|s| {
-        (
-            s.start.saturating_sub(SESSION_SLACK_NS),
-            s.end.saturating_add(SESSION_SLACK_NS),
-        )
-    }));
-    let plan = Plan {
-        probes,
-        windows,
-        since,
-        until,
-        timeline_limit: limit,
-        charts: opts.charts,
-    };
+    let sessions = sessions::sessions(&actions);
+    let plan = plan(opts, &actions, &sessions);
 
-    let mut agg = read_resources(&files, &kinds, &plan, &mut per_file);
+    let mut agg = passes::read_resources(&files, &kinds, &plan, &mut file_stats);
     let lookup = Lookup::new(plan.probes.clone(), &mut agg);
-
-    // Per action: cost; then summaries.
     let costs: Vec<Option<ResourceCost>> = actions
         .iter()
         .map(|a| timeline::cost(&lookup, a.start(), a.end()))
         .collect();
-    let mut overall = summary::summarize(
-        "all",
-        actions
-            .iter()
-            .copied()
-            .zip(costs.iter().map(Option::as_ref)),
-        &agg.stats[0],
-    );
-    overall.sessions = sessions.len();
     let mut by_session: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, a) in actions.iter().enumerate() {
         by_session.entry(a.session()).or_default().push(i);
     }
-    let session_summaries = sessions
-        .iter()
-        .enumerate()
-        .map(|(w, s)| {
-            let idx = by_session.get(s.id.as_str()).map_or(&[][..], Vec::as_slice);
-            let mut sum = summary::summarize(
-                &s.id,
-                idx.iter().map(|&i| (actions[i], costs[i].as_ref())),
-                &agg.stats[w + 1],
-            );
-            sum.session_key = session_keys.get(&s.id).cloned();
-            sum
-        })
-        .collect();
-    let action_rows: Vec<ActionRow> = actions
-        .iter()
-        .zip(&costs)
-        .take(limit)
-        .map(|(a, c)| ActionRow::new(a, timeline::snapshot(&lookup, a.start()), *c))
-        .collect();
-    let action_omitted = actions.len().saturating_sub(action_rows.len()) as u64;
+    let (since, until) = (plan.since, plan.until);
+    let mut m = Merged {
+        process_events: all
+            .process_events
+            .iter()
+            .filter(|p| in_window(p.timestamp, since, until))
+            .cloned()
+            .collect(),
+        actions,
+        by_session,
+        sessions,
+        costs,
+        lookup,
+        agg,
+    };
 
+    let mut overall = session::summarize(
+        "all",
+        m.actions
+            .iter()
+            .copied()
+            .zip(m.costs.iter().map(Option::as_ref)),
+        &m.agg.stats[0],
+    );
+    overall.sessions = m.sessions.len();
+    let action_rows: Vec<ActionRow> = (0..m.actions.len().min(limit)).map(|i| m.row(i)).collect();
+    let action_omitted = m.actions.len().saturating_sub(action_rows.len()) as u64;
     let notes: Vec<_> = merge::dedupe_notes(std::mem::take(&mut all.notes))
         .into_iter()
-        .filter(|n| merge::in_window(n.timestamp, since, until))
+        .filter(|n| in_window(n.timestamp, since, until))
         .collect();
-    let process_events: Vec<ProcessEvent> = all
-        .process_events
-        .iter()
-        .filter(|p| merge::in_window(p.timestamp, since, until))
-        .cloned()
-        .collect();
-    let mut pe_counts = BTreeMap::new();
-    for p in &process_events {
-        *pe_counts
-            .entry(format!("{:?}", p.kind).to_lowercase())
-            .or_insert(0u64) += 1;
-    }
-    let samples = std::mem::take(&mut agg.timeline).into_sorted_vec();
+    let samples = std::mem::take(&mut m.agg.timeline).into_sorted_vec();
     let (rows, omitted) = timeline::full_timeline(
-        &actions,
-        &process_events,
+        &m.actions,
+        &m.process_events,
         &notes,
         samples,
-        agg.samples,
+        m.agg.samples,
         limit,
     );
-    let charts = if opts.charts {
-        session_charts(
-            &sessions,
-            &by_session,
-            &actions,
-            &costs,
-            &lookup,
-            &plan,
-            &agg,
-            &process_events,
-        )
-    } else {
-        Vec::new()
-    };
 
     Ok(Report {
         schema_version: report::SCHEMA_VERSION,
         generated_by: format!("trace-claw {}", env!("CARGO_PKG_VERSION")),
         window: opts.window.clone(),
-        inputs: inputs(&files, &kinds, per_file),
+        inputs: inputs(&files, &kinds, file_stats),
+        sessions: session_summaries(&m, &session_keys),
         overall,
-        sessions: session_summaries,
         duplicates: merge_stats
             .duplicates
             .into_iter()
@@ -427,38 +284,192 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
                 count,
             })
             .collect(),
-        openclaw_metrics: otlp_metrics(&all.metric_points),
-        process_events: pe_counts,
-        resource_samples: agg.samples,
+        openclaw_metrics: metrics::totals(&all.metric_points),
+        process_events: process_event_counts(&m.process_events),
+        resource_samples: m.agg.samples,
         action_timeline: Rows {
             rows: action_rows,
             omitted: action_omitted,
         },
         timeline: Rows { rows, omitted },
-        charts,
+        charts: if opts.charts {
+            session_charts(&m)
+        } else {
+            Vec::new()
+        },
     })
 }
 
-/// Cumulative points -> per series, the last value of each counter lifetime, summed.
-fn otlp_metrics(points: &[MetricPoint]) -> Vec<OtlpMetric> {
-    let mut last: BTreeMap<(&str, &str, i64), &MetricPoint> = BTreeMap::new();
-    for p in points {
-        let e = last.entry((&p.name, &p.series, p.start)).or_insert(p);
-        if p.time >= e.time {
-            *e = p;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    use trace_claw_common::event::ActionEvent;
+
+    use crate::analyze::source::action::Source;
+    use trace_claw_common::names;
+    use trace_claw_common::time::Timestamp;
+
+    use crate::analyze::summary::report::Window;
+
+    const S: i64 = 1_000_000_000;
+    /// 2026-11-18T22:13:20Z: all times below are seconds after it.
+    const T0: i64 = 1_795_000_000 * S;
+
+    fn write_jsonl(dir: &Path, name: &str, lines: &[String]) {
+        std::fs::write(dir.join(name), lines.join("\n") + "\n").expect("write fixture");
+    }
+
+    fn action(at_s: i64, kind: &str, ms: f64, session: &str) -> ActionEvent {
+        let mut e = ActionEvent::new(kind, Timestamp(T0 + at_s * S));
+        e.duration_ms = ms;
+        e.session_id = Some(session.into());
+        e
+    }
+
+    /// Session `b` (an LLM call at 10 s for 2 s, a failed one at 30 s for 1 s) and session `a`
+    /// (a tool call at 20 s for 1 s); every second from 0 to 40 s the tree's CPU time (0.5 s
+    /// per second) and the system CPU (50 %); a fork and an exec at 11 and 12 s and an exit at
+    /// 50 s.
+    fn trace() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut failed = action(30, "llm", 1000.0, "b");
+        failed.error = Some("rate limited".into());
+        let events = [
+            action(10, "llm", 2000.0, "b"),
+            action(20, "tool", 1000.0, "a"),
+            failed,
+        ];
+        write_jsonl(
+            dir.path(),
+            "events-2026-11-18.jsonl",
+            &events.map(|e| serde_json::to_string(&e).expect("json")),
+        );
+        let mut samples = Vec::new();
+        for i in 0..=40 {
+            let ts = Timestamp(T0 + i * S);
+            let cpu = 0.5 * i as f64;
+            samples.push(format!(
+                r#"{{"timestamp":"{ts}","name":"{}","value":{cpu},"labels":{{"pid":"total"}}}}"#,
+                names::PROCESS_CPU_TIME.name
+            ));
+            samples.push(format!(
+                r#"{{"timestamp":"{ts}","name":"{}","value":50,"labels":{{"cpu":"total"}}}}"#,
+                names::SYSTEM_CPU_USAGE.name
+            ));
+        }
+        write_jsonl(dir.path(), "resources-2026-11-18.jsonl", &samples);
+        let process = [
+            (11, ProcessEventKind::Fork),
+            (12, ProcessEventKind::Exec),
+            (50, ProcessEventKind::Exit),
+        ]
+        .map(|(at_s, kind)| {
+            serde_json::to_string(&ProcessEvent {
+                timestamp: Timestamp(T0 + at_s * S),
+                kind,
+                pid: 7,
+                ppid: 1,
+                comm: "node".into(),
+                filename: None,
+                exit_code: None,
+                totals: None,
+                source: "procfs".into(),
+            })
+            .expect("json")
+        });
+        write_jsonl(dir.path(), "process-events-2026-11-18.jsonl", &process);
+        dir
+    }
+
+    fn options(dir: &Path, session: Option<&str>, charts: bool) -> Options {
+        Options {
+            trace_dir: dir.to_owned(),
+            openclaw_logs: None,
+            openclaw_state: None,
+            since: i64::MIN,
+            until: i64::MAX,
+            window: Window {
+                since: None,
+                until: None,
+                session: session.map(str::to_owned),
+                limit: 100,
+            },
+            charts,
         }
     }
-    let mut out: BTreeMap<(&str, &str), OtlpMetric> = BTreeMap::new();
-    for ((name, series, _), p) in last {
-        let m = out.entry((name, series)).or_insert_with(|| OtlpMetric {
-            name: name.to_owned(),
-            series: series.to_owned(),
-            kind: if p.histogram { "histogram" } else { "sum" },
-            total: 0.0,
-            count: 0,
-        });
-        m.total += p.value;
-        m.count += p.count;
+
+    #[test]
+    fn sessions_are_summarised_by_first_action_with_their_resource_costs() {
+        let dir = trace();
+        let r = analyze(&options(dir.path(), None, false)).expect("analyze");
+        assert_eq!(r.overall.sessions, 2);
+        assert_eq!((r.overall.llm_calls, r.overall.tool_calls), (2, 1));
+        assert_eq!(r.overall.errors, 1);
+        let ids: Vec<&str> = r.sessions.iter().map(|s| s.session_id.as_str()).collect();
+        assert_eq!(ids, ["b", "a"]);
+        // b: 2 s + 1 s of actions at 0.5 CPU s per second
+        let b_cpu = r.sessions[0].action_cost.and_then(|c| c.cpu_seconds);
+        assert!((b_cpu.expect("cost") - 1.5).abs() < 1e-9, "{b_cpu:?}");
+        assert_eq!(r.resource_samples, 82);
+        assert_eq!(r.process_events.get("fork"), Some(&1));
+        let first = &r.action_timeline.rows[0];
+        assert_eq!(first.snapshot.cpu_percent, Some(50.0));
+        assert!(r.charts.is_empty(), "charts only for the HTML page");
     }
-    out.into_values().collect()
+
+    #[test]
+    fn a_session_filter_reads_only_the_samples_near_that_session() {
+        let dir = trace();
+        let r = analyze(&options(dir.path(), Some("a"), false)).expect("analyze");
+        assert_eq!(r.sessions.len(), 1);
+        assert_eq!(r.overall.tool_calls, 1);
+        assert_eq!(r.overall.llm_calls, 0);
+        // 20 s to 21 s, 5 s slack either side: samples at 15..=26 s, two series
+        assert_eq!(r.resource_samples, 24);
+        let nobody = analyze(&options(dir.path(), Some("nobody"), false)).expect("analyze");
+        assert!(nobody.sessions.is_empty());
+        assert_eq!(nobody.resource_samples, 0);
+        assert_eq!(nobody.overall.sessions, 0);
+    }
+
+    #[test]
+    fn charts_cover_each_session_window_without_forks() {
+        let dir = trace();
+        let r = analyze(&options(dir.path(), None, true)).expect("analyze");
+        assert_eq!(r.charts.len(), 2);
+        let b = &r.charts[0];
+        assert_eq!(b.session_id, "b");
+        assert_eq!((b.actions.len(), b.actions_total), (2, 2));
+        // the exec at 12 s; the fork is not drawn, the exit at 50 s is outside 5..=36 s
+        let ticks: Vec<&str> = b.ticks.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(ticks, ["exec"]);
+        assert!(b
+            .panels
+            .iter()
+            .any(|p| p.lines.iter().any(|l| !l.points.is_empty())));
+    }
+
+    #[test]
+    fn the_plan_probes_every_action_edge_once_and_widens_session_windows() {
+        let events = [
+            action(10, "llm", 2000.0, "b"),
+            action(12, "tool", 1000.0, "b"),
+        ];
+        let actions: Vec<Action> = events
+            .into_iter()
+            .map(|e| Action::new(e, Source::EventLog, &std::sync::Arc::from("f"), 1))
+            .collect();
+        let refs: Vec<&Action> = actions.iter().collect();
+        let spans = sessions::sessions(&refs);
+        let opts = options(Path::new("."), None, false);
+        let p = plan(&opts, &refs, &spans);
+        assert_eq!(p.probes, [T0 + 10 * S, T0 + 12 * S, T0 + 13 * S]);
+        assert_eq!(
+            p.windows,
+            [(i64::MIN, i64::MAX - 1), (T0 + 5 * S, T0 + 18 * S)]
+        );
+        assert_eq!((p.since, p.until), (i64::MIN, i64::MAX));
+    }
 }

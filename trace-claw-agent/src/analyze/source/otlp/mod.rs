@@ -5,24 +5,24 @@
 //! Spans: `openclaw.model.call` -> LLM action, `openclaw.tool.execution` -> tool action, and the
 //! event-like spans (webhook, message, session.stuck, liveness warning, tool loop) -> other
 //! actions. Spans carry no session id. Metrics become cumulative points. Log records go through
-//! the file-log recogniser.
+//! the file-log recogniser. The wire shapes and their accessors are in `wire`.
 
-use std::fmt;
+mod wire;
+
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use trace_claw_common::event::{ActionEvent, EVENT_LLM, EVENT_TOOL, STATUS_ERROR};
 use trace_claw_common::time::Timestamp;
 
 use super::action::{Action, Source};
+use super::lines::{self, json_reason, LineStats};
 use super::openclaw_log::{Level, Recogniser, Record};
-use super::parse::{self, json_reason};
 use super::parsed::{MetricPoint, Note, Parsed};
-use super::AnalyzeError;
+use crate::analyze::error::AnalyzeError;
+use wire::{attr_str, attributes, each, int, num, text, LogRecord, Metric, Request, Scalar, Span};
 
 /// Span names that become non-LLM, non-tool actions (named without the `openclaw.` prefix).
 const EVENT_SPANS: &[&str] = &[
@@ -36,246 +36,14 @@ const EVENT_SPANS: &[&str] = &[
 /// Span names that are diagnostics, not work: shown as timeline notes.
 const NOTE_SPANS: &[&str] = &["openclaw.liveness.warning", "openclaw.session.stuck"];
 
-/// A JSON scalar kept as a [`Value`]; an array or object in its place is skipped unread
-/// (becoming `Null`), so an oversized one costs no memory.
-#[derive(Debug, Default)]
-struct Scalar(Value);
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar(Value::Bool(v)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar(Value::from(v)))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar(Value::from(v)))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar(Value::from(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar(Value::from(v)))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
-                Ok(Scalar(Value::from(v)))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
-                Ok(Scalar(Value::Null))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
-                Ok(Scalar(Value::Null))
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
-                Scalar::deserialize(d)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Scalar, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Scalar(Value::Null))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Scalar, A::Error> {
-                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Scalar(Value::Null))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// One capture line: only the fields the analyzer uses are kept; everything else (resources,
-/// scopes, events, links, bucket counts, unknown keys) is skipped unread, so a line's memory is
-/// bounded by what the analyzer keeps, not by its size.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct Request {
-    resource_spans: Option<Vec<ResourceSpans>>,
-    resource_metrics: Option<Vec<ResourceMetrics>>,
-    resource_logs: Option<Vec<ResourceLogs>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct ResourceSpans {
-    scope_spans: Option<Vec<ScopeSpans>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ScopeSpans {
-    spans: Option<Vec<Span>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct Span {
-    name: Option<String>,
-    trace_id: Option<Scalar>,
-    start_time_unix_nano: Option<Scalar>,
-    end_time_unix_nano: Option<Scalar>,
-    attributes: Option<Vec<KeyValue>>,
-    status: Option<Status>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Status {
-    code: Option<Scalar>,
-    message: Option<Scalar>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct KeyValue {
-    key: Option<String>,
-    value: Option<AnyValue>,
-}
-
-/// An OTLP `AnyValue`: arrays and key-value lists are skipped.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct AnyValue {
-    string_value: Option<Scalar>,
-    int_value: Option<Scalar>,
-    double_value: Option<Scalar>,
-    bool_value: Option<Scalar>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct ResourceMetrics {
-    scope_metrics: Option<Vec<ScopeMetrics>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ScopeMetrics {
-    metrics: Option<Vec<Metric>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Metric {
-    name: Option<String>,
-    sum: Option<MetricData>,
-    histogram: Option<MetricData>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct MetricData {
-    data_points: Option<Vec<DataPoint>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct DataPoint {
-    start_time_unix_nano: Option<Scalar>,
-    time_unix_nano: Option<Scalar>,
-    as_double: Option<Scalar>,
-    as_int: Option<Scalar>,
-    sum: Option<Scalar>,
-    count: Option<Scalar>,
-    attributes: Option<Vec<KeyValue>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct ResourceLogs {
-    scope_logs: Option<Vec<ScopeLogs>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct ScopeLogs {
-    log_records: Option<Vec<LogRecord>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct LogRecord {
-    time_unix_nano: Option<Scalar>,
-    observed_time_unix_nano: Option<Scalar>,
-    severity_number: Option<Scalar>,
-    body: Option<AnyValue>,
-    attributes: Option<Vec<KeyValue>>,
-}
-
-/// The items of an optional repeated field.
-fn each<T>(v: &Option<Vec<T>>) -> impl Iterator<Item = &T> {
-    v.iter().flatten()
-}
-
-fn int(v: &Option<Scalar>) -> Option<i64> {
-    match &v.as_ref()?.0 {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-fn num(v: &Option<Scalar>) -> Option<f64> {
-    match &v.as_ref()?.0 {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-fn text(v: &Option<Scalar>) -> Option<&str> {
-    v.as_ref()?.0.as_str()
-}
-
-/// The plain JSON value of an OTLP `AnyValue`.
-fn any_value(v: &AnyValue) -> Value {
-    if let Some(s) = &v.string_value {
-        return s.0.clone();
-    }
-    if v.int_value.is_some() {
-        return int(&v.int_value).map_or(Value::Null, Value::from);
-    }
-    if v.double_value.is_some() {
-        return num(&v.double_value).map_or(Value::Null, Value::from);
-    }
-    if let Some(b) = &v.bool_value {
-        return b.0.clone();
-    }
-    Value::Null
-}
-
-/// OTLP `attributes` as a map of plain values.
-fn attributes(v: &Option<Vec<KeyValue>>) -> Map<String, Value> {
-    let mut out = Map::new();
-    for kv in each(v) {
-        if let (Some(k), Some(val)) = (&kv.key, &kv.value) {
-            out.insert(k.clone(), any_value(val));
-        }
-    }
-    out
-}
-
-fn attr_str(attrs: &Map<String, Value>, key: &str) -> Option<String> {
-    match attrs.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => None,
-        other => Some(other.to_string()),
-    }
-}
-
 /// Reads one capture file.
 pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
     let file: Arc<str> = path.display().to_string().into();
     let mut logs = Recogniser::new(Source::OtlpLog, Arc::clone(&file));
     let mut out = Parsed::default();
-    let mut stats = parse::LineStats::default();
-    stats.lines = parse::for_each_line(path, reader, |no, line| {
-        if parse::is_blank(line) {
+    let mut stats = LineStats::default();
+    stats.lines = lines::for_each_line(path, reader, |no, line| {
+        if lines::is_blank(line) {
             return;
         }
         let v: Request = match serde_json::from_slice(line) {

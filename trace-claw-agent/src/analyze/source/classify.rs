@@ -137,7 +137,7 @@ pub fn classify(path: &Path) -> FileKind {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
-        if super::parse::is_blank(&buf) {
+        if super::lines::is_blank(&buf) {
             continue;
         }
         tried += 1;

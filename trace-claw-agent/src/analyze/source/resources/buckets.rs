@@ -2,9 +2,7 @@
 //! [`BUCKETS`] equal buckets; gauges keep their mean per bucket, counters their latest sample
 //! (rates come from consecutive buckets). Fixed size whatever the number of samples.
 
-use serde::Serialize;
-
-use super::resources::{Pt, Series, N_SERIES};
+use super::series::{Pt, Series, N_SERIES};
 
 /// Buckets per session window.
 pub const BUCKETS: usize = 240;
@@ -109,62 +107,6 @@ impl Buckets {
         }
         out
     }
-}
-
-/// One plotted series.
-#[derive(Debug, Clone, Serialize)]
-pub struct Line {
-    /// Label.
-    pub name: &'static str,
-    /// `%`, `By`, `By/s`.
-    pub unit: &'static str,
-    /// (Unix ns, value).
-    pub points: Vec<(i64, f64)>,
-}
-
-/// The series of one chart panel.
-#[derive(Debug, Clone, Serialize)]
-pub struct Panel {
-    /// Title.
-    pub title: &'static str,
-    /// Lines drawn in it.
-    pub lines: Vec<Line>,
-}
-
-/// The panels under a session's action lanes.
-pub fn panels(b: &Buckets) -> Vec<Panel> {
-    let line = |name, unit, points| Line { name, unit, points };
-    vec![
-        Panel {
-            title: "process tree CPU %",
-            lines: vec![line("cpu", "%", b.gauge(Series::ProcCpu))],
-        },
-        Panel {
-            title: "process tree RSS",
-            lines: vec![line("rss", "By", b.gauge(Series::ProcRss))],
-        },
-        Panel {
-            title: "disk bytes/s",
-            lines: vec![
-                line("read", "By/s", b.rate(Series::IoRead)),
-                line("write", "By/s", b.rate(Series::IoWrite)),
-            ],
-        },
-        Panel {
-            title: "network bytes/s",
-            lines: vec![
-                line("sent", "By/s", b.rate(Series::NetSent)),
-                line("recv", "By/s", b.rate(Series::NetRecv)),
-            ],
-        },
-        Panel {
-            title: "system CPU % / memory %",
-            lines: vec![
-                line("cpu", "%", b.gauge(Series::SysCpu)),
-                line("mem", "%", b.gauge(Series::SysMem)),
-            ],
-        },
-    ]
 }
 
 #[cfg(test)]

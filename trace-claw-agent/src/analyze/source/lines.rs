@@ -5,9 +5,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use trace_claw_common::time::Timestamp;
-
-use super::AnalyzeError;
+use crate::analyze::error::AnalyzeError;
 
 /// How many bad lines per file are reported with their reason.
 pub const BAD_LINES_SHOWN: usize = 5;
@@ -18,7 +16,7 @@ pub const CHUNK_BYTES: u64 = 8 * 1024 * 1024;
 /// One bad line: where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadLine {
-    /// 1-based line number within the file (within the chunk until [`LineStats::shift`]).
+    /// 1-based line number within the file (within the chunk until [`LineStats::absorb`]).
     pub line: u64,
     /// What was wrong with it.
     pub reason: String,
@@ -189,110 +187,10 @@ pub fn json_reason(e: &serde_json::Error) -> String {
     s.replace(" at line 1 column", " at column")
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±hh:mm)` quickly, falling back to chrono for
-/// anything unusual.
-pub fn parse_time(s: &str) -> Option<Timestamp> {
-    fast_rfc3339(s.as_bytes()).or_else(|| Timestamp::parse_rfc3339(s))
-}
-
-fn digits(b: &[u8]) -> Option<i64> {
-    let mut v = 0i64;
-    for &c in b {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + i64::from(c - b'0');
-    }
-    Some(v)
-}
-
-fn fast_rfc3339(b: &[u8]) -> Option<Timestamp> {
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let year = digits(&b[0..4])?;
-    let month = digits(&b[5..7])?;
-    let day = digits(&b[8..10])?;
-    let hour = digits(&b[11..13])?;
-    let min = digits(&b[14..16])?;
-    let sec = digits(&b[17..19])?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut nanos = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            if i - start < 9 {
-                nanos = nanos * 10 + i64::from(b[i] - b'0');
-            }
-            i += 1;
-        }
-        let n = i - start;
-        if n == 0 {
-            return None;
-        }
-        for _ in n..9 {
-            nanos *= 10;
-        }
-    }
-    let offset_secs = match &b[i..] {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let v = digits(&[*h1, *h2])? * 3600 + digits(&[*m1, *m2])? * 60;
-            if *sign == b'-' {
-                -v
-            } else {
-                v
-            }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_secs;
-    Some(Timestamp(
-        secs.checked_mul(1_000_000_000)?.checked_add(nanos)?,
-    ))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
-
-    #[test]
-    fn fast_time_parser_agrees_with_chrono() {
-        for s in [
-            "2026-11-24T10:00:00.123456Z",
-            "2026-11-24T15:42:58.692+00:00",
-            "2026-02-28T23:59:59-05:30",
-            "2024-02-29T00:00:00.5Z",
-            "1999-12-31T23:59:59.999999999Z",
-        ] {
-            assert_eq!(
-                fast_rfc3339(s.as_bytes()),
-                Timestamp::parse_rfc3339(s),
-                "{s}"
-            );
-        }
-        assert_eq!(parse_time("nonsense"), None);
-    }
 
     #[test]
     fn chunks_own_each_line_exactly_once() {

@@ -8,9 +8,9 @@ use serde::Serialize;
 use trace_claw_common::event::{EVENT_LLM, EVENT_TOOL};
 use trace_claw_common::time::Timestamp;
 
-use super::action::Action;
-use super::resources::{Stat, StatKind, N_STATS};
 use super::timeline::ResourceCost;
+use crate::analyze::source::action::Action;
+use crate::analyze::source::resources::aggregate::{Stat, StatKind, N_STATS};
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -6,9 +6,11 @@ use serde::Serialize;
 use trace_claw_common::event::ProcessEvent;
 use trace_claw_common::time::Timestamp;
 
-use super::action::Action;
-use super::parsed::Note;
-use super::resources::{Lookup, Series, TimelineSample};
+use crate::analyze::merge::lookup::Lookup;
+use crate::analyze::source::action::Action;
+use crate::analyze::source::parsed::Note;
+use crate::analyze::source::resources::aggregate::TimelineSample;
+use crate::analyze::source::resources::series::Series;
 
 /// Resources one action used during `[start, end]`, from the tracked tree's counters
 /// interpolated between samples.
@@ -282,4 +284,173 @@ pub fn full_timeline(
     rows.truncate(limit);
     let omitted = total - rows.len() as u64;
     (rows, omitted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use trace_claw_common::event::{ActionEvent, ProcessEventKind};
+    use trace_claw_common::names;
+
+    use crate::analyze::merge::lookup::tests::read_samples;
+    use crate::analyze::source::action::Source;
+
+    const S: i64 = 1_000_000_000;
+
+    /// A lookup over `(time, metric, labels JSON, value)` samples with the given probe times.
+    fn lookup(samples: &[(i64, &str, &str, f64)], probes: &[i64]) -> Lookup {
+        let lines: Vec<String> = samples
+            .iter()
+            .map(|(t, name, labels, v)| {
+                format!(
+                    r#"{{"timestamp":"{}","name":"{name}","value":{v},"labels":{labels}}}"#,
+                    Timestamp(*t)
+                )
+            })
+            .collect();
+        let mut agg = read_samples(&lines, probes);
+        Lookup::new(probes.to_vec(), &mut agg)
+    }
+
+    const TOTAL: &str = r#"{"pid":"total"}"#;
+
+    fn action(kind: &str, start_s: i64, ms: f64) -> Action {
+        let mut e = ActionEvent::new(kind, Timestamp(start_s * S));
+        e.duration_ms = ms;
+        e.session_id = Some("s".into());
+        Action::new(e, Source::EventLog, &Arc::from("events.jsonl"), 7)
+    }
+
+    #[test]
+    fn cost_is_the_interpolated_counter_increase_and_a_drop_counts_as_zero() {
+        let cpu = names::PROCESS_CPU_TIME.name;
+        let read = names::PROCESS_IO_READ.name;
+        let look = lookup(
+            &[
+                (0, cpu, TOTAL, 10.0),
+                (10 * S, cpu, TOTAL, 30.0),
+                (0, read, TOTAL, 5000.0),
+                (10 * S, read, TOTAL, 1000.0),
+            ],
+            &[2 * S, 7 * S],
+        );
+        let c = cost(&look, Timestamp(2 * S), Timestamp(7 * S)).expect("counters cover it");
+        // 2 s of CPU per second of wall time, for 5 s
+        assert!((c.cpu_seconds.expect("cpu") - 10.0).abs() < 1e-9, "{c:?}");
+        assert_eq!(
+            c.read_bytes,
+            Some(0.0),
+            "a process exited: no negative cost"
+        );
+        assert_eq!(c.net_sent_bytes, None, "no network samples");
+    }
+
+    #[test]
+    fn no_counter_on_both_sides_means_no_cost() {
+        let cpu = names::PROCESS_CPU_TIME.name;
+        let look = lookup(&[(5 * S, cpu, TOTAL, 1.0)], &[6 * S, 8 * S]);
+        assert_eq!(cost(&look, Timestamp(6 * S), Timestamp(8 * S)), None);
+    }
+
+    #[test]
+    fn snapshot_takes_the_nearest_gauge_sample() {
+        let sys = names::SYSTEM_CPU_USAGE.name;
+        let rss = names::PROCESS_MEMORY_RSS.name;
+        let look = lookup(
+            &[
+                (0, sys, r#"{"cpu":"total"}"#, 10.0),
+                (10 * S, sys, r#"{"cpu":"total"}"#, 90.0),
+                (10 * S, rss, TOTAL, 4096.0),
+            ],
+            &[3 * S],
+        );
+        let snap = snapshot(&look, Timestamp(3 * S));
+        assert_eq!(snap.cpu_percent, Some(10.0));
+        assert_eq!(snap.process_rss_bytes, Some(4096.0));
+        assert_eq!(snap.memory_percent, None);
+    }
+
+    #[test]
+    fn costs_add_field_by_field() {
+        let mut a = ResourceCost {
+            cpu_seconds: Some(1.0),
+            ..ResourceCost::default()
+        };
+        assert!(!a.is_empty());
+        a.add(&ResourceCost {
+            cpu_seconds: Some(2.0),
+            read_bytes: Some(5.0),
+            ..ResourceCost::default()
+        });
+        assert_eq!(a.cpu_seconds, Some(3.0));
+        assert_eq!(a.read_bytes, Some(5.0));
+        assert_eq!(a.write_bytes, None);
+        assert!(ResourceCost::default().is_empty());
+    }
+
+    #[test]
+    fn a_row_names_the_tool_before_the_model_and_says_error() {
+        let mut a = action("tool", 1, 250.0);
+        a.event.model = Some("gpt".into());
+        a.event.tool_name = Some("exec".into());
+        a.event.error = Some("boom".into());
+        a.also_seen_in.push(Source::OtlpSpan);
+        let row = ActionRow::new(&a, Snapshot::default(), None);
+        assert_eq!(row.name.as_deref(), Some("exec"));
+        assert_eq!(row.status, "error");
+        assert_eq!(row.end, Timestamp(S + 250_000_000));
+        assert_eq!(row.source, "event_log");
+        assert_eq!(row.also_seen_in, vec!["otlp_span".to_owned()]);
+        assert_eq!((row.file.as_str(), row.line), ("events.jsonl", 7));
+    }
+
+    #[test]
+    fn the_full_timeline_is_ordered_by_time_then_category_and_counts_what_it_left_out() {
+        let actions = [action("llm", 2, 1000.0), action("tool", 5, 10.0)];
+        let refs: Vec<&Action> = actions.iter().collect();
+        let exec = ProcessEvent {
+            timestamp: Timestamp(S),
+            kind: ProcessEventKind::Exec,
+            pid: 42,
+            ppid: 1,
+            comm: "sh".into(),
+            filename: Some("/bin/sh".into()),
+            exit_code: None,
+            totals: None,
+            source: "procfs".into(),
+        };
+        let note = Note {
+            timestamp: Timestamp(S),
+            level: "error".into(),
+            text: "rate limited".into(),
+            session_id: None,
+        };
+        let sample = |t: i64| TimelineSample {
+            t,
+            name: "system.cpu.usage_percent".into(),
+            labels: "cpu=total".into(),
+            value: 12.5,
+        };
+        // 2 samples kept of 10 read
+        let (rows, omitted) = full_timeline(
+            &refs,
+            &[exec],
+            &[note],
+            vec![sample(0), sample(4 * S)],
+            10,
+            4,
+        );
+        let got: Vec<(i64, &str)> = rows.iter().map(|r| (r.time.0 / S, r.category)).collect();
+        assert_eq!(
+            got,
+            [(0, "resource"), (1, "log"), (1, "process"), (2, "action")]
+        );
+        assert_eq!(rows[2].detail, "pid=42 ppid=1 comm=sh file=/bin/sh");
+        assert_eq!(rows[3].detail, "- 1000 ms tokens=0 ok");
+        assert_eq!(rows[0].value, Some(12.5));
+        // 2 actions + 1 process event + 1 note + 10 samples, 4 shown
+        assert_eq!(omitted, 10);
+    }
 }

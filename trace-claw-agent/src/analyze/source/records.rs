@@ -5,16 +5,16 @@ use std::sync::Arc;
 use trace_claw_common::event::{ActionEvent, ProcessEvent};
 
 use super::action::{Action, Source};
-use super::parse::{self, json_reason, Chunk};
+use super::lines::{self, json_reason, Chunk};
 use super::parsed::Parsed;
-use super::AnalyzeError;
+use crate::analyze::error::AnalyzeError;
 
 /// Reads `events-*.jsonl` lines ([`ActionEvent`]).
 pub fn read_events(chunk: &Chunk) -> Result<Parsed, AnalyzeError> {
     let file: Arc<str> = chunk.path.display().to_string().into();
     let mut out = Parsed::default();
-    out.stats.lines = parse::for_each_line_in_chunk(chunk, |no, line| {
-        if parse::is_blank(line) {
+    out.stats.lines = lines::for_each_line_in_chunk(chunk, |no, line| {
+        if lines::is_blank(line) {
             return;
         }
         match serde_json::from_slice::<ActionEvent>(line) {
@@ -33,8 +33,8 @@ pub fn read_events(chunk: &Chunk) -> Result<Parsed, AnalyzeError> {
 /// Reads `process-events-*.jsonl` lines ([`ProcessEvent`]).
 pub fn read_process_events(chunk: &Chunk) -> Result<Parsed, AnalyzeError> {
     let mut out = Parsed::default();
-    out.stats.lines = parse::for_each_line_in_chunk(chunk, |no, line| {
-        if parse::is_blank(line) {
+    out.stats.lines = lines::for_each_line_in_chunk(chunk, |no, line| {
+        if lines::is_blank(line) {
             return;
         }
         match serde_json::from_slice::<ProcessEvent>(line) {

@@ -1,14 +1,13 @@
 //! The analysis result as one serializable document: the `--format json` output (schema in
-//! `docs/analyze-json.md`) and the input of the table, text and HTML renderers.
-
-use std::io::Write;
+//! `docs/analyze-json.md`) and the input of every renderer. It knows no renderer.
 
 use serde::Serialize;
 
-use super::classify::FileKind;
-use super::html::SessionChart;
-use super::summary::Summary;
+use super::charts::SessionChart;
+use super::metrics::OtlpMetric;
+use super::session::Summary;
 use super::timeline::{ActionRow, TimelineRow};
+use crate::analyze::source::classify::FileKind;
 
 /// Version of the JSON schema; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -41,22 +40,6 @@ pub struct Duplicates {
     /// The source that was kept.
     pub kept: String,
     /// How many.
-    pub count: u64,
-}
-
-/// The increase of one cumulative OpenClaw OTLP metric series (the last value of each counter
-/// lifetime, summed; cumulative temporality).
-#[derive(Debug, Clone, Serialize)]
-pub struct OtlpMetric {
-    /// Metric name.
-    pub name: String,
-    /// Attributes identifying the series, `k=v,k=v`.
-    pub series: String,
-    /// `sum` or `histogram`.
-    pub kind: &'static str,
-    /// Sum total (counter) or sum of observations (histogram).
-    pub total: f64,
-    /// Number of observations (histograms only).
     pub count: u64,
 }
 
@@ -118,11 +101,5 @@ impl Report {
     /// Whether anything at all was analyzed (drives the exit code).
     pub fn analyzed_anything(&self) -> bool {
         self.inputs.iter().any(|f| f.records > 0)
-    }
-
-    /// Writes the JSON document.
-    pub fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, self)?;
-        out.write_all(b"\n")
     }
 }

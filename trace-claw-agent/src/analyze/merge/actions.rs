@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use trace_claw_common::time::Timestamp;
 
-use super::action::{Action, Source};
-use super::parsed::Note;
+use crate::analyze::source::action::{Action, Source};
+use crate::analyze::source::parsed::Note;
 
 /// Slack when matching intervals across sources (clocks and log latency differ by ms).
 pub const TOLERANCE_NS: i64 = 500_000_000;

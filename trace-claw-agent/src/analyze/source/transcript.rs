@@ -16,9 +16,9 @@ use trace_claw_common::event::{ActionEvent, EVENT_LLM, EVENT_TOOL, STATUS_ERROR}
 use trace_claw_common::time::Timestamp;
 
 use super::action::{Action, Source};
-use super::parse::{self, json_reason};
+use super::lines::{self, json_reason};
 use super::parsed::Parsed;
-use super::AnalyzeError;
+use crate::analyze::error::AnalyzeError;
 
 /// Reads one transcript.
 pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
@@ -31,8 +31,8 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
         .map(str::to_owned);
     let mut provider: Option<String> = None;
     let mut model: Option<String> = None;
-    let lines = parse::for_each_line(path, reader, |no, line| {
-        if parse::is_blank(line) {
+    let lines = lines::for_each_line(path, reader, |no, line| {
+        if lines::is_blank(line) {
             return;
         }
         let v: Value = match serde_json::from_slice(line) {
@@ -64,7 +64,7 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
                 let written = v
                     .get("timestamp")
                     .and_then(Value::as_str)
-                    .and_then(parse::parse_time);
+                    .and_then(Timestamp::parse_rfc3339);
                 let at = msg.get("timestamp").and_then(epoch);
                 let action = match msg.get("role").and_then(Value::as_str) {
                     Some("assistant") => llm_call(msg, at, written, &provider, &model),

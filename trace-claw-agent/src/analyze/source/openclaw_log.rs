@@ -18,9 +18,9 @@ use trace_claw_common::event::{ActionEvent, EVENT_LLM, EVENT_TOOL, STATUS_ERROR}
 use trace_claw_common::time::Timestamp;
 
 use super::action::{Action, Source};
-use super::parse::{self, json_reason};
+use super::lines::{self, json_reason, LineStats};
 use super::parsed::{Note, Parsed};
-use super::AnalyzeError;
+use crate::analyze::error::AnalyzeError;
 
 /// Severity, on tslog's scale (2 debug, 3 info, 4 warn, 5 error, 6 fatal).
 pub type Level = u8;
@@ -232,9 +232,9 @@ struct Meta<'a> {
 /// Reads one OpenClaw file log.
 pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
     let mut rec = Recogniser::new(Source::OpenclawLog, path.display().to_string().into());
-    let mut stats = parse::LineStats::default();
-    stats.lines = parse::for_each_line(path, reader, |no, line| {
-        if parse::is_blank(line) {
+    let mut stats = LineStats::default();
+    stats.lines = lines::for_each_line(path, reader, |no, line| {
+        if lines::is_blank(line) {
             return;
         }
         let l: FileLine<'_> = match serde_json::from_slice(line) {
@@ -245,7 +245,7 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
             .time
             .as_deref()
             .or(l.meta.as_ref().and_then(|m| m.date.as_deref()))
-            .and_then(parse::parse_time);
+            .and_then(Timestamp::parse_rfc3339);
         let Some(time) = time else {
             return stats.bad(no, "missing or invalid 'time'");
         };

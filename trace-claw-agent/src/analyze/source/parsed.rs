@@ -6,7 +6,7 @@ use trace_claw_common::event::ProcessEvent;
 use trace_claw_common::time::Timestamp;
 
 use super::action::Action;
-use super::parse::LineStats;
+use super::lines::LineStats;
 
 /// A point-in-time observation worth showing in the full timeline (log errors and warnings).
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,0 +1,209 @@
+//! Resource values at the actions' start and end times ("probes"), from the gaps of the merged
+//! [`Aggregate`]: the nearest gauge sample for snapshots, counters interpolated for costs.
+
+use crate::analyze::source::resources::aggregate::{Aggregate, Gap};
+use crate::analyze::source::resources::series::{Pt, Series, N_SERIES};
+
+/// No gap holds a sample of the series on that side.
+const NO_GAP: u32 = u32::MAX;
+
+/// Values of the series at the probe times, from the merged gaps.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    probes: Vec<i64>,
+    /// The merged gaps (from the first gap any sample fell into).
+    gaps: Vec<Gap>,
+    /// Per probe and series, the gap (index into `gaps`) holding the latest sample at or
+    /// before the probe.
+    before: Vec<[u32; N_SERIES]>,
+    /// Per probe and series, the gap holding the earliest sample after the probe.
+    after: Vec<[u32; N_SERIES]>,
+}
+
+impl Lookup {
+    /// Prefix/suffix scans over the merged gaps, which it takes from `agg`.
+    pub fn new(probes: Vec<i64>, agg: &mut Aggregate) -> Self {
+        let n = probes.len();
+        let base = agg.base;
+        let gaps = std::mem::take(&mut agg.gaps);
+        let local = |g: usize| g.checked_sub(base).filter(|i| *i < gaps.len());
+        let mut before = vec![[NO_GAP; N_SERIES]; n];
+        let mut cur = [NO_GAP; N_SERIES];
+        for (j, slot) in before.iter_mut().enumerate() {
+            if let Some(i) = local(j) {
+                for (c, l) in cur.iter_mut().zip(gaps[i].last) {
+                    if l.get().is_some() {
+                        *c = i as u32;
+                    }
+                }
+            }
+            *slot = cur;
+        }
+        let mut after = vec![[NO_GAP; N_SERIES]; n];
+        let mut cur = [NO_GAP; N_SERIES];
+        for j in (0..n).rev() {
+            if let Some(i) = local(j + 1) {
+                for (c, f) in cur.iter_mut().zip(gaps[i].first) {
+                    if f.get().is_some() {
+                        *c = i as u32;
+                    }
+                }
+            }
+            after[j] = cur;
+        }
+        Self {
+            probes,
+            gaps,
+            before,
+            after,
+        }
+    }
+
+    /// The latest sample at or before, and the earliest after, probe `t`.
+    fn around(&self, series: Series, t: i64) -> Option<(Option<Pt>, Option<Pt>)> {
+        let j = self.probes.binary_search(&t).ok()?;
+        let s = series as usize;
+        let pick = |i: u32, first: bool| {
+            let g = self.gaps.get(i as usize)?;
+            if first { g.first[s] } else { g.last[s] }.get()
+        };
+        Some((pick(self.before[j][s], false), pick(self.after[j][s], true)))
+    }
+
+    /// The sample of a gauge series nearest to probe time `t`.
+    pub fn nearest(&self, series: Series, t: i64) -> Option<Pt> {
+        match self.around(series, t)? {
+            (Some(b), Some(a)) => Some(if t - b.t <= a.t - t { b } else { a }),
+            (b, a) => b.or(a),
+        }
+    }
+
+    /// A counter's value at probe time `t`, interpolated linearly between the samples around
+    /// it; `None` unless samples exist on both sides (or exactly at `t`).
+    pub fn interpolate(&self, series: Series, t: i64) -> Option<f64> {
+        let (b, a) = self.around(series, t)?;
+        let b = b?;
+        if b.t == t {
+            return Some(b.v);
+        }
+        let a = a?;
+        let span = (a.t - b.t) as f64;
+        Some(b.v + (a.v - b.v) * ((t - b.t) as f64 / span))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::io::Write;
+    use trace_claw_common::names;
+    use trace_claw_common::time::Timestamp;
+
+    use crate::analyze::source::lines::Chunk;
+    use crate::analyze::source::resources::aggregate::Plan;
+    use crate::analyze::source::resources::read::read_chunk;
+
+    fn sample(t: i64, name: &str, v: f64) -> String {
+        format!(
+            r#"{{"timestamp":"{}","name":"{name}","value":{v},"unit":"","labels":{{"pid":"total","source":"procfs"}}}}"#,
+            Timestamp(t)
+        )
+    }
+
+    #[test]
+    fn interpolates_a_counter_between_samples_from_two_chunks() {
+        let s = 1_000_000_000i64;
+        let mut f = tempfile::NamedTempFile::new().expect("temp");
+        for i in 0..10 {
+            // cpu time grows by 0.5 s per second
+            writeln!(
+                f,
+                "{}",
+                sample(i * s, names::PROCESS_CPU_TIME.name, 0.5 * i as f64)
+            )
+            .expect("w");
+        }
+        writeln!(f, "not json").expect("w");
+        f.flush().expect("flush");
+        let plan = Plan {
+            probes: vec![2 * s + s / 2, 7 * s],
+            windows: vec![(0, i64::MAX)],
+            since: i64::MIN,
+            until: i64::MAX,
+            timeline_limit: 3,
+            charts: false,
+        };
+        let len = f.as_file().metadata().expect("meta").len();
+        let half = len / 2;
+        let c1 = Chunk {
+            path: f.path().into(),
+            index: 0,
+            start: 0,
+            end: half,
+        };
+        let c2 = Chunk {
+            path: f.path().into(),
+            index: 1,
+            start: half,
+            end: u64::MAX,
+        };
+        let mut a = read_chunk(&c1, &plan).expect("c1");
+        let b = read_chunk(&c2, &plan).expect("c2");
+        assert_eq!(b.lines.bad, 1);
+        a.merge(b, 3);
+        assert_eq!(a.samples, 10);
+        assert_eq!(a.timeline.len(), 3);
+        let look = Lookup::new(plan.probes.clone(), &mut a);
+        let start = look
+            .interpolate(Series::CpuTime, 2 * s + s / 2)
+            .expect("start");
+        let end = look.interpolate(Series::CpuTime, 7 * s).expect("end");
+        assert!((start - 1.25).abs() < 1e-9, "{start}");
+        assert!((end - 3.5).abs() < 1e-9, "{end}");
+        assert_eq!(look.interpolate(Series::IoRead, 7 * s), None);
+    }
+
+    /// The aggregate of one file of sample `lines` (all time, one window) probed at `probes`.
+    pub(crate) fn read_samples(lines: &[String], probes: &[i64]) -> Aggregate {
+        let mut f = tempfile::NamedTempFile::new().expect("temp");
+        for l in lines {
+            writeln!(f, "{l}").expect("w");
+        }
+        f.flush().expect("flush");
+        let plan = Plan {
+            probes: probes.to_vec(),
+            windows: vec![(i64::MIN, i64::MAX)],
+            since: i64::MIN,
+            until: i64::MAX,
+            timeline_limit: 1,
+            charts: false,
+        };
+        let chunk = Chunk {
+            path: f.path().into(),
+            index: 0,
+            start: 0,
+            end: u64::MAX,
+        };
+        read_chunk(&chunk, &plan).expect("read")
+    }
+
+    #[test]
+    fn probes_before_the_first_sample_see_only_what_follows() {
+        let s = 1_000_000_000i64;
+        let lines: Vec<String> = (0..5)
+            .map(|i| sample(i * s, names::PROCESS_IO_READ.name, 100.0 * i as f64))
+            .collect();
+        let probes = [-5 * s, s / 2, 10 * s];
+        let mut a = read_samples(&lines, &probes);
+        assert_eq!(a.base, 1, "no sample precedes the first probe");
+        let look = Lookup::new(probes.to_vec(), &mut a);
+        assert_eq!(look.interpolate(Series::IoRead, -5 * s), None);
+        assert_eq!(look.nearest(Series::IoRead, -5 * s).map(|p| p.t), Some(0));
+        assert_eq!(look.interpolate(Series::IoRead, s / 2), Some(50.0));
+        assert_eq!(look.interpolate(Series::IoRead, 10 * s), None);
+        assert_eq!(
+            look.nearest(Series::IoRead, 10 * s).map(|p| p.v),
+            Some(400.0)
+        );
+    }
+}

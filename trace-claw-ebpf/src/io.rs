@@ -7,12 +7,9 @@ use core::ptr::addr_of_mut;
 use aya_ebpf::macros::tracepoint;
 use aya_ebpf::programs::TracePointContext;
 
-use crate::maps::{add_to, current_tgid, field};
+use trace_claw_common::tracepoint::{BIO_NR_SECTOR, BIO_RWBS};
 
-/// `block:block_bio_queue`: offset of `unsigned int nr_sector`.
-const BIO_NR_SECTOR: usize = 24;
-/// `block:block_bio_queue`: offset of `char rwbs[10]`.
-const BIO_RWBS: usize = 28;
+use crate::maps::{add_to, current_tgid, field};
 
 /// `block:block_bio_queue`: adds the size of read bios submitted by a tracked process
 /// (page-cache misses and readahead; writeback is submitted by kernel threads and not counted).
@@ -25,7 +22,7 @@ pub fn block_bio_queue(ctx: TracePointContext) -> i32 {
 }
 
 fn try_block_bio_queue(ctx: &TracePointContext) -> Result<(), i32> {
-    // SAFETY: offsets from /sys/kernel/tracing/events/block/block_bio_queue/format.
+    // SAFETY: offsets (`trace_claw_common::tracepoint`) from /sys/kernel/tracing/events/block/block_bio_queue/format.
     let op: u8 = unsafe { field(ctx, BIO_RWBS) };
     if op != b'R' {
         return Ok(());

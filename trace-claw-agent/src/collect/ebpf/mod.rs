@@ -3,8 +3,9 @@
 //!
 //! - [`probe`] explains why the programs cannot load here (not built in, not root, no tracefs,
 //!   no BTF) before anything is attempted.
-//! - `load` loads and attaches the programs; `read` seeds the tracked set, drains the ring
-//!   buffer and turns map contents into samples and [`ProcessEvent`]s.
+//! - `load` loads and attaches the programs; `reader` is the thread that drains their ring
+//!   buffer; `read` seeds the tracked set and turns its events and the maps into samples and
+//!   [`ProcessEvent`]s.
 //!
 //! [`ProcessEvent`]: trace_claw_common::event::ProcessEvent
 
@@ -18,6 +19,8 @@ pub mod btf;
 mod load;
 #[cfg(not(no_ebpf))]
 mod read;
+#[cfg(not(no_ebpf))]
+mod reader;
 
 #[cfg(not(no_ebpf))]
 pub use read::EbpfCollector;

@@ -4,6 +4,7 @@
 //! is reported and the tick goes on; SIGINT/SIGTERM stop the loop after a final flush.
 
 pub mod ebpf;
+mod polling;
 mod process;
 mod source;
 mod system;
@@ -21,7 +22,8 @@ use trace_claw_common::names::MetricDef;
 use trace_claw_common::sample::MetricSample;
 use trace_claw_common::time::Timestamp;
 
-pub use process::{ProcStat, ProcessCollector, ProcessTable};
+pub use polling::ProcessCollector;
+pub use process::{ProcStat, ProcessTable};
 pub use system::{SystemCollector, SystemFamilies};
 
 use crate::config::Config;

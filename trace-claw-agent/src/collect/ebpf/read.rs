@@ -1,12 +1,18 @@
-//! Turns the kernel programs' maps and ring buffer into samples and process events.
+//! Turns the kernel programs' maps and lifecycle events into samples and process events.
 //!
 //! At start the tracked set is seeded from a procfs scan (the same name matching and tree walk
 //! as the polling collector), then the programs are attached and the scan repeated to catch
 //! children forked in between. Each tick: lifecycle events are drained (exits carry final
 //! counters), then every tracked pid is read from /proc (stat: memory and threads; io: the
 //! kernel's rchar/wchar) and from the `PROCS` map. A live process's on-CPU counter lags by the
-//! slice its running threads have not yet been charged (at most a scheduler tick each). Processes tracked from before the agent
-//! started get a baseline of the CPU time they had already used, so totals are lifetime totals.
+//! slice its running threads have not yet been charged (at most a scheduler tick each).
+//! Processes tracked from before the agent started get a baseline of the CPU time they had
+//! already used, so totals are lifetime totals.
+//!
+//! One piece, though over 400 lines: seeding, the fork/exec/exit handlers, the finishing of
+//! exits the kernel missed and the per-tick read all update the same tracked set (`live`, the
+//! kernel's `PROCS`, the exited totals) and keep one invariant between them: every tracked
+//! process is counted exactly once, live or exited.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,21 +26,19 @@ use trace_claw_common::abi::{
     TRACK_EXEC_MATCH, TRACK_MATCH,
 };
 use trace_claw_common::event::{ProcessEvent, ProcessEventKind, ProcessTotals};
-use trace_claw_common::names::{self, labels, MetricDef};
+use trace_claw_common::names;
 use trace_claw_common::time::Timestamp;
 
 use super::load::Kernel;
 use super::reader::Reader;
 use super::{EbpfError, EbpfOptions};
-use crate::collect::process::{
-    memory_percent, push_process_samples, ProcStat, ProcessLabels, ProcessTable,
-};
+use crate::collect::process::{Backend, ProcStat, ProcessTable, TreeSamples};
 use crate::collect::procfs::{ProcFiles, ProcfsTable};
 use crate::collect::SampleBuffer;
 use crate::target::{tracked_tree, NameMatcher, Tracked};
 
 /// What userspace knows about one tracked, live process.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Live {
     comm: String,
     tracked: Tracked,
@@ -52,7 +56,6 @@ pub struct EbpfCollector {
     matcher: NameMatcher,
     table: ProcfsTable,
     proc_root: PathBuf,
-    total_memory_bytes: u64,
     /// Kept-open /proc/PID/stat and io files of the tracked processes.
     proc_files: ProcFiles,
     own_pid: u32,
@@ -62,10 +65,7 @@ pub struct EbpfCollector {
     /// Events received by `wait_for_event` and not yet handled.
     pending: Vec<ProcEvent>,
     live: HashMap<u32, Live>,
-    /// Totals of tracked processes that have exited, so tree totals never go backwards.
-    exited: ProcessTotals,
-    prev_total_cpu_ns: Option<u64>,
-    last_tick: Option<Instant>,
+    samples: TreeSamples,
     events: Vec<ProcessEvent>,
     /// Wall clock minus CLOCK_MONOTONIC, to date kernel events.
     clock_offset_ns: i64,
@@ -102,16 +102,13 @@ impl EbpfCollector {
             matcher: NameMatcher::new(&options.process_name),
             table: ProcfsTable::new(&options.proc_root),
             proc_root: options.proc_root.clone(),
-            total_memory_bytes: options.total_memory_bytes,
             proc_files: ProcFiles::new(&options.proc_root),
             own_pid: std::process::id(),
             events_rx,
             _reader: reader,
             pending: Vec::new(),
             live: HashMap::new(),
-            exited: ProcessTotals::default(),
-            prev_total_cpu_ns: None,
-            last_tick: None,
+            samples: TreeSamples::new(&Backend::EBPF, options.total_memory_bytes),
             events: Vec::new(),
             clock_offset_ns: realtime_minus_monotonic_ns(),
             dropped_warned: 0,
@@ -155,20 +152,13 @@ impl EbpfCollector {
 
     /// Handles pending events and pushes this tick's samples.
     pub fn collect(&mut self, buf: &mut SampleBuffer) {
-        let now = Instant::now();
-        let elapsed_ns = self
-            .last_tick
-            .map(|t| now.duration_since(t).as_nanos() as f64)
-            .filter(|&ns| ns > 0.0);
-        self.last_tick = Some(now);
+        self.samples.start_tick();
         self.handle_events();
 
         let mut procs = std::mem::take(&mut self.procs_buf);
         if let Err(e) = self.kernel.tracked_all(&mut procs) {
             log::warn!("cannot read the eBPF process map: {e}");
         }
-        let mut tree = ProcessTotals::default();
-        let (mut rss, mut vms, mut threads, mut count) = (0u64, 0u64, 0u64, 0u64);
         for &(pid, tracked) in &procs {
             let Some((stat, io)) = self.proc_files.read(pid) else {
                 self.finish_if_gone(pid);
@@ -178,26 +168,19 @@ impl EbpfCollector {
             let live = self
                 .live
                 .entry(pid)
-                .or_insert_with(|| Live::from_kernel(&tracked, &stat.comm));
-            let mut totals = add(&live.base, &tracked.counters);
+                .or_insert_with(|| Live::new(tracked.flags, &stat.comm));
+            let mut totals = live.base;
+            totals += ProcessTotals::from(tracked.counters);
             (totals.read_bytes, totals.write_bytes) =
                 io.unwrap_or((live.last.read_bytes, live.last.write_bytes));
-            let cpu_pct = match (live.read_once, elapsed_ns) {
-                (true, Some(ns)) => {
-                    Some(totals.cpu_ns.saturating_sub(live.last.cpu_ns) as f64 / ns * 100.0)
-                }
-                _ => None,
-            };
+            let prev_cpu_ns = live.read_once.then_some(live.last.cpu_ns);
             live.last = totals;
             live.read_once = true;
-            live.comm.clone_from(&stat.comm);
-            let live = live.clone();
-            self.push_process(buf, &live, &stat, &totals, cpu_pct);
-            tree = add_totals(&tree, &totals);
-            rss += stat.rss_bytes;
-            vms += stat.vms_bytes;
-            threads += stat.threads;
-            count += 1;
+            if live.comm != stat.comm {
+                live.comm.clone_from(&stat.comm);
+            }
+            self.samples
+                .push_process(buf, &stat, live.tracked, &totals, prev_cpu_ns);
         }
         let mut pids = std::mem::take(&mut self.pids_buf);
         pids.clear();
@@ -207,36 +190,9 @@ impl EbpfCollector {
         self.pids_buf = pids;
         self.procs_buf = procs;
 
-        let all = add_totals(&tree, &self.exited);
-        let total_labels = [
-            (labels::PID, labels::PID_TOTAL),
-            (labels::SOURCE, labels::SOURCE_EBPF),
-        ];
-        if let (Some(prev), Some(ns)) = (self.prev_total_cpu_ns, elapsed_ns) {
-            let pct = all.cpu_ns.saturating_sub(prev) as f64 / ns * 100.0;
-            buf.push(&names::PROCESS_CPU_USAGE, pct, &total_labels);
-        }
-        self.prev_total_cpu_ns = Some(all.cpu_ns);
-        let values: [(&MetricDef, f64); 12] = [
-            (&names::PROCESS_CPU_TIME, all.cpu_ns as f64 / 1e9),
-            (&names::PROCESS_MEMORY_RSS, rss as f64),
-            (&names::PROCESS_MEMORY_VMS, vms as f64),
-            (
-                &names::PROCESS_MEMORY_USAGE,
-                memory_percent(rss, self.total_memory_bytes),
-            ),
-            (&names::PROCESS_IO_READ, all.read_bytes as f64),
-            (&names::PROCESS_IO_WRITE, all.write_bytes as f64),
-            (&names::PROCESS_IO_BLOCK_READ, all.block_read_bytes as f64),
-            (&names::PROCESS_NET_SENT, all.net_sent_bytes as f64),
-            (&names::PROCESS_NET_RECV, all.net_recv_bytes as f64),
-            (&names::PROCESS_THREADS, threads as f64),
-            (&names::PROCESS_COUNT, count as f64),
-            (&names::EBPF_EVENTS_DROPPED, self.events_dropped() as f64),
-        ];
-        for (def, value) in values {
-            buf.push(def, value, &total_labels);
-        }
+        let dropped = self.events_dropped() as f64;
+        self.samples
+            .push_totals(buf, &[(&names::EBPF_EVENTS_DROPPED, dropped)]);
         self.warn_about_losses();
     }
 
@@ -339,16 +295,7 @@ impl EbpfCollector {
 
     fn on_fork(&mut self, e: &ProcEvent) {
         let comm = c_string(&e.comm);
-        self.live.insert(
-            e.pid,
-            Live {
-                comm: comm.clone(),
-                tracked: Tracked::Descendant,
-                base: ProcessTotals::default(),
-                last: ProcessTotals::default(),
-                read_once: false,
-            },
-        );
+        self.live.insert(e.pid, Live::new(TRACK_DESCENDANT, &comm));
         log::trace!("fork {} -> {} ({comm})", e.ppid, e.pid);
         self.events
             .push(self.event(ProcessEventKind::Fork, e, comm, None, None));
@@ -377,7 +324,7 @@ impl EbpfCollector {
         let live = self
             .live
             .entry(e.pid)
-            .or_insert_with(|| Live::from_event(e, &comm));
+            .or_insert_with(|| Live::new(e.flags, &comm));
         live.comm.clone_from(&comm);
         log::trace!("exec {} {filename}", e.pid);
         let filename = (!filename.is_empty()).then_some(filename);
@@ -387,10 +334,10 @@ impl EbpfCollector {
 
     fn on_exit(&mut self, e: &ProcEvent) {
         let comm = c_string(&e.comm);
-        let base = self.live.remove(&e.pid).map(|l| l.base).unwrap_or_default();
+        let mut totals = self.live.remove(&e.pid).map(|l| l.base).unwrap_or_default();
         self.missing.remove(&e.pid);
-        let totals = add(&base, &e.counters);
-        self.exited = add_totals(&self.exited, &totals);
+        totals += ProcessTotals::from(e.counters);
+        self.samples.add_exited(&totals);
         log::trace!("exit {} ({comm}) status {:#x}", e.pid, e.exit_status);
         let mut event = self.event(ProcessEventKind::Exit, e, comm, None, Some(totals));
         event.exit_code = Some(exit_code_from_status(e.exit_status));
@@ -430,8 +377,9 @@ impl EbpfCollector {
         }
         self.kernel.forget(pid);
         let Some(exit) = claimed else {
-            let base = self.live.remove(&pid).map(|l| l.base).unwrap_or_default();
-            self.exited = add_totals(&self.exited, &add(&base, &tracked.counters));
+            let mut totals = self.live.remove(&pid).map(|l| l.base).unwrap_or_default();
+            totals += ProcessTotals::from(tracked.counters);
+            self.samples.add_exited(&totals);
             log::debug!(
                 "pid {pid} vanished without a recorded exit; counted with its last counters"
             );
@@ -474,33 +422,6 @@ impl EbpfCollector {
         }
     }
 
-    fn push_process(
-        &self,
-        buf: &mut SampleBuffer,
-        live: &Live,
-        stat: &ProcStat,
-        totals: &ProcessTotals,
-        cpu_pct: Option<f64>,
-    ) {
-        let who = ProcessLabels {
-            comm: &live.comm,
-            tracked: live.tracked,
-            source: labels::SOURCE_EBPF,
-        };
-        let counters = [
-            (&names::PROCESS_CPU_TIME, totals.cpu_ns as f64 / 1e9),
-            (&names::PROCESS_IO_READ, totals.read_bytes as f64),
-            (&names::PROCESS_IO_WRITE, totals.write_bytes as f64),
-            (
-                &names::PROCESS_IO_BLOCK_READ,
-                totals.block_read_bytes as f64,
-            ),
-            (&names::PROCESS_NET_SENT, totals.net_sent_bytes as f64),
-            (&names::PROCESS_NET_RECV, totals.net_recv_bytes as f64),
-        ];
-        push_process_samples(buf, &who, stat, self.total_memory_bytes, cpu_pct, &counters);
-    }
-
     fn event(
         &self,
         kind: ProcessEventKind,
@@ -518,62 +439,25 @@ impl EbpfCollector {
             filename,
             exit_code: None,
             totals,
-            source: labels::SOURCE_EBPF.to_owned(),
+            source: Backend::EBPF.source.to_owned(),
         }
     }
 }
 
 impl Live {
-    fn from_kernel(t: &TrackedProc, comm: &str) -> Self {
+    /// A process the kernel tracks with `flags` (`TRACK_*`), with no usage before tracking.
+    fn new(flags: u32, comm: &str) -> Self {
         Self {
             comm: comm.to_owned(),
-            tracked: tracked_of(t.flags),
+            tracked: if flags & TRACK_MATCH != 0 {
+                Tracked::Match
+            } else {
+                Tracked::Descendant
+            },
             base: ProcessTotals::default(),
             last: ProcessTotals::default(),
             read_once: false,
         }
-    }
-
-    fn from_event(e: &ProcEvent, comm: &str) -> Self {
-        Self {
-            comm: comm.to_owned(),
-            tracked: tracked_of(e.flags),
-            base: ProcessTotals::default(),
-            last: ProcessTotals::default(),
-            read_once: false,
-        }
-    }
-}
-
-fn tracked_of(flags: u32) -> Tracked {
-    if flags & TRACK_MATCH != 0 {
-        Tracked::Match
-    } else {
-        Tracked::Descendant
-    }
-}
-
-/// `base` plus the kernel's counters.
-fn add(base: &ProcessTotals, c: &ProcCounters) -> ProcessTotals {
-    let kernel = ProcessTotals {
-        cpu_ns: c.on_cpu_ns,
-        read_bytes: c.read_bytes,
-        write_bytes: c.write_bytes,
-        block_read_bytes: c.block_read_bytes,
-        net_sent_bytes: c.net_sent_bytes,
-        net_recv_bytes: c.net_recv_bytes,
-    };
-    add_totals(base, &kernel)
-}
-
-fn add_totals(a: &ProcessTotals, b: &ProcessTotals) -> ProcessTotals {
-    ProcessTotals {
-        cpu_ns: a.cpu_ns + b.cpu_ns,
-        read_bytes: a.read_bytes + b.read_bytes,
-        write_bytes: a.write_bytes + b.write_bytes,
-        block_read_bytes: a.block_read_bytes + b.block_read_bytes,
-        net_sent_bytes: a.net_sent_bytes + b.net_sent_bytes,
-        net_recv_bytes: a.net_recv_bytes + b.net_recv_bytes,
     }
 }
 
@@ -606,21 +490,5 @@ mod tests {
     fn c_string_stops_at_the_first_nul() {
         assert_eq!(c_string(b"sh\0\0junk"), "sh");
         assert_eq!(c_string(b"abc"), "abc");
-    }
-
-    #[test]
-    fn totals_add_field_by_field() {
-        let base = ProcessTotals {
-            cpu_ns: 10,
-            read_bytes: 1,
-            ..ProcessTotals::default()
-        };
-        let c = ProcCounters {
-            on_cpu_ns: 5,
-            net_recv_bytes: 7,
-            ..ProcCounters::default()
-        };
-        let t = add(&base, &c);
-        assert_eq!((t.cpu_ns, t.read_bytes, t.net_recv_bytes), (15, 1, 7));
     }
 }

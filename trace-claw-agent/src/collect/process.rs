@@ -260,3 +260,118 @@ impl TreeSamples {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use trace_claw_common::time::Timestamp;
+
+    use super::*;
+
+    /// The metric names of `buf`'s samples labelled `pid`, in push order.
+    fn names_of<'a>(buf: &'a SampleBuffer, pid: &str) -> Vec<&'a str> {
+        buf.samples()
+            .iter()
+            .filter(|s| s.label(labels::PID) == Some(pid))
+            .map(|s| s.name.as_str())
+            .collect()
+    }
+
+    fn stat(pid: u32, rss_bytes: u64) -> ProcStat {
+        ProcStat {
+            key: ProcessKey { pid, start_time: 1 },
+            ppid: 1,
+            comm: "node".to_owned(),
+            cpu_ns: 0,
+            rss_bytes,
+            vms_bytes: 2 * rss_bytes,
+            threads: 3,
+        }
+    }
+
+    #[test]
+    fn the_ebpf_backend_adds_block_and_socket_bytes_to_process_and_tree() {
+        let mut tree = TreeSamples::new(&Backend::EBPF, 1000);
+        let mut buf = SampleBuffer::default();
+        let totals = ProcessTotals {
+            cpu_ns: 2_000_000_000,
+            read_bytes: 1,
+            write_bytes: 2,
+            block_read_bytes: 3,
+            net_sent_bytes: 4,
+            net_recv_bytes: 5,
+        };
+        for t in 1..=2 {
+            buf.start_tick(Timestamp(t));
+            tree.start_tick();
+            tree.push_process(&mut buf, &stat(7, 100), Tracked::Match, &totals, Some(0));
+            tree.add_exited(&totals);
+            tree.push_totals(&mut buf, &[(&names::EBPF_EVENTS_DROPPED, 9.0)]);
+        }
+        assert_eq!(
+            names_of(&buf, "7"),
+            [
+                names::PROCESS_CPU_USAGE.name,
+                names::PROCESS_CPU_TIME.name,
+                names::PROCESS_IO_READ.name,
+                names::PROCESS_IO_WRITE.name,
+                names::PROCESS_IO_BLOCK_READ.name,
+                names::PROCESS_NET_SENT.name,
+                names::PROCESS_NET_RECV.name,
+                names::PROCESS_MEMORY_RSS.name,
+                names::PROCESS_MEMORY_VMS.name,
+                names::PROCESS_MEMORY_USAGE.name,
+                names::PROCESS_THREADS.name,
+            ]
+        );
+        assert_eq!(
+            names_of(&buf, labels::PID_TOTAL),
+            [
+                names::PROCESS_CPU_USAGE.name,
+                names::PROCESS_CPU_TIME.name,
+                names::PROCESS_MEMORY_RSS.name,
+                names::PROCESS_MEMORY_VMS.name,
+                names::PROCESS_MEMORY_USAGE.name,
+                names::PROCESS_IO_READ.name,
+                names::PROCESS_IO_WRITE.name,
+                names::PROCESS_IO_BLOCK_READ.name,
+                names::PROCESS_NET_SENT.name,
+                names::PROCESS_NET_RECV.name,
+                names::PROCESS_THREADS.name,
+                names::PROCESS_COUNT.name,
+                names::EBPF_EVENTS_DROPPED.name,
+            ]
+        );
+        let total = |metric: &MetricDef| {
+            buf.samples()
+                .iter()
+                .find(|s| s.name == metric.name && s.label(labels::PID) == Some("total"))
+                .map(|s| s.value)
+        };
+        // The live process plus two exits of the same counters.
+        assert_eq!(total(&names::PROCESS_NET_RECV), Some(15.0));
+        assert_eq!(total(&names::PROCESS_CPU_TIME), Some(6.0));
+        assert_eq!(total(&names::PROCESS_MEMORY_USAGE), Some(10.0));
+        assert_eq!(total(&names::PROCESS_COUNT), Some(1.0));
+        assert!(buf
+            .samples()
+            .iter()
+            .all(|s| s.label(labels::SOURCE) == Some(labels::SOURCE_EBPF)));
+    }
+
+    #[test]
+    fn unknown_installed_memory_reads_as_zero_percent() {
+        let mut tree = TreeSamples::new(&Backend::POLLING, 0);
+        let mut buf = SampleBuffer::default();
+        tree.start_tick();
+        let totals = ProcessTotals::default();
+        tree.push_process(&mut buf, &stat(7, 100), Tracked::Match, &totals, None);
+        tree.push_totals(&mut buf, &[]);
+        let usage: Vec<f64> = buf
+            .samples()
+            .iter()
+            .filter(|s| s.name == names::PROCESS_MEMORY_USAGE.name)
+            .map(|s| s.value)
+            .collect();
+        assert_eq!(usage, [0.0, 0.0]);
+    }
+}

@@ -9,20 +9,17 @@ use aya_ebpf::programs::TracePointContext;
 
 use trace_claw_common::tracepoint::{BIO_NR_SECTOR, BIO_RWBS};
 
-use crate::maps::{add_to, current_tgid, field};
+use crate::maps::{add_to, current_tgid, field, return_code};
 
 /// `block:block_bio_queue`: adds the size of read bios submitted by a tracked process
 /// (page-cache misses and readahead; writeback is submitted by kernel threads and not counted).
 #[tracepoint]
 pub fn block_bio_queue(ctx: TracePointContext) -> i32 {
-    match try_block_bio_queue(&ctx) {
-        Ok(()) => 0,
-        Err(e) => e,
-    }
+    return_code(try_block_bio_queue(&ctx))
 }
 
 fn try_block_bio_queue(ctx: &TracePointContext) -> Result<(), i32> {
-    // SAFETY: offsets (`trace_claw_common::tracepoint`) from /sys/kernel/tracing/events/block/block_bio_queue/format.
+    // SAFETY: `tracepoint` offsets, from /sys/kernel/tracing/events/block/block_bio_queue/format.
     let op: u8 = unsafe { field(ctx, BIO_RWBS) };
     if op != b'R' {
         return Ok(());

@@ -30,21 +30,18 @@ use trace_claw_common::tracepoint::{
 };
 
 use crate::maps::{
-    bump_stat, config, current_tgid, field, maybe_tracked, take_fast, task_field, track, untrack,
-    CONFIG, EVENTS, EXITING, PROCS,
+    bump_stat, config, current_tgid, field, maybe_tracked, return_code, take_fast, task_field,
+    track, untrack, CONFIG, EVENTS, EXITING, PROCS,
 };
 
 /// `task:task_newtask`: a tracked process created a child process.
 #[tracepoint]
 pub fn task_newtask(ctx: TracePointContext) -> i32 {
-    match try_task_newtask(&ctx) {
-        Ok(()) => 0,
-        Err(e) => e,
-    }
+    return_code(try_task_newtask(&ctx))
 }
 
 fn try_task_newtask(ctx: &TracePointContext) -> Result<(), i32> {
-    // SAFETY: offsets (`trace_claw_common::tracepoint`) from /sys/kernel/tracing/events/task/task_newtask/format.
+    // SAFETY: `tracepoint` offsets, from /sys/kernel/tracing/events/task/task_newtask/format.
     let clone_flags: u64 = unsafe { field(ctx, NEWTASK_FLAGS) };
     if clone_flags & CLONE_THREAD != 0 {
         return Ok(());
@@ -74,10 +71,7 @@ fn try_task_newtask(ctx: &TracePointContext) -> Result<(), i32> {
 /// `sched:sched_process_exec`: a tracked process, or one whose new name matches, ran a program.
 #[tracepoint]
 pub fn sched_process_exec(ctx: TracePointContext) -> i32 {
-    match try_sched_process_exec(&ctx) {
-        Ok(()) => 0,
-        Err(e) => e,
-    }
+    return_code(try_sched_process_exec(&ctx))
 }
 
 fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
@@ -124,14 +118,11 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
 /// being tracked; userspace picks it up from `PROCS` at the next tick.
 #[tracepoint]
 pub fn task_rename(ctx: TracePointContext) -> i32 {
-    match try_task_rename(&ctx) {
-        Ok(()) => 0,
-        Err(e) => e,
-    }
+    return_code(try_task_rename(&ctx))
 }
 
 fn try_task_rename(ctx: &TracePointContext) -> Result<(), i32> {
-    // SAFETY: offsets (`trace_claw_common::tracepoint`) from /sys/kernel/tracing/events/task/task_rename/format.
+    // SAFETY: `tracepoint` offsets, from /sys/kernel/tracing/events/task/task_rename/format.
     let pid: i32 = unsafe { field(ctx, RENAME_PID) };
     let pid_tgid = bpf_get_current_pid_tgid();
     let (tgid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
@@ -159,14 +150,12 @@ fn try_task_rename(ctx: &TracePointContext) -> Result<(), i32> {
 /// `sched:sched_process_exit`: the thread ending a tracked process records its exit status.
 #[tracepoint]
 pub fn sched_process_exit(ctx: TracePointContext) -> i32 {
-    match try_sched_process_exit(&ctx) {
-        Ok(()) => 0,
-        Err(e) => e,
-    }
+    return_code(try_sched_process_exit(&ctx))
 }
 
 fn try_sched_process_exit(ctx: &TracePointContext) -> Result<(), i32> {
-    // SAFETY: offsets (`trace_claw_common::tracepoint`) from /sys/kernel/tracing/events/sched/sched_process_exit/format.
+    // SAFETY: `tracepoint` offsets, from
+    // /sys/kernel/tracing/events/sched/sched_process_exit/format.
     let group_dead: u8 = unsafe { field(ctx, EXIT_GROUP_DEAD) };
     if group_dead == 0 {
         return Ok(());

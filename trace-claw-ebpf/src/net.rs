@@ -47,8 +47,8 @@ pub fn sock_recv_length(ctx: TracePointContext) -> i32 {
 
 /// Bytes moved by an IPv4/IPv6 socket call that consumed data, else 0.
 fn socket_bytes(ctx: &TracePointContext) -> Result<u64, i32> {
-    // SAFETY: offsets (`trace_claw_common::tracepoint`) from /sys/kernel/tracing/events/sock/sock_send_length/format (the
-    // recv format is identical).
+    // SAFETY: `tracepoint` offsets, from /sys/kernel/tracing/events/sock/sock_send_length/format
+    // (the recv format is identical).
     let ret: i32 = unsafe { field(ctx, SOCK_RET) };
     if ret <= 0 {
         return Ok(0);

@@ -4,6 +4,7 @@
 //! `pid="total"` sum over the tree that keeps the final counters of exited processes, so tree
 //! totals never go backwards.
 
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use trace_claw_common::event::ProcessTotals;
@@ -124,6 +125,9 @@ pub struct TreeSamples {
     exited: ProcessTotals,
     /// The tree's CPU time at the last tick.
     prev_cpu_ns: Option<u64>,
+    /// The `pid` and `ppid` labels of the process being pushed (kept for their allocations).
+    pid_label: String,
+    ppid_label: String,
 }
 
 impl TreeSamples {
@@ -138,6 +142,8 @@ impl TreeSamples {
             live: LiveSums::default(),
             exited: ProcessTotals::default(),
             prev_cpu_ns: None,
+            pid_label: String::new(),
+            ppid_label: String::new(),
         }
     }
 
@@ -163,11 +169,11 @@ impl TreeSamples {
         totals: &ProcessTotals,
         prev_cpu_ns: Option<u64>,
     ) {
-        let pid = stat.key.pid.to_string();
-        let ppid = stat.ppid.to_string();
+        write_number(&mut self.pid_label, stat.key.pid);
+        write_number(&mut self.ppid_label, stat.ppid);
         let l = [
-            (labels::PID, pid.as_str()),
-            (labels::PPID, ppid.as_str()),
+            (labels::PID, self.pid_label.as_str()),
+            (labels::PPID, self.ppid_label.as_str()),
             (labels::PROCESS_NAME, stat.comm.as_str()),
             (labels::TRACKED, tracked.label()),
             (labels::SOURCE, self.backend.source),
@@ -259,6 +265,13 @@ impl TreeSamples {
             rss_bytes as f64 / self.total_memory_bytes as f64 * 100.0
         }
     }
+}
+
+/// Sets `s` to the decimal digits of `n`, reusing its allocation.
+fn write_number(s: &mut String, n: u32) {
+    s.clear();
+    // Writing to a String cannot fail.
+    let _infallible = write!(s, "{n}");
 }
 
 #[cfg(test)]

@@ -2,6 +2,12 @@
 //!
 //! Collectors push into one [`SampleBuffer`] that stamps the tick's time once. A sink that fails
 //! is reported and the tick goes on; SIGINT/SIGTERM stop the loop after a final flush.
+//!
+//! - `system`: host CPU, memory and network (sysinfo).
+//! - `source` picks the process backend: `ebpf` (the kernel programs) or `polling` (the
+//!   process table each tick). Both build on `process` (the [`ProcessTable`] trait, and the
+//!   samples and tree totals of the tracked processes); `procfs` (Linux) and `sysproc`
+//!   (elsewhere) are the process tables.
 
 pub mod ebpf;
 mod polling;

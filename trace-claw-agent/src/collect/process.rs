@@ -36,7 +36,7 @@ pub struct ProcStat {
 pub trait ProcessTable: Send {
     /// Replaces `out` with every process currently alive.
     fn scan(&mut self, out: &mut Vec<ProcStat>);
-    /// argv[0] and the executable path of a process, when readable.
+    /// argv\[0\] and the executable path of a process, when readable.
     fn names(&self, pid: u32) -> (Option<String>, Option<String>);
     /// Storage read and write bytes of a process, when readable.
     fn io(&self, pid: u32) -> Option<(u64, u64)>;

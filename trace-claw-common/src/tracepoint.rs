@@ -25,9 +25,11 @@ pub const NEWTASK_FLAGS: usize = 32;
 /// `CLONE_THREAD` in `clone_flags`: the new task is a thread of the caller's process.
 pub const CLONE_THREAD: u64 = 0x0001_0000;
 
-/// `sched:sched_process_exec`: offset of `__data_loc char[] filename` (low 16 bits: the
-/// string's offset in the record).
+/// `sched:sched_process_exec`: offset of `__data_loc char[] filename`.
 pub const EXEC_FILENAME: usize = 8;
+/// The bits of a `__data_loc` field that give its data's offset in the record (the high 16 are
+/// its length).
+pub const DATA_LOC_OFFSET_MASK: u32 = 0xffff;
 
 /// `task:task_rename`: offset of `pid_t pid` (the renamed task).
 pub const RENAME_PID: usize = 8;
@@ -57,6 +59,8 @@ pub const MSG_PEEK: i32 = 2;
 pub const BIO_NR_SECTOR: usize = 24;
 /// `block:block_bio_queue`: offset of `char rwbs[10]` (`R` first for a read).
 pub const BIO_RWBS: usize = 28;
+/// Bytes of a sector, the unit of `nr_sector` whatever the device's block size.
+pub const SECTOR_BYTES: u64 = 512;
 
 /// Fields whose layout differs between the kernels the programs may meet, checked by the agent
 /// against the running kernel before loading: `group_dead` is new in 6.16 and the `sock`

@@ -7,7 +7,7 @@ use core::ptr::addr_of_mut;
 use aya_ebpf::macros::tracepoint;
 use aya_ebpf::programs::TracePointContext;
 
-use trace_claw_common::tracepoint::{BIO_NR_SECTOR, BIO_RWBS};
+use trace_claw_common::tracepoint::{BIO_NR_SECTOR, BIO_RWBS, SECTOR_BYTES};
 
 use crate::maps::{add_to, current_tgid, field, return_code};
 
@@ -26,7 +26,7 @@ fn try_block_bio_queue(ctx: &TracePointContext) -> Result<(), i32> {
     }
     // SAFETY: as above.
     let sectors: u32 = unsafe { field(ctx, BIO_NR_SECTOR) };
-    add_to(current_tgid(), u64::from(sectors) * 512, |p| {
+    add_to(current_tgid(), u64::from(sectors) * SECTOR_BYTES, |p| {
         // SAFETY: `p` points to live counters (a FAST or PROCS value).
         unsafe { addr_of_mut!((*p).block_read_bytes) }
     });

@@ -25,8 +25,8 @@ use trace_claw_common::abi::{
     TRACK_EXEC_MATCH, TRACK_MATCH,
 };
 use trace_claw_common::tracepoint::{
-    CLONE_THREAD, EXEC_FILENAME, EXIT_GROUP_DEAD, EXIT_PID, NEWTASK_COMM, NEWTASK_FLAGS,
-    NEWTASK_PID, RENAME_NEWCOMM, RENAME_PID,
+    CLONE_THREAD, DATA_LOC_OFFSET_MASK, EXEC_FILENAME, EXIT_GROUP_DEAD, EXIT_PID, NEWTASK_COMM,
+    NEWTASK_FLAGS, NEWTASK_PID, RENAME_NEWCOMM, RENAME_PID,
 };
 
 use crate::maps::{
@@ -97,14 +97,14 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
             tracked
         }
     };
-    // SAFETY: EXEC_FILENAME is the filename's __data_loc (low 16 bits: offset in the record).
+    // SAFETY: EXEC_FILENAME is the filename's __data_loc (its low bits: offset in the record).
     let loc: u32 = unsafe { field(ctx, EXEC_FILENAME) };
     let record = ctx.as_ptr() as *const u8;
     emit(EVENT_EXEC, tgid, &tracked, comm, 0, |event| {
-        // SAFETY: the record holds the NUL-terminated filename at `loc & 0xffff`.
+        // SAFETY: the record holds the NUL-terminated filename at that offset.
         unsafe {
             bpf_probe_read_kernel_str_bytes(
-                record.add((loc & 0xffff) as usize),
+                record.add((loc & DATA_LOC_OFFSET_MASK) as usize),
                 &mut event.filename,
             )
         }

@@ -74,6 +74,10 @@ impl Backend {
         byte_counters: &[IO_READ, IO_WRITE],
     };
     /// The kernel programs: also block reads and socket bytes.
+    #[cfg_attr(
+        all(no_ebpf, not(test)),
+        expect(dead_code, reason = "an agent built without eBPF has no eBPF backend")
+    )]
     pub const EBPF: Self = Self {
         source: labels::SOURCE_EBPF,
         byte_counters: &[

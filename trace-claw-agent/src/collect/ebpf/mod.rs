@@ -4,8 +4,8 @@
 //! - [`probe`] explains why the programs cannot load here (not built in, not root, no tracefs,
 //!   no BTF) before anything is attempted.
 //! - `load` loads and attaches the programs; `reader` is the thread that drains their ring
-//!   buffer; `read` seeds the tracked set and turns its events and the maps into samples and
-//!   [`ProcessEvent`]s.
+//!   buffer; `read` seeds the tracked set and turns its events, the maps and the tracked
+//!   processes' /proc files (`proc_files`) into samples and [`ProcessEvent`]s.
 //!
 //! [`ProcessEvent`]: trace_claw_common::event::ProcessEvent
 
@@ -17,6 +17,8 @@ use trace_claw_common::tracepoint::CHECKED_FIELDS;
 pub mod btf;
 #[cfg(not(no_ebpf))]
 mod load;
+#[cfg(not(no_ebpf))]
+mod proc_files;
 #[cfg(not(no_ebpf))]
 mod read;
 #[cfg(not(no_ebpf))]

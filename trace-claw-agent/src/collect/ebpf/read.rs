@@ -30,10 +30,11 @@ use trace_claw_common::names;
 use trace_claw_common::time::Timestamp;
 
 use super::load::Kernel;
+use super::proc_files::ProcFiles;
 use super::reader::Reader;
 use super::{EbpfError, EbpfOptions};
 use crate::collect::process::{Backend, ProcStat, ProcessTable, TreeSamples};
-use crate::collect::procfs::{ProcFiles, ProcfsTable};
+use crate::collect::procfs::ProcfsTable;
 use crate::collect::SampleBuffer;
 use crate::target::{tracked_tree, NameMatcher, Tracked};
 

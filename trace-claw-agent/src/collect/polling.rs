@@ -10,9 +10,9 @@ use std::collections::{HashMap, HashSet};
 use trace_claw_common::event::{ProcessEvent, ProcessEventKind, ProcessTotals};
 use trace_claw_common::time::Timestamp;
 
-use super::process::{Backend, ProcStat, ProcessTable, TreeSamples};
+use super::process::{matches_target, tracked_in, Backend, ProcStat, ProcessTable, TreeSamples};
 use super::SampleBuffer;
-use crate::target::{tracked_tree, NameMatcher, ProcessKey};
+use crate::target::{NameMatcher, ProcessKey};
 
 /// The last reading of a tracked process.
 #[derive(Debug)]
@@ -35,7 +35,6 @@ struct MatchedAs {
 pub struct ProcessCollector {
     table: Box<dyn ProcessTable>,
     matcher: NameMatcher,
-    own_pid: u32,
     match_cache: HashMap<ProcessKey, MatchedAs>,
     seen: HashMap<ProcessKey, Seen>,
     scan_buf: Vec<ProcStat>,
@@ -50,7 +49,6 @@ impl ProcessCollector {
         Self {
             table,
             matcher: NameMatcher::new(name),
-            own_pid: std::process::id(),
             match_cache: HashMap::new(),
             seen: HashMap::new(),
             scan_buf: Vec::new(),
@@ -72,17 +70,7 @@ impl ProcessCollector {
 
         let mut stats = std::mem::take(&mut self.scan_buf);
         self.table.scan(&mut stats);
-        let triples: Vec<(u32, u32, bool)> = stats
-            .iter()
-            .map(|s| {
-                (
-                    s.key.pid,
-                    s.ppid,
-                    s.key.pid != self.own_pid && self.is_match(s),
-                )
-            })
-            .collect();
-        let tree = tracked_tree(&triples);
+        let tree = tracked_in(&stats, |s| self.is_match(s));
         let alive: HashSet<ProcessKey> = stats.iter().map(|s| s.key).collect();
         self.match_cache.retain(|key, _| alive.contains(key));
 
@@ -160,11 +148,7 @@ impl ProcessCollector {
         if let Some(m) = self.match_cache.get(&s.key).filter(|m| m.comm == s.comm) {
             return m.matched;
         }
-        let matched = self.matcher.matches_name(&s.comm) || {
-            let (argv0, exe) = self.table.names(s.key.pid);
-            self.matcher
-                .matches(&s.comm, argv0.as_deref(), exe.as_deref())
-        };
+        let matched = matches_target(&self.matcher, self.table.as_ref(), s);
         self.match_cache.insert(
             s.key,
             MatchedAs {

@@ -4,6 +4,7 @@
 //! `pid="total"` sum over the tree that keeps the final counters of exited processes, so tree
 //! totals never go backwards.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 
@@ -11,7 +12,7 @@ use trace_claw_common::event::ProcessTotals;
 use trace_claw_common::names::{self, labels, MetricDef};
 
 use super::SampleBuffer;
-use crate::target::{ProcessKey, Tracked};
+use crate::target::{tracked_tree, NameMatcher, ProcessKey, Tracked};
 
 /// What the process table says about one process at one instant.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +41,33 @@ pub trait ProcessTable: Send {
     fn names(&self, pid: u32) -> (Option<String>, Option<String>);
     /// Storage read and write bytes of a process, when readable.
     fn io(&self, pid: u32) -> Option<(u64, u64)>;
+}
+
+/// The tracked tree in a scan of the process table: the processes for which `matched` holds
+/// (never the agent itself) and their descendants, by pid.
+pub fn tracked_in(
+    stats: &[ProcStat],
+    mut matched: impl FnMut(&ProcStat) -> bool,
+) -> HashMap<u32, Tracked> {
+    let own_pid = std::process::id();
+    let triples: Vec<(u32, u32, bool)> = stats
+        .iter()
+        .map(|s| (s.key.pid, s.ppid, s.key.pid != own_pid && matched(s)))
+        .collect();
+    tracked_tree(&triples)
+}
+
+/// Whether process `s` matches the target name by its comm, or else by its argv\[0\] or exe as
+/// `table` reads them (only read when the comm does not match).
+pub fn matches_target<T: ProcessTable + ?Sized>(
+    matcher: &NameMatcher,
+    table: &T,
+    s: &ProcStat,
+) -> bool {
+    matcher.matches_name(&s.comm) || {
+        let (argv0, exe) = table.names(s.key.pid);
+        matcher.matches(&s.comm, argv0.as_deref(), exe.as_deref())
+    }
 }
 
 /// A cumulative byte counter of a process: its metric and its field of [`ProcessTotals`].

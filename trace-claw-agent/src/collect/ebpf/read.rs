@@ -33,10 +33,12 @@ use super::load::Kernel;
 use super::proc_files::ProcFiles;
 use super::reader::Reader;
 use super::{EbpfError, EbpfOptions};
-use crate::collect::process::{Backend, ProcStat, ProcessTable, TreeSamples};
+use crate::collect::process::{
+    matches_target, tracked_in, Backend, ProcStat, ProcessTable, TreeSamples,
+};
 use crate::collect::procfs::ProcfsTable;
 use crate::collect::SampleBuffer;
-use crate::target::{tracked_tree, NameMatcher, Tracked};
+use crate::target::{NameMatcher, Tracked};
 
 /// What userspace knows about one tracked, live process.
 #[derive(Debug)]
@@ -202,25 +204,12 @@ impl EbpfCollector {
     fn seed(&mut self) {
         let mut stats = Vec::new();
         self.table.scan(&mut stats);
-        let triples: Vec<(u32, u32, bool)> = stats
-            .iter()
-            .map(|s| {
-                let pid = s.key.pid;
-                let matched = pid != self.own_pid
-                    && (self
-                        .live
-                        .get(&pid)
-                        .is_some_and(|l| l.tracked == Tracked::Match)
-                        || self.matcher.matches_name(&s.comm)
-                        || {
-                            let (argv0, exe) = self.table.names(pid);
-                            self.matcher
-                                .matches(&s.comm, argv0.as_deref(), exe.as_deref())
-                        });
-                (pid, s.ppid, matched)
-            })
-            .collect();
-        let tree = tracked_tree(&triples);
+        let tree = tracked_in(&stats, |s| {
+            self.live
+                .get(&s.key.pid)
+                .is_some_and(|l| l.tracked == Tracked::Match)
+                || matches_target(&self.matcher, &self.table, s)
+        });
         for s in &stats {
             let Some(&tracked) = tree.get(&s.key.pid) else {
                 continue;

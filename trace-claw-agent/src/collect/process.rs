@@ -86,10 +86,12 @@ pub struct Backend {
     byte_counters: &'static [ByteCounter],
 }
 
+/// Bytes read (rchar, or the table's read bytes).
 const IO_READ: ByteCounter = ByteCounter {
     metric: &names::PROCESS_IO_READ,
     value: |t| t.read_bytes,
 };
+/// Bytes written (wchar, or the table's write bytes).
 const IO_WRITE: ByteCounter = ByteCounter {
     metric: &names::PROCESS_IO_WRITE,
     value: |t| t.write_bytes,

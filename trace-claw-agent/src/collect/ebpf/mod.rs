@@ -3,7 +3,7 @@
 //!
 //! - [`probe`] explains why the programs cannot load here (not built in, not root, no tracefs,
 //!   no BTF) before anything is attempted.
-//! - `load` loads and attaches the programs; `reader` is the thread that drains their ring
+//! - `load` loads and attaches the programs; `ring_reader` is the thread that drains their ring
 //!   buffer; `read` seeds the tracked set and turns its events, the maps and the tracked
 //!   processes' /proc files (`proc_files`) into samples and [`ProcessEvent`]s.
 //!
@@ -22,7 +22,7 @@ mod proc_files;
 #[cfg(not(no_ebpf))]
 mod read;
 #[cfg(not(no_ebpf))]
-mod reader;
+mod ring_reader;
 
 #[cfg(not(no_ebpf))]
 pub use read::EbpfCollector;

@@ -31,7 +31,7 @@ use trace_claw_common::names;
 
 use super::load::Kernel;
 use super::proc_files::ProcFiles;
-use super::reader::Reader;
+use super::ring_reader::RingReader;
 use super::{EbpfError, EbpfOptions};
 use crate::collect::process::{
     matches_target, tracked_in, Backend, ProcStat, ProcessTable, TreeSamples,
@@ -64,7 +64,7 @@ pub struct EbpfCollector {
     own_pid: u32,
     events_rx: Receiver<ProcEvent>,
     /// Held for its Drop, which stops and joins the ring-buffer thread.
-    _reader: Reader,
+    _reader: RingReader,
     /// Events received by `wait_for_event` and not yet handled.
     pending: Vec<ProcEvent>,
     live: HashMap<u32, Live>,
@@ -94,7 +94,7 @@ impl EbpfCollector {
             },
         })?;
         let (tx, events_rx) = mpsc::channel();
-        let reader = Reader::spawn(ring, tx).map_err(EbpfError::Reader)?;
+        let reader = RingReader::spawn(ring, tx).map_err(EbpfError::Reader)?;
         let mut collector = Self {
             kernel,
             matcher: NameMatcher::new(&options.process_name),

@@ -9,13 +9,13 @@ use aya::maps::{MapData, RingBuf};
 use trace_claw_common::abi::ProcEvent;
 
 /// The ring-buffer reader thread. Stopped and joined on drop.
-pub struct Reader {
+pub struct RingReader {
     /// Written once to wake the thread and make it return.
     stop: OwnedFd,
     handle: Option<JoinHandle<()>>,
 }
 
-impl Reader {
+impl RingReader {
     /// Starts the thread. It sleeps in `poll` on the ring buffer and the stop eventfd, without
     /// a timeout: an idle agent's reader costs nothing (a 100 ms poll timeout was 18% of the
     /// idle eBPF agent's CPU).
@@ -73,7 +73,7 @@ impl Reader {
     }
 }
 
-impl Drop for Reader {
+impl Drop for RingReader {
     fn drop(&mut self) {
         let one = 1u64.to_ne_bytes();
         // SAFETY: writes 8 bytes from a live buffer to the eventfd this struct owns.

@@ -2,9 +2,11 @@
 //! `process-events-*.jsonl`.
 
 use std::collections::BTreeMap;
+use std::ops::AddAssign;
 
 use serde::{Deserialize, Serialize};
 
+use crate::abi::ProcCounters;
 use crate::time::Timestamp;
 
 /// `event_type` of an LLM call.
@@ -144,6 +146,32 @@ pub struct ProcessTotals {
     pub net_recv_bytes: u64,
 }
 
+impl AddAssign for ProcessTotals {
+    /// Adds `other` field by field.
+    fn add_assign(&mut self, other: Self) {
+        self.cpu_ns += other.cpu_ns;
+        self.read_bytes += other.read_bytes;
+        self.write_bytes += other.write_bytes;
+        self.block_read_bytes += other.block_read_bytes;
+        self.net_sent_bytes += other.net_sent_bytes;
+        self.net_recv_bytes += other.net_recv_bytes;
+    }
+}
+
+impl From<ProcCounters> for ProcessTotals {
+    /// The kernel programs' counters of a process (`on_cpu_ns` is its CPU time).
+    fn from(c: ProcCounters) -> Self {
+        Self {
+            cpu_ns: c.on_cpu_ns,
+            read_bytes: c.read_bytes,
+            write_bytes: c.write_bytes,
+            block_read_bytes: c.block_read_bytes,
+            net_sent_bytes: c.net_sent_bytes,
+            net_recv_bytes: c.net_recv_bytes,
+        }
+    }
+}
+
 /// One line of `process-events-YYYY-MM-DD.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessEvent {
@@ -173,6 +201,32 @@ pub struct ProcessEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn totals_add_field_by_field() {
+        let mut t = ProcessTotals {
+            cpu_ns: 10,
+            read_bytes: 1,
+            ..ProcessTotals::default()
+        };
+        t += ProcessTotals::from(ProcCounters {
+            on_cpu_ns: 5,
+            write_bytes: 2,
+            block_read_bytes: 3,
+            net_sent_bytes: 4,
+            net_recv_bytes: 7,
+            ..ProcCounters::default()
+        });
+        let expected = ProcessTotals {
+            cpu_ns: 15,
+            read_bytes: 1,
+            write_bytes: 2,
+            block_read_bytes: 3,
+            net_sent_bytes: 4,
+            net_recv_bytes: 7,
+        };
+        assert_eq!(t, expected);
+    }
 
     #[test]
     fn reads_a_minimal_event_and_fills_defaults() {

@@ -7,32 +7,26 @@ use core::ptr::addr_of_mut;
 use aya_ebpf::macros::tracepoint;
 use aya_ebpf::programs::TracePointContext;
 
-use crate::maps::{add_to, current_tgid, field};
+use trace_claw_common::tracepoint::{BIO_NR_SECTOR, BIO_RWBS, SECTOR_BYTES};
 
-/// `block:block_bio_queue`: offset of `unsigned int nr_sector`.
-const BIO_NR_SECTOR: usize = 24;
-/// `block:block_bio_queue`: offset of `char rwbs[10]`.
-const BIO_RWBS: usize = 28;
+use crate::maps::{add_to, current_tgid, field, return_code};
 
 /// `block:block_bio_queue`: adds the size of read bios submitted by a tracked process
 /// (page-cache misses and readahead; writeback is submitted by kernel threads and not counted).
 #[tracepoint]
 pub fn block_bio_queue(ctx: TracePointContext) -> i32 {
-    match try_block_bio_queue(&ctx) {
-        Ok(()) => 0,
-        Err(e) => e,
-    }
+    return_code(try_block_bio_queue(&ctx))
 }
 
 fn try_block_bio_queue(ctx: &TracePointContext) -> Result<(), i32> {
-    // SAFETY: offsets from /sys/kernel/tracing/events/block/block_bio_queue/format.
+    // SAFETY: `tracepoint` offsets, from /sys/kernel/tracing/events/block/block_bio_queue/format.
     let op: u8 = unsafe { field(ctx, BIO_RWBS) };
     if op != b'R' {
         return Ok(());
     }
     // SAFETY: as above.
     let sectors: u32 = unsafe { field(ctx, BIO_NR_SECTOR) };
-    add_to(current_tgid(), u64::from(sectors) * 512, |p| {
+    add_to(current_tgid(), u64::from(sectors) * SECTOR_BYTES, |p| {
         // SAFETY: `p` points to live counters (a FAST or PROCS value).
         unsafe { addr_of_mut!((*p).block_read_bytes) }
     });

@@ -24,42 +24,24 @@ use trace_claw_common::abi::{
     EVENT_EXIT, EVENT_FORK, FILENAME_LEN, STAT_EVENTS_DROPPED, STAT_TRACK_FULL, TRACK_DESCENDANT,
     TRACK_EXEC_MATCH, TRACK_MATCH,
 };
-
-use crate::maps::{
-    bump_stat, config, current_tgid, field, maybe_tracked, take_fast, task_field, track, untrack,
-    CONFIG, EVENTS, EXITING, PROCS,
+use trace_claw_common::tracepoint::{
+    CLONE_THREAD, DATA_LOC_OFFSET_MASK, EXEC_FILENAME, EXIT_GROUP_DEAD, EXIT_PID, NEWTASK_COMM,
+    NEWTASK_FLAGS, NEWTASK_PID, RENAME_NEWCOMM, RENAME_PID,
 };
 
-/// `task:task_newtask`: offset of `pid_t pid` (the new task).
-const NEWTASK_PID: usize = 8;
-/// `task:task_newtask`: offset of `char comm[16]`.
-const NEWTASK_COMM: usize = 12;
-/// `task:task_newtask`: offset of `u64 clone_flags`.
-const NEWTASK_FLAGS: usize = 32;
-/// `CLONE_THREAD`: the new task is a thread of the caller's process.
-const CLONE_THREAD: u64 = 0x0001_0000;
-/// `sched:sched_process_exec`: offset of `__data_loc char[] filename`.
-const EXEC_FILENAME: usize = 8;
-/// `task:task_rename`: offset of `pid_t pid` (the renamed task).
-const RENAME_PID: usize = 8;
-/// `task:task_rename`: offset of `char newcomm[16]`.
-const RENAME_NEWCOMM: usize = 28;
-/// `sched:sched_process_exit`: offset of `pid_t pid` (the exiting thread).
-const EXIT_PID: usize = 24;
-/// `sched:sched_process_exit`: offset of `bool group_dead` (kernel 6.16+).
-const EXIT_GROUP_DEAD: usize = 32;
+use crate::maps::{
+    bump_stat, config, current_tgid, field, maybe_tracked, return_code, take_fast, task_field,
+    track, untrack, CONFIG, EVENTS, EXITING, PROCS,
+};
 
 /// `task:task_newtask`: a tracked process created a child process.
 #[tracepoint]
 pub fn task_newtask(ctx: TracePointContext) -> i32 {
-    match try_task_newtask(&ctx) {
-        Ok(()) => 0,
-        Err(e) => e,
-    }
+    return_code(try_task_newtask(&ctx))
 }
 
 fn try_task_newtask(ctx: &TracePointContext) -> Result<(), i32> {
-    // SAFETY: offsets from /sys/kernel/tracing/events/task/task_newtask/format.
+    // SAFETY: `tracepoint` offsets, from /sys/kernel/tracing/events/task/task_newtask/format.
     let clone_flags: u64 = unsafe { field(ctx, NEWTASK_FLAGS) };
     if clone_flags & CLONE_THREAD != 0 {
         return Ok(());
@@ -89,10 +71,7 @@ fn try_task_newtask(ctx: &TracePointContext) -> Result<(), i32> {
 /// `sched:sched_process_exec`: a tracked process, or one whose new name matches, ran a program.
 #[tracepoint]
 pub fn sched_process_exec(ctx: TracePointContext) -> i32 {
-    match try_sched_process_exec(&ctx) {
-        Ok(()) => 0,
-        Err(e) => e,
-    }
+    return_code(try_sched_process_exec(&ctx))
 }
 
 fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
@@ -118,14 +97,14 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
             tracked
         }
     };
-    // SAFETY: offset 8 is the filename's __data_loc (low 16 bits: offset in the record).
+    // SAFETY: EXEC_FILENAME is the filename's __data_loc (its low bits: offset in the record).
     let loc: u32 = unsafe { field(ctx, EXEC_FILENAME) };
     let record = ctx.as_ptr() as *const u8;
     emit(EVENT_EXEC, tgid, &tracked, comm, 0, |event| {
-        // SAFETY: the record holds the NUL-terminated filename at `loc & 0xffff`.
+        // SAFETY: the record holds the NUL-terminated filename at that offset.
         unsafe {
             bpf_probe_read_kernel_str_bytes(
-                record.add((loc & 0xffff) as usize),
+                record.add((loc & DATA_LOC_OFFSET_MASK) as usize),
                 &mut event.filename,
             )
         }
@@ -139,14 +118,11 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
 /// being tracked; userspace picks it up from `PROCS` at the next tick.
 #[tracepoint]
 pub fn task_rename(ctx: TracePointContext) -> i32 {
-    match try_task_rename(&ctx) {
-        Ok(()) => 0,
-        Err(e) => e,
-    }
+    return_code(try_task_rename(&ctx))
 }
 
 fn try_task_rename(ctx: &TracePointContext) -> Result<(), i32> {
-    // SAFETY: offsets from /sys/kernel/tracing/events/task/task_rename/format.
+    // SAFETY: `tracepoint` offsets, from /sys/kernel/tracing/events/task/task_rename/format.
     let pid: i32 = unsafe { field(ctx, RENAME_PID) };
     let pid_tgid = bpf_get_current_pid_tgid();
     let (tgid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
@@ -174,14 +150,12 @@ fn try_task_rename(ctx: &TracePointContext) -> Result<(), i32> {
 /// `sched:sched_process_exit`: the thread ending a tracked process records its exit status.
 #[tracepoint]
 pub fn sched_process_exit(ctx: TracePointContext) -> i32 {
-    match try_sched_process_exit(&ctx) {
-        Ok(()) => 0,
-        Err(e) => e,
-    }
+    return_code(try_sched_process_exit(&ctx))
 }
 
 fn try_sched_process_exit(ctx: &TracePointContext) -> Result<(), i32> {
-    // SAFETY: offsets from /sys/kernel/tracing/events/sched/sched_process_exit/format.
+    // SAFETY: `tracepoint` offsets, from
+    // /sys/kernel/tracing/events/sched/sched_process_exit/format.
     let group_dead: u8 = unsafe { field(ctx, EXIT_GROUP_DEAD) };
     if group_dead == 0 {
         return Ok(());

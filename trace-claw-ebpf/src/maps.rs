@@ -191,6 +191,15 @@ pub fn bump_stat(index: u32) {
     }
 }
 
+/// What a tracepoint program returns for its `try_` function's result: 0, or the error.
+#[inline(always)]
+pub fn return_code(result: Result<(), i32>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => e,
+    }
+}
+
 /// Reads the field at `offset` of a tracepoint record directly from the context (a plain load,
 /// no helper call; the verifier checks bounds and `offset % size_of::<T>() == 0`).
 ///

@@ -7,17 +7,11 @@ use core::ptr::addr_of_mut;
 use aya_ebpf::macros::tracepoint;
 use aya_ebpf::programs::TracePointContext;
 
-use crate::maps::{add_to, current_tgid, field};
+use trace_claw_common::tracepoint::{
+    AF_INET, AF_INET6, MSG_PEEK, SOCK_FAMILY, SOCK_FLAGS, SOCK_RET,
+};
 
-/// `sock:sock_{send,recv}_length`: offset of `__u16 family`.
-const SOCK_FAMILY: usize = 16;
-/// Offset of `int ret`.
-const SOCK_RET: usize = 20;
-/// Offset of `int flags`.
-const SOCK_FLAGS: usize = 24;
-const AF_INET: u16 = 2;
-const AF_INET6: u16 = 10;
-const MSG_PEEK: i32 = 2;
+use crate::maps::{add_to, current_tgid, field};
 
 /// `sock:sock_send_length` (kernel 6.3+): adds bytes sent.
 #[tracepoint]
@@ -53,8 +47,8 @@ pub fn sock_recv_length(ctx: TracePointContext) -> i32 {
 
 /// Bytes moved by an IPv4/IPv6 socket call that consumed data, else 0.
 fn socket_bytes(ctx: &TracePointContext) -> Result<u64, i32> {
-    // SAFETY: offsets from /sys/kernel/tracing/events/sock/sock_send_length/format (the
-    // recv format is identical).
+    // SAFETY: `tracepoint` offsets, from /sys/kernel/tracing/events/sock/sock_send_length/format
+    // (the recv format is identical).
     let ret: i32 = unsafe { field(ctx, SOCK_RET) };
     if ret <= 0 {
         return Ok(0);

@@ -2,8 +2,15 @@
 //!
 //! Collectors push into one [`SampleBuffer`] that stamps the tick's time once. A sink that fails
 //! is reported and the tick goes on; SIGINT/SIGTERM stop the loop after a final flush.
+//!
+//! - `system`: host CPU, memory and network (sysinfo).
+//! - `source` picks the process backend: `ebpf` (the kernel programs) or `polling` (the
+//!   process table each tick). Both build on `process` (the [`ProcessTable`] trait, and the
+//!   samples and tree totals of the tracked processes); `procfs` (Linux) and `sysproc`
+//!   (elsewhere) are the process tables.
 
 pub mod ebpf;
+mod polling;
 mod process;
 mod source;
 mod system;
@@ -21,7 +28,8 @@ use trace_claw_common::names::MetricDef;
 use trace_claw_common::sample::MetricSample;
 use trace_claw_common::time::Timestamp;
 
-pub use process::{ProcStat, ProcessCollector, ProcessTable};
+pub use polling::ProcessCollector;
+pub use process::{ProcStat, ProcessTable};
 pub use system::{SystemCollector, SystemFamilies};
 
 use crate::config::Config;

@@ -1,15 +1,15 @@
-//! Per-process polling: finds the target tree in the process table each tick and samples CPU,
-//! memory, I/O and threads of every process in it, plus a `pid="total"` sum over the tree.
-//!
-//! Processes are keyed by (pid, start time), so a restart or a reused PID starts fresh, and the
-//! tree totals stay continuous: the final counters of exited processes are kept in the sum.
+//! What the two process backends share: the polling one (`polling`) and the kernel programs
+//! (`ebpf`) both read processes as [`ProcStat`]s, list them through a [`ProcessTable`], and
+//! turn the tracked tree into samples with one [`TreeSamples`]: each process's samples, and a
+//! `pid="total"` sum over the tree that keeps the final counters of exited processes, so tree
+//! totals never go backwards.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::time::Instant;
 
-use trace_claw_common::event::{ProcessEvent, ProcessEventKind, ProcessTotals};
+use trace_claw_common::event::ProcessTotals;
 use trace_claw_common::names::{self, labels, MetricDef};
-use trace_claw_common::time::Timestamp;
 
 use super::SampleBuffer;
 use crate::target::{tracked_tree, NameMatcher, ProcessKey, Tracked};
@@ -37,288 +37,388 @@ pub struct ProcStat {
 pub trait ProcessTable: Send {
     /// Replaces `out` with every process currently alive.
     fn scan(&mut self, out: &mut Vec<ProcStat>);
-    /// argv[0] and the executable path of a process, when readable.
+    /// argv\[0\] and the executable path of a process, when readable.
     fn names(&self, pid: u32) -> (Option<String>, Option<String>);
     /// Storage read and write bytes of a process, when readable.
     fn io(&self, pid: u32) -> Option<(u64, u64)>;
 }
 
-/// The last reading of a tracked process.
-#[derive(Debug, Clone)]
-struct Seen {
-    stat: ProcStat,
-    io: (u64, u64),
+/// The tracked tree in a scan of the process table: the processes for which `matched` holds
+/// (never the agent itself) and their descendants, by pid.
+pub fn tracked_in(
+    stats: &[ProcStat],
+    mut matched: impl FnMut(&ProcStat) -> bool,
+) -> HashMap<u32, Tracked> {
+    let own_pid = std::process::id();
+    let triples: Vec<(u32, u32, bool)> = stats
+        .iter()
+        .map(|s| (s.key.pid, s.ppid, s.key.pid != own_pid && matched(s)))
+        .collect();
+    tracked_tree(&triples)
 }
 
-/// Samples the traced process tree by polling a [`ProcessTable`].
-pub struct ProcessCollector {
-    table: Box<dyn ProcessTable>,
-    matcher: NameMatcher,
+/// Whether process `s` matches the target name by its comm, or else by its argv\[0\] or exe as
+/// `table` reads them (only read when the comm does not match).
+pub fn matches_target<T: ProcessTable + ?Sized>(
+    matcher: &NameMatcher,
+    table: &T,
+    s: &ProcStat,
+) -> bool {
+    matcher.matches_name(&s.comm) || {
+        let (argv0, exe) = table.names(s.key.pid);
+        matcher.matches(&s.comm, argv0.as_deref(), exe.as_deref())
+    }
+}
+
+/// A cumulative byte counter of a process: its metric and its field of [`ProcessTotals`].
+#[derive(Debug)]
+pub struct ByteCounter {
+    metric: &'static MetricDef,
+    value: fn(&ProcessTotals) -> u64,
+}
+
+/// What a process backend measures, which shapes its samples.
+#[derive(Debug)]
+pub struct Backend {
+    /// The `source` label of its samples.
+    pub source: &'static str,
+    /// Its byte counters, in the order they are pushed (CPU time is measured by every backend).
+    byte_counters: &'static [ByteCounter],
+}
+
+/// Bytes read (rchar, or the table's read bytes).
+const IO_READ: ByteCounter = ByteCounter {
+    metric: &names::PROCESS_IO_READ,
+    value: |t| t.read_bytes,
+};
+/// Bytes written (wchar, or the table's write bytes).
+const IO_WRITE: ByteCounter = ByteCounter {
+    metric: &names::PROCESS_IO_WRITE,
+    value: |t| t.write_bytes,
+};
+
+impl Backend {
+    /// Polling the process table: CPU time and the table's read and write bytes.
+    pub const POLLING: Self = Self {
+        source: labels::SOURCE_PROCFS,
+        byte_counters: &[IO_READ, IO_WRITE],
+    };
+    /// The kernel programs: also block reads and socket bytes.
+    #[cfg_attr(
+        all(no_ebpf, not(test)),
+        expect(dead_code, reason = "an agent built without eBPF has no eBPF backend")
+    )]
+    pub const EBPF: Self = Self {
+        source: labels::SOURCE_EBPF,
+        byte_counters: &[
+            IO_READ,
+            IO_WRITE,
+            ByteCounter {
+                metric: &names::PROCESS_IO_BLOCK_READ,
+                value: |t| t.block_read_bytes,
+            },
+            ByteCounter {
+                metric: &names::PROCESS_NET_SENT,
+                value: |t| t.net_sent_bytes,
+            },
+            ByteCounter {
+                metric: &names::PROCESS_NET_RECV,
+                value: |t| t.net_recv_bytes,
+            },
+        ],
+    };
+}
+
+/// Sums of the live tracked processes over one tick.
+#[derive(Debug, Default)]
+struct LiveSums {
+    totals: ProcessTotals,
+    rss_bytes: u64,
+    vms_bytes: u64,
+    threads: u64,
+    count: u64,
+}
+
+/// Pushes the samples of the tracked tree, one tick at a time: [`start_tick`], then
+/// [`push_process`] for every live tracked process and [`add_exited`] for every one that
+/// ended, then [`push_totals`].
+///
+/// [`start_tick`]: Self::start_tick
+/// [`push_process`]: Self::push_process
+/// [`add_exited`]: Self::add_exited
+/// [`push_totals`]: Self::push_totals
+#[derive(Debug)]
+pub struct TreeSamples {
+    backend: &'static Backend,
     total_memory_bytes: u64,
-    own_pid: u32,
-    source: &'static str,
-    /// (identity, comm) -> matched; comm is part of the key because exec changes it.
-    match_cache: HashMap<(ProcessKey, String), bool>,
-    seen: HashMap<ProcessKey, Seen>,
-    scan_buf: Vec<ProcStat>,
     last_tick: Option<Instant>,
+    /// Nanoseconds since the last tick; `None` on the first.
+    elapsed_ns: Option<f64>,
+    live: LiveSums,
     /// Counters of tracked processes that have exited, so tree totals never go backwards.
     exited: ProcessTotals,
-    prev_total_cpu_ns: u64,
-    events: Vec<ProcessEvent>,
-    ticks: u64,
+    /// The tree's CPU time at the last tick.
+    prev_cpu_ns: Option<u64>,
+    /// The `pid` and `ppid` labels of the process being pushed (kept for their allocations).
+    pid_label: String,
+    ppid_label: String,
 }
 
-impl ProcessCollector {
-    /// Tracks processes matching `name` (and their descendants) in `table`.
-    pub fn new(table: Box<dyn ProcessTable>, name: &str, total_memory_bytes: u64) -> Self {
+impl TreeSamples {
+    /// Samples of `backend`'s processes; `total_memory_bytes` (0 if unknown) is the base of
+    /// the memory percentages.
+    pub fn new(backend: &'static Backend, total_memory_bytes: u64) -> Self {
         Self {
-            table,
-            matcher: NameMatcher::new(name),
+            backend,
             total_memory_bytes,
-            own_pid: std::process::id(),
-            source: labels::SOURCE_PROCFS,
-            match_cache: HashMap::new(),
-            seen: HashMap::new(),
-            scan_buf: Vec::new(),
             last_tick: None,
+            elapsed_ns: None,
+            live: LiveSums::default(),
             exited: ProcessTotals::default(),
-            prev_total_cpu_ns: 0,
-            events: Vec::new(),
-            ticks: 0,
+            prev_cpu_ns: None,
+            pid_label: String::new(),
+            ppid_label: String::new(),
         }
     }
 
-    /// Lifecycle events noticed since the last call (exits with final counters, new processes).
-    pub fn drain_events(&mut self) -> Vec<ProcessEvent> {
-        std::mem::take(&mut self.events)
-    }
-
-    /// Scans the table and pushes this tick's samples.
-    pub fn collect(&mut self, buf: &mut SampleBuffer) {
+    /// Starts a tick now: the time since the last one is the base of this tick's CPU percents.
+    pub fn start_tick(&mut self) {
         let now = Instant::now();
-        let elapsed_ns = self
+        self.elapsed_ns = self
             .last_tick
             .map(|t| now.duration_since(t).as_nanos() as f64)
             .filter(|&ns| ns > 0.0);
         self.last_tick = Some(now);
-        self.ticks += 1;
+        self.live = LiveSums::default();
+    }
 
-        let mut stats = std::mem::take(&mut self.scan_buf);
-        self.table.scan(&mut stats);
-        let triples: Vec<(u32, u32, bool)> = stats
-            .iter()
-            .map(|s| {
-                (
-                    s.key.pid,
-                    s.ppid,
-                    s.key.pid != self.own_pid && self.is_match(s),
-                )
-            })
-            .collect();
-        let tree = tracked_tree(&triples);
-        let alive: HashSet<ProcessKey> = stats.iter().map(|s| s.key).collect();
-        self.match_cache.retain(|(key, _), _| alive.contains(key));
-
-        let mut current: HashMap<ProcessKey, Seen> = HashMap::with_capacity(tree.len());
-        let mut live = ProcessTotals::default();
-        let (mut rss, mut vms, mut threads) = (0u64, 0u64, 0u64);
-        for stat in stats.iter().filter(|s| tree.contains_key(&s.key.pid)) {
-            let tracked = tree[&stat.key.pid];
-            let previous = self.seen.get(&stat.key);
-            let io = self
-                .table
-                .io(stat.key.pid)
-                .or(previous.map(|p| p.io))
-                .unwrap_or((0, 0));
-            let cpu_pct = match (previous, elapsed_ns) {
-                (Some(p), Some(ns)) => {
-                    Some(stat.cpu_ns.saturating_sub(p.stat.cpu_ns) as f64 / ns * 100.0)
-                }
-                _ => None,
-            };
-            if previous.is_none() && self.ticks > 1 {
-                self.events
-                    .push(self.event(ProcessEventKind::Exec, stat, buf.timestamp(), None));
-            }
-            self.push_process(buf, stat, tracked, io, cpu_pct);
-            live.cpu_ns += stat.cpu_ns;
-            live.read_bytes += io.0;
-            live.write_bytes += io.1;
-            rss += stat.rss_bytes;
-            vms += stat.vms_bytes;
-            threads += stat.threads;
-            current.insert(
-                stat.key,
-                Seen {
-                    stat: stat.clone(),
-                    io,
-                },
-            );
-        }
-        for (key, gone) in self.seen.iter().filter(|(k, _)| !current.contains_key(k)) {
-            let totals = ProcessTotals {
-                cpu_ns: gone.stat.cpu_ns,
-                read_bytes: gone.io.0,
-                write_bytes: gone.io.1,
-                ..ProcessTotals::default()
-            };
-            self.exited.cpu_ns += totals.cpu_ns;
-            self.exited.read_bytes += totals.read_bytes;
-            self.exited.write_bytes += totals.write_bytes;
-            log::debug!("tracked process {} ({}) exited", key.pid, gone.stat.comm);
-            self.events.push(self.event(
-                ProcessEventKind::Exit,
-                &gone.stat,
-                buf.timestamp(),
-                Some(totals),
-            ));
-        }
-        self.seen = current;
-        self.scan_buf = stats;
-
-        let total_cpu_ns = live.cpu_ns + self.exited.cpu_ns;
-        let total_pct = elapsed_ns
-            .map(|ns| total_cpu_ns.saturating_sub(self.prev_total_cpu_ns) as f64 / ns * 100.0);
-        self.prev_total_cpu_ns = total_cpu_ns;
-        let total_labels = [
-            (labels::PID, labels::PID_TOTAL),
-            (labels::SOURCE, self.source),
+    /// Pushes one live process's samples and counts it in the tree: CPU percent when its CPU
+    /// time at the last tick is known (`prev_cpu_ns`), its cumulative `totals`, then RSS, VMS,
+    /// memory percent and threads from `stat`.
+    pub fn push_process(
+        &mut self,
+        buf: &mut SampleBuffer,
+        stat: &ProcStat,
+        tracked: Tracked,
+        totals: &ProcessTotals,
+        prev_cpu_ns: Option<u64>,
+    ) {
+        write_number(&mut self.pid_label, stat.key.pid);
+        write_number(&mut self.ppid_label, stat.ppid);
+        let l = [
+            (labels::PID, self.pid_label.as_str()),
+            (labels::PPID, self.ppid_label.as_str()),
+            (labels::PROCESS_NAME, stat.comm.as_str()),
+            (labels::TRACKED, tracked.label()),
+            (labels::SOURCE, self.backend.source),
         ];
-        if let Some(pct) = total_pct {
-            buf.push(&names::PROCESS_CPU_USAGE, pct, &total_labels);
+        if let Some(pct) = prev_cpu_ns.and_then(|prev| self.cpu_percent(totals.cpu_ns, prev)) {
+            buf.push(&names::PROCESS_CPU_USAGE, pct, &l);
         }
-        let totals: [(&MetricDef, f64); 8] = [
-            (&names::PROCESS_CPU_TIME, total_cpu_ns as f64 / 1e9),
-            (&names::PROCESS_MEMORY_RSS, rss as f64),
-            (&names::PROCESS_MEMORY_VMS, vms as f64),
+        buf.push(&names::PROCESS_CPU_TIME, totals.cpu_ns as f64 / 1e9, &l);
+        for c in self.backend.byte_counters {
+            buf.push(c.metric, (c.value)(totals) as f64, &l);
+        }
+        let gauges = [
+            (&names::PROCESS_MEMORY_RSS, stat.rss_bytes as f64),
+            (&names::PROCESS_MEMORY_VMS, stat.vms_bytes as f64),
             (
                 &names::PROCESS_MEMORY_USAGE,
-                memory_percent(rss, self.total_memory_bytes),
+                self.memory_percent(stat.rss_bytes),
             ),
-            (
-                &names::PROCESS_IO_READ,
-                (live.read_bytes + self.exited.read_bytes) as f64,
-            ),
-            (
-                &names::PROCESS_IO_WRITE,
-                (live.write_bytes + self.exited.write_bytes) as f64,
-            ),
-            (&names::PROCESS_THREADS, threads as f64),
-            (&names::PROCESS_COUNT, self.seen.len() as f64),
+            (&names::PROCESS_THREADS, stat.threads as f64),
         ];
-        for (def, value) in totals {
-            buf.push(def, value, &total_labels);
+        for (def, value) in gauges {
+            buf.push(def, value, &l);
         }
+        self.live.totals += *totals;
+        self.live.rss_bytes += stat.rss_bytes;
+        self.live.vms_bytes += stat.vms_bytes;
+        self.live.threads += stat.threads;
+        self.live.count += 1;
     }
 
-    fn is_match(&mut self, s: &ProcStat) -> bool {
-        let cache_key = (s.key, s.comm.clone());
-        if let Some(&m) = self.match_cache.get(&cache_key) {
-            return m;
-        }
-        let m = self.matcher.matches_name(&s.comm) || {
-            let (argv0, exe) = self.table.names(s.key.pid);
-            self.matcher
-                .matches(&s.comm, argv0.as_deref(), exe.as_deref())
-        };
-        self.match_cache.insert(cache_key, m);
-        m
+    /// Keeps the final counters of a tracked process that has exited in the tree totals.
+    pub fn add_exited(&mut self, totals: &ProcessTotals) {
+        self.exited += *totals;
     }
 
-    fn push_process(
-        &self,
-        buf: &mut SampleBuffer,
-        s: &ProcStat,
-        tracked: Tracked,
-        io: (u64, u64),
-        cpu_pct: Option<f64>,
-    ) {
-        let who = ProcessLabels {
-            comm: &s.comm,
-            tracked,
-            source: self.source,
-        };
-        let counters = [
-            (&names::PROCESS_CPU_TIME, s.cpu_ns as f64 / 1e9),
-            (&names::PROCESS_IO_READ, io.0 as f64),
-            (&names::PROCESS_IO_WRITE, io.1 as f64),
+    /// Pushes the `pid="total"` samples of this tick (the tree's CPU percent from the second
+    /// tick on), then the backend's `extra` ones with the same labels.
+    pub fn push_totals(&mut self, buf: &mut SampleBuffer, extra: &[(&MetricDef, f64)]) {
+        let mut all = self.live.totals;
+        all += self.exited;
+        let l = [
+            (labels::PID, labels::PID_TOTAL),
+            (labels::SOURCE, self.backend.source),
         ];
-        push_process_samples(buf, &who, s, self.total_memory_bytes, cpu_pct, &counters);
+        if let Some(pct) = self
+            .prev_cpu_ns
+            .and_then(|prev| self.cpu_percent(all.cpu_ns, prev))
+        {
+            buf.push(&names::PROCESS_CPU_USAGE, pct, &l);
+        }
+        self.prev_cpu_ns = Some(all.cpu_ns);
+        let live = &self.live;
+        buf.push(&names::PROCESS_CPU_TIME, all.cpu_ns as f64 / 1e9, &l);
+        let memory = [
+            (&names::PROCESS_MEMORY_RSS, live.rss_bytes as f64),
+            (&names::PROCESS_MEMORY_VMS, live.vms_bytes as f64),
+            (
+                &names::PROCESS_MEMORY_USAGE,
+                self.memory_percent(live.rss_bytes),
+            ),
+        ];
+        for (def, value) in memory {
+            buf.push(def, value, &l);
+        }
+        for c in self.backend.byte_counters {
+            buf.push(c.metric, (c.value)(&all) as f64, &l);
+        }
+        let counts = [
+            (&names::PROCESS_THREADS, live.threads as f64),
+            (&names::PROCESS_COUNT, live.count as f64),
+        ];
+        for &(def, value) in counts.iter().chain(extra) {
+            buf.push(def, value, &l);
+        }
     }
 
-    fn event(
-        &self,
-        kind: ProcessEventKind,
-        s: &ProcStat,
-        at: Timestamp,
-        totals: Option<ProcessTotals>,
-    ) -> ProcessEvent {
-        ProcessEvent {
-            timestamp: at,
-            kind,
-            pid: s.key.pid,
-            ppid: s.ppid,
-            comm: s.comm.clone(),
-            filename: None,
-            exit_code: None,
-            totals,
-            source: self.source.to_owned(),
+    /// Percent of one core used between the last tick (`before_ns` of CPU time) and this one
+    /// (`now_ns`); `None` on the first tick.
+    fn cpu_percent(&self, now_ns: u64, before_ns: u64) -> Option<f64> {
+        self.elapsed_ns
+            .map(|ns| now_ns.saturating_sub(before_ns) as f64 / ns * 100.0)
+    }
+
+    /// RSS as a percent of installed memory (0 when the total is unknown).
+    fn memory_percent(&self, rss_bytes: u64) -> f64 {
+        if self.total_memory_bytes == 0 {
+            0.0
+        } else {
+            rss_bytes as f64 / self.total_memory_bytes as f64 * 100.0
         }
     }
 }
 
-/// RSS as a percent of installed memory (0 when the total is unknown).
-pub(crate) fn memory_percent(rss: u64, total_memory_bytes: u64) -> f64 {
-    if total_memory_bytes == 0 {
-        0.0
-    } else {
-        rss as f64 / total_memory_bytes as f64 * 100.0
-    }
+/// Sets `s` to the decimal digits of `n`, reusing its allocation.
+fn write_number(s: &mut String, n: u32) {
+    s.clear();
+    // Writing to a String cannot fail.
+    let _infallible = write!(s, "{n}");
 }
 
-/// Who a process is, for the labels on its samples (pid and ppid come from its [`ProcStat`]).
-pub(crate) struct ProcessLabels<'a> {
-    /// Process name (comm).
-    pub comm: &'a str,
-    /// Why it is traced.
-    pub tracked: Tracked,
-    /// How it was measured (`ebpf` or `procfs`).
-    pub source: &'a str,
-}
+#[cfg(test)]
+mod tests {
+    use trace_claw_common::time::Timestamp;
 
-/// Pushes one process's samples, shared by the polling and eBPF backends: CPU percent when
-/// known, the backend's cumulative `counters`, then RSS, VMS, memory percent and threads.
-pub(crate) fn push_process_samples(
-    buf: &mut SampleBuffer,
-    who: &ProcessLabels<'_>,
-    stat: &ProcStat,
-    total_memory_bytes: u64,
-    cpu_pct: Option<f64>,
-    counters: &[(&MetricDef, f64)],
-) {
-    let pid = stat.key.pid.to_string();
-    let ppid = stat.ppid.to_string();
-    let l = [
-        (labels::PID, pid.as_str()),
-        (labels::PPID, ppid.as_str()),
-        (labels::PROCESS_NAME, who.comm),
-        (labels::TRACKED, who.tracked.label()),
-        (labels::SOURCE, who.source),
-    ];
-    if let Some(pct) = cpu_pct {
-        buf.push(&names::PROCESS_CPU_USAGE, pct, &l);
+    use super::*;
+
+    /// The metric names of `buf`'s samples labelled `pid`, in push order.
+    fn names_of<'a>(buf: &'a SampleBuffer, pid: &str) -> Vec<&'a str> {
+        buf.samples()
+            .iter()
+            .filter(|s| s.label(labels::PID) == Some(pid))
+            .map(|s| s.name.as_str())
+            .collect()
     }
-    let gauges = [
-        (&names::PROCESS_MEMORY_RSS, stat.rss_bytes as f64),
-        (&names::PROCESS_MEMORY_VMS, stat.vms_bytes as f64),
-        (
-            &names::PROCESS_MEMORY_USAGE,
-            memory_percent(stat.rss_bytes, total_memory_bytes),
-        ),
-        (&names::PROCESS_THREADS, stat.threads as f64),
-    ];
-    for &(def, value) in counters.iter().chain(&gauges) {
-        buf.push(def, value, &l);
+
+    fn stat(pid: u32, rss_bytes: u64) -> ProcStat {
+        ProcStat {
+            key: ProcessKey { pid, start_time: 1 },
+            ppid: 1,
+            comm: "node".to_owned(),
+            cpu_ns: 0,
+            rss_bytes,
+            vms_bytes: 2 * rss_bytes,
+            threads: 3,
+        }
+    }
+
+    #[test]
+    fn the_ebpf_backend_adds_block_and_socket_bytes_to_process_and_tree() {
+        let mut tree = TreeSamples::new(&Backend::EBPF, 1000);
+        let mut buf = SampleBuffer::default();
+        let totals = ProcessTotals {
+            cpu_ns: 2_000_000_000,
+            read_bytes: 1,
+            write_bytes: 2,
+            block_read_bytes: 3,
+            net_sent_bytes: 4,
+            net_recv_bytes: 5,
+        };
+        for t in 1..=2 {
+            buf.start_tick(Timestamp(t));
+            tree.start_tick();
+            tree.push_process(&mut buf, &stat(7, 100), Tracked::Match, &totals, Some(0));
+            tree.add_exited(&totals);
+            tree.push_totals(&mut buf, &[(&names::EBPF_EVENTS_DROPPED, 9.0)]);
+        }
+        assert_eq!(
+            names_of(&buf, "7"),
+            [
+                names::PROCESS_CPU_USAGE.name,
+                names::PROCESS_CPU_TIME.name,
+                names::PROCESS_IO_READ.name,
+                names::PROCESS_IO_WRITE.name,
+                names::PROCESS_IO_BLOCK_READ.name,
+                names::PROCESS_NET_SENT.name,
+                names::PROCESS_NET_RECV.name,
+                names::PROCESS_MEMORY_RSS.name,
+                names::PROCESS_MEMORY_VMS.name,
+                names::PROCESS_MEMORY_USAGE.name,
+                names::PROCESS_THREADS.name,
+            ]
+        );
+        assert_eq!(
+            names_of(&buf, labels::PID_TOTAL),
+            [
+                names::PROCESS_CPU_USAGE.name,
+                names::PROCESS_CPU_TIME.name,
+                names::PROCESS_MEMORY_RSS.name,
+                names::PROCESS_MEMORY_VMS.name,
+                names::PROCESS_MEMORY_USAGE.name,
+                names::PROCESS_IO_READ.name,
+                names::PROCESS_IO_WRITE.name,
+                names::PROCESS_IO_BLOCK_READ.name,
+                names::PROCESS_NET_SENT.name,
+                names::PROCESS_NET_RECV.name,
+                names::PROCESS_THREADS.name,
+                names::PROCESS_COUNT.name,
+                names::EBPF_EVENTS_DROPPED.name,
+            ]
+        );
+        let total = |metric: &MetricDef| {
+            buf.samples()
+                .iter()
+                .find(|s| s.name == metric.name && s.label(labels::PID) == Some("total"))
+                .map(|s| s.value)
+        };
+        // The live process plus two exits of the same counters.
+        assert_eq!(total(&names::PROCESS_NET_RECV), Some(15.0));
+        assert_eq!(total(&names::PROCESS_CPU_TIME), Some(6.0));
+        assert_eq!(total(&names::PROCESS_MEMORY_USAGE), Some(10.0));
+        assert_eq!(total(&names::PROCESS_COUNT), Some(1.0));
+        assert!(buf
+            .samples()
+            .iter()
+            .all(|s| s.label(labels::SOURCE) == Some(labels::SOURCE_EBPF)));
+    }
+
+    #[test]
+    fn unknown_installed_memory_reads_as_zero_percent() {
+        let mut tree = TreeSamples::new(&Backend::POLLING, 0);
+        let mut buf = SampleBuffer::default();
+        tree.start_tick();
+        let totals = ProcessTotals::default();
+        tree.push_process(&mut buf, &stat(7, 100), Tracked::Match, &totals, None);
+        tree.push_totals(&mut buf, &[]);
+        let usage: Vec<f64> = buf
+            .samples()
+            .iter()
+            .filter(|s| s.name == names::PROCESS_MEMORY_USAGE.name)
+            .map(|s| s.value)
+            .collect();
+        assert_eq!(usage, [0.0, 0.0]);
     }
 }

@@ -3,18 +3,26 @@
 //!
 //! - [`probe`] explains why the programs cannot load here (not built in, not root, no tracefs,
 //!   no BTF) before anything is attempted.
-//! - `load` loads and attaches the programs; `read` seeds the tracked set, drains the ring
-//!   buffer and turns map contents into samples and [`ProcessEvent`]s.
+//! - `load` loads and attaches the programs; `ring_reader` is the thread that drains their ring
+//!   buffer; `read` seeds the tracked set and turns its events, the maps and the tracked
+//!   processes' /proc files (`proc_files`) into samples and [`ProcessEvent`]s.
 //!
 //! [`ProcessEvent`]: trace_claw_common::event::ProcessEvent
 
 use std::path::{Path, PathBuf};
 
+#[cfg(not(no_ebpf))]
+use trace_claw_common::tracepoint::CHECKED_FIELDS;
+
 pub mod btf;
 #[cfg(not(no_ebpf))]
 mod load;
 #[cfg(not(no_ebpf))]
+mod proc_files;
+#[cfg(not(no_ebpf))]
 mod read;
+#[cfg(not(no_ebpf))]
+mod ring_reader;
 
 #[cfg(not(no_ebpf))]
 pub use read::EbpfCollector;
@@ -157,24 +165,17 @@ fn missing_privileges() -> Option<EbpfError> {
     })
 }
 
-/// Tracepoint fields whose offsets the kernel programs hard-code, and the format file each is
-/// in; the first one this kernel lacks.
+/// The first tracepoint of [`CHECKED_FIELDS`] whose format file on this kernel lacks the field
+/// at the offset the kernel programs hard-code.
 #[cfg(not(no_ebpf))]
 fn missing_tracepoint_field() -> Option<&'static str> {
-    const NEEDED: [(&str, &str); 3] = [
-        (
-            "sched/sched_process_exit",
-            "field:bool group_dead;\toffset:32;",
-        ),
-        ("sched/sched_stat_runtime", "field:u64 runtime;\toffset:16;"),
-        ("sock/sock_send_length", "field:int ret;\toffset:20;"),
-    ];
     let root = tracefs_root()?;
-    NEEDED.iter().find_map(|(event, field)| {
-        let format = std::fs::read_to_string(root.join("events").join(event).join("format"));
+    CHECKED_FIELDS.iter().find_map(|field| {
+        let line = format!("field:{};\toffset:{};", field.declaration, field.offset);
+        let format = std::fs::read_to_string(root.join("events").join(field.event).join("format"));
         match format {
-            Ok(text) if text.contains(field) => None,
-            _ => Some(*event),
+            Ok(text) if text.contains(&line) => None,
+            _ => Some(field.event),
         }
     })
 }

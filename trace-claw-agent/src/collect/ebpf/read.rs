@@ -1,42 +1,47 @@
-//! Turns the kernel programs' maps and ring buffer into samples and process events.
+//! Turns the kernel programs' maps and lifecycle events into samples and process events.
 //!
 //! At start the tracked set is seeded from a procfs scan (the same name matching and tree walk
 //! as the polling collector), then the programs are attached and the scan repeated to catch
 //! children forked in between. Each tick: lifecycle events are drained (exits carry final
 //! counters), then every tracked pid is read from /proc (stat: memory and threads; io: the
 //! kernel's rchar/wchar) and from the `PROCS` map. A live process's on-CPU counter lags by the
-//! slice its running threads have not yet been charged (at most a scheduler tick each). Processes tracked from before the agent
-//! started get a baseline of the CPU time they had already used, so totals are lifetime totals.
+//! slice its running threads have not yet been charged (at most a scheduler tick each).
+//! Processes tracked from before the agent started get a baseline of the CPU time they had
+//! already used, so totals are lifetime totals.
+//!
+//! The fork, exec and exit events are applied in `lifecycle`, a child module because it
+//! updates the same tracked set (`live`, the kernel's `PROCS`, the exited totals) as the
+//! seeding and the per-tick read here, keeping one invariant with them: every tracked process
+//! is counted exactly once, live or exited.
+
+mod lifecycle;
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::thread::JoinHandle;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use aya::maps::{MapData, RingBuf};
 use procfs::process::Process;
 use trace_claw_common::abi::{
-    exit_code_from_status, ExitingProc, ProcCounters, ProcEvent, TrackedProc, COMM_LEN, EVENT_EXEC,
-    EVENT_EXIT, EVENT_FORK, FILENAME_LEN, STAT_EVENTS_DROPPED, STAT_TRACK_FULL, TRACK_DESCENDANT,
-    TRACK_EXEC_MATCH, TRACK_MATCH,
+    ProcCounters, ProcEvent, TrackedProc, STAT_EVENTS_DROPPED, STAT_TRACK_FULL, TRACK_DESCENDANT,
+    TRACK_MATCH,
 };
-use trace_claw_common::event::{ProcessEvent, ProcessEventKind, ProcessTotals};
-use trace_claw_common::names::{self, labels, MetricDef};
-use trace_claw_common::time::Timestamp;
+use trace_claw_common::event::{ProcessEvent, ProcessTotals};
+use trace_claw_common::names;
 
 use super::load::Kernel;
+use super::proc_files::ProcFiles;
+use super::ring_reader::RingReader;
 use super::{EbpfError, EbpfOptions};
 use crate::collect::process::{
-    memory_percent, push_process_samples, ProcStat, ProcessLabels, ProcessTable,
+    matches_target, tracked_in, Backend, ProcStat, ProcessTable, TreeSamples,
 };
-use crate::collect::procfs::{ProcFiles, ProcfsTable};
+use crate::collect::procfs::ProcfsTable;
 use crate::collect::SampleBuffer;
-use crate::target::{tracked_tree, NameMatcher, Tracked};
+use crate::target::{NameMatcher, Tracked};
 
 /// What userspace knows about one tracked, live process.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Live {
     comm: String,
     tracked: Tracked,
@@ -54,20 +59,16 @@ pub struct EbpfCollector {
     matcher: NameMatcher,
     table: ProcfsTable,
     proc_root: PathBuf,
-    total_memory_bytes: u64,
     /// Kept-open /proc/PID/stat and io files of the tracked processes.
     proc_files: ProcFiles,
     own_pid: u32,
     events_rx: Receiver<ProcEvent>,
     /// Held for its Drop, which stops and joins the ring-buffer thread.
-    _reader: Reader,
+    _reader: RingReader,
     /// Events received by `wait_for_event` and not yet handled.
     pending: Vec<ProcEvent>,
     live: HashMap<u32, Live>,
-    /// Totals of tracked processes that have exited, so tree totals never go backwards.
-    exited: ProcessTotals,
-    prev_total_cpu_ns: Option<u64>,
-    last_tick: Option<Instant>,
+    samples: TreeSamples,
     events: Vec<ProcessEvent>,
     /// Wall clock minus CLOCK_MONOTONIC, to date kernel events.
     clock_offset_ns: i64,
@@ -78,11 +79,6 @@ pub struct EbpfCollector {
     /// The tracked processes read this tick (kept for its allocation).
     procs_buf: Vec<(u32, TrackedProc)>,
 }
-
-/// How long a tracked pid may be gone from /proc before userspace finishes its exit itself: the
-/// kernel emits the exit event when the task is freed, an RCU grace period (milliseconds; up to
-/// 10 s with lazy RCU on offloaded CPUs) after the reap that removed the /proc entry.
-const EXIT_EVENT_GRACE: Duration = Duration::from_secs(2);
 
 impl EbpfCollector {
     /// Loads and attaches the kernel programs and seeds the tracked set.
@@ -98,22 +94,19 @@ impl EbpfCollector {
             },
         })?;
         let (tx, events_rx) = mpsc::channel();
-        let reader = Reader::spawn(ring, tx).map_err(EbpfError::Reader)?;
+        let reader = RingReader::spawn(ring, tx).map_err(EbpfError::Reader)?;
         let mut collector = Self {
             kernel,
             matcher: NameMatcher::new(&options.process_name),
             table: ProcfsTable::new(&options.proc_root),
             proc_root: options.proc_root.clone(),
-            total_memory_bytes: options.total_memory_bytes,
             proc_files: ProcFiles::new(&options.proc_root),
             own_pid: std::process::id(),
             events_rx,
             _reader: reader,
             pending: Vec::new(),
             live: HashMap::new(),
-            exited: ProcessTotals::default(),
-            prev_total_cpu_ns: None,
-            last_tick: None,
+            samples: TreeSamples::new(&Backend::EBPF, options.total_memory_bytes),
             events: Vec::new(),
             clock_offset_ns: realtime_minus_monotonic_ns(),
             dropped_warned: 0,
@@ -157,20 +150,13 @@ impl EbpfCollector {
 
     /// Handles pending events and pushes this tick's samples.
     pub fn collect(&mut self, buf: &mut SampleBuffer) {
-        let now = Instant::now();
-        let elapsed_ns = self
-            .last_tick
-            .map(|t| now.duration_since(t).as_nanos() as f64)
-            .filter(|&ns| ns > 0.0);
-        self.last_tick = Some(now);
+        self.samples.start_tick();
         self.handle_events();
 
         let mut procs = std::mem::take(&mut self.procs_buf);
         if let Err(e) = self.kernel.tracked_all(&mut procs) {
             log::warn!("cannot read the eBPF process map: {e}");
         }
-        let mut tree = ProcessTotals::default();
-        let (mut rss, mut vms, mut threads, mut count) = (0u64, 0u64, 0u64, 0u64);
         for &(pid, tracked) in &procs {
             let Some((stat, io)) = self.proc_files.read(pid) else {
                 self.finish_if_gone(pid);
@@ -180,26 +166,19 @@ impl EbpfCollector {
             let live = self
                 .live
                 .entry(pid)
-                .or_insert_with(|| Live::from_kernel(&tracked, &stat.comm));
-            let mut totals = add(&live.base, &tracked.counters);
+                .or_insert_with(|| Live::new(tracked.flags, &stat.comm));
+            let mut totals = live.base;
+            totals += ProcessTotals::from(tracked.counters);
             (totals.read_bytes, totals.write_bytes) =
                 io.unwrap_or((live.last.read_bytes, live.last.write_bytes));
-            let cpu_pct = match (live.read_once, elapsed_ns) {
-                (true, Some(ns)) => {
-                    Some(totals.cpu_ns.saturating_sub(live.last.cpu_ns) as f64 / ns * 100.0)
-                }
-                _ => None,
-            };
+            let prev_cpu_ns = live.read_once.then_some(live.last.cpu_ns);
             live.last = totals;
             live.read_once = true;
-            live.comm.clone_from(&stat.comm);
-            let live = live.clone();
-            self.push_process(buf, &live, &stat, &totals, cpu_pct);
-            tree = add_totals(&tree, &totals);
-            rss += stat.rss_bytes;
-            vms += stat.vms_bytes;
-            threads += stat.threads;
-            count += 1;
+            if live.comm != stat.comm {
+                live.comm.clone_from(&stat.comm);
+            }
+            self.samples
+                .push_process(buf, &stat, live.tracked, &totals, prev_cpu_ns);
         }
         let mut pids = std::mem::take(&mut self.pids_buf);
         pids.clear();
@@ -209,36 +188,9 @@ impl EbpfCollector {
         self.pids_buf = pids;
         self.procs_buf = procs;
 
-        let all = add_totals(&tree, &self.exited);
-        let total_labels = [
-            (labels::PID, labels::PID_TOTAL),
-            (labels::SOURCE, labels::SOURCE_EBPF),
-        ];
-        if let (Some(prev), Some(ns)) = (self.prev_total_cpu_ns, elapsed_ns) {
-            let pct = all.cpu_ns.saturating_sub(prev) as f64 / ns * 100.0;
-            buf.push(&names::PROCESS_CPU_USAGE, pct, &total_labels);
-        }
-        self.prev_total_cpu_ns = Some(all.cpu_ns);
-        let values: [(&MetricDef, f64); 12] = [
-            (&names::PROCESS_CPU_TIME, all.cpu_ns as f64 / 1e9),
-            (&names::PROCESS_MEMORY_RSS, rss as f64),
-            (&names::PROCESS_MEMORY_VMS, vms as f64),
-            (
-                &names::PROCESS_MEMORY_USAGE,
-                memory_percent(rss, self.total_memory_bytes),
-            ),
-            (&names::PROCESS_IO_READ, all.read_bytes as f64),
-            (&names::PROCESS_IO_WRITE, all.write_bytes as f64),
-            (&names::PROCESS_IO_BLOCK_READ, all.block_read_bytes as f64),
-            (&names::PROCESS_NET_SENT, all.net_sent_bytes as f64),
-            (&names::PROCESS_NET_RECV, all.net_recv_bytes as f64),
-            (&names::PROCESS_THREADS, threads as f64),
-            (&names::PROCESS_COUNT, count as f64),
-            (&names::EBPF_EVENTS_DROPPED, self.events_dropped() as f64),
-        ];
-        for (def, value) in values {
-            buf.push(def, value, &total_labels);
-        }
+        let dropped = self.events_dropped() as f64;
+        self.samples
+            .push_totals(buf, &[(&names::EBPF_EVENTS_DROPPED, dropped)]);
         self.warn_about_losses();
     }
 
@@ -247,25 +199,12 @@ impl EbpfCollector {
     fn seed(&mut self) {
         let mut stats = Vec::new();
         self.table.scan(&mut stats);
-        let triples: Vec<(u32, u32, bool)> = stats
-            .iter()
-            .map(|s| {
-                let pid = s.key.pid;
-                let matched = pid != self.own_pid
-                    && (self
-                        .live
-                        .get(&pid)
-                        .is_some_and(|l| l.tracked == Tracked::Match)
-                        || self.matcher.matches_name(&s.comm)
-                        || {
-                            let (argv0, exe) = self.table.names(pid);
-                            self.matcher
-                                .matches(&s.comm, argv0.as_deref(), exe.as_deref())
-                        });
-                (pid, s.ppid, matched)
-            })
-            .collect();
-        let tree = tracked_tree(&triples);
+        let tree = tracked_in(&stats, |s| {
+            self.live
+                .get(&s.key.pid)
+                .is_some_and(|l| l.tracked == Tracked::Match)
+                || matches_target(&self.matcher, &self.table, s)
+        });
         for s in &stats {
             let Some(&tracked) = tree.get(&s.key.pid) else {
                 continue;
@@ -326,144 +265,6 @@ impl EbpfCollector {
         }
     }
 
-    fn handle_events(&mut self) {
-        let mut events = std::mem::take(&mut self.pending);
-        events.extend(self.events_rx.try_iter());
-        for e in &events {
-            match e.kind {
-                EVENT_FORK => self.on_fork(e),
-                EVENT_EXEC => self.on_exec(e),
-                EVENT_EXIT => self.on_exit(e),
-                other => log::debug!("unknown eBPF event kind {other}"),
-            }
-        }
-    }
-
-    fn on_fork(&mut self, e: &ProcEvent) {
-        let comm = c_string(&e.comm);
-        self.live.insert(
-            e.pid,
-            Live {
-                comm: comm.clone(),
-                tracked: Tracked::Descendant,
-                base: ProcessTotals::default(),
-                last: ProcessTotals::default(),
-                read_once: false,
-            },
-        );
-        log::trace!("fork {} -> {} ({comm})", e.ppid, e.pid);
-        self.events
-            .push(self.event(ProcessEventKind::Fork, e, comm, None, None));
-    }
-
-    fn on_exec(&mut self, e: &ProcEvent) {
-        let comm = c_string(&e.comm);
-        let filename = c_string(&e.filename);
-        if e.flags & TRACK_EXEC_MATCH != 0 && !self.live.contains_key(&e.pid) {
-            // The kernel compared at most 15 bytes of comm; confirm with argv[0] and exe.
-            let (argv0, exe) = self.table.names(e.pid);
-            let confirmed = self
-                .matcher
-                .matches(&comm, argv0.as_deref(), exe.as_deref())
-                || self.matcher.matches_name(&filename);
-            if !confirmed {
-                log::debug!(
-                    "untracking pid {} ({comm}): argv[0]/exe do not match",
-                    e.pid
-                );
-                // Already gone if it exited meanwhile.
-                self.kernel.forget(e.pid);
-                return;
-            }
-        }
-        let live = self
-            .live
-            .entry(e.pid)
-            .or_insert_with(|| Live::from_event(e, &comm));
-        live.comm.clone_from(&comm);
-        log::trace!("exec {} {filename}", e.pid);
-        let filename = (!filename.is_empty()).then_some(filename);
-        self.events
-            .push(self.event(ProcessEventKind::Exec, e, comm, filename, None));
-    }
-
-    fn on_exit(&mut self, e: &ProcEvent) {
-        let comm = c_string(&e.comm);
-        let base = self.live.remove(&e.pid).map(|l| l.base).unwrap_or_default();
-        self.missing.remove(&e.pid);
-        let totals = add(&base, &e.counters);
-        self.exited = add_totals(&self.exited, &totals);
-        log::trace!("exit {} ({comm}) status {:#x}", e.pid, e.exit_status);
-        let mut event = self.event(ProcessEventKind::Exit, e, comm, None, Some(totals));
-        event.exit_code = Some(exit_code_from_status(e.exit_status));
-        self.events.push(event);
-    }
-
-    /// Finishes a tracked pid whose /proc entry has been missing for [`EXIT_EVENT_GRACE`] and
-    /// is still in `PROCS`, so the kernel maps cannot leak:
-    /// - its exit is in `EXITING` (the kernel's `sched_process_free` run never came): emits the
-    ///   exit event from the maps, exact, since the process stopped running long ago;
-    /// - it is not (the exit went unrecorded with `EXITING` full): counts it with its last
-    ///   counters, without an event.
-    fn finish_if_gone(&mut self, pid: u32) {
-        let since = *self.missing.entry(pid).or_insert_with(Instant::now);
-        if since.elapsed() < EXIT_EVENT_GRACE {
-            return;
-        }
-        self.missing.remove(&pid);
-        let Some(tracked) = self.kernel.tracked(pid) else {
-            return; // the kernel finished it meanwhile; its event is on the way
-        };
-        let recorded: Vec<(u32, ExitingProc)> = self
-            .kernel
-            .exiting
-            .iter()
-            .filter_map(Result::ok)
-            .filter(|(_, x)| x.tgid == pid)
-            .collect();
-        // Whoever removes the EXITING entry, the kernel or this, emits the event.
-        let claimed = recorded
-            .iter()
-            .filter(|(tid, _)| self.kernel.exiting.remove(tid).is_ok())
-            .map(|&(_, x)| x)
-            .next_back();
-        if !recorded.is_empty() && claimed.is_none() {
-            return; // the kernel is emitting it
-        }
-        self.kernel.forget(pid);
-        let Some(exit) = claimed else {
-            let base = self.live.remove(&pid).map(|l| l.base).unwrap_or_default();
-            self.exited = add_totals(&self.exited, &add(&base, &tracked.counters));
-            log::debug!(
-                "pid {pid} vanished without a recorded exit; counted with its last counters"
-            );
-            return;
-        };
-        let mut comm = [0u8; COMM_LEN];
-        if let Some(live) = self.live.get(&pid) {
-            let name = live.comm.as_bytes();
-            let n = name.len().min(COMM_LEN - 1);
-            comm[..n].copy_from_slice(&name[..n]);
-        }
-        log::debug!("pid {pid}: exit event finished from the kernel maps");
-        self.on_exit(&ProcEvent {
-            timestamp_ns: exit.timestamp_ns,
-            kind: EVENT_EXIT,
-            pid,
-            ppid: tracked.ppid,
-            exit_status: exit.exit_status,
-            flags: tracked.flags,
-            _pad: 0,
-            counters: ProcCounters {
-                read_bytes: exit.read_bytes,
-                write_bytes: exit.write_bytes,
-                ..tracked.counters
-            },
-            comm,
-            filename: [0; FILENAME_LEN],
-        });
-    }
-
     fn warn_about_losses(&mut self) {
         let dropped = self.events_dropped();
         if dropped > self.dropped_warned {
@@ -475,114 +276,23 @@ impl EbpfCollector {
             self.dropped_warned = dropped;
         }
     }
-
-    fn push_process(
-        &self,
-        buf: &mut SampleBuffer,
-        live: &Live,
-        stat: &ProcStat,
-        totals: &ProcessTotals,
-        cpu_pct: Option<f64>,
-    ) {
-        let who = ProcessLabels {
-            comm: &live.comm,
-            tracked: live.tracked,
-            source: labels::SOURCE_EBPF,
-        };
-        let counters = [
-            (&names::PROCESS_CPU_TIME, totals.cpu_ns as f64 / 1e9),
-            (&names::PROCESS_IO_READ, totals.read_bytes as f64),
-            (&names::PROCESS_IO_WRITE, totals.write_bytes as f64),
-            (
-                &names::PROCESS_IO_BLOCK_READ,
-                totals.block_read_bytes as f64,
-            ),
-            (&names::PROCESS_NET_SENT, totals.net_sent_bytes as f64),
-            (&names::PROCESS_NET_RECV, totals.net_recv_bytes as f64),
-        ];
-        push_process_samples(buf, &who, stat, self.total_memory_bytes, cpu_pct, &counters);
-    }
-
-    fn event(
-        &self,
-        kind: ProcessEventKind,
-        e: &ProcEvent,
-        comm: String,
-        filename: Option<String>,
-        totals: Option<ProcessTotals>,
-    ) -> ProcessEvent {
-        ProcessEvent {
-            timestamp: Timestamp(self.clock_offset_ns.saturating_add(e.timestamp_ns as i64)),
-            kind,
-            pid: e.pid,
-            ppid: e.ppid,
-            comm,
-            filename,
-            exit_code: None,
-            totals,
-            source: labels::SOURCE_EBPF.to_owned(),
-        }
-    }
 }
 
 impl Live {
-    fn from_kernel(t: &TrackedProc, comm: &str) -> Self {
+    /// A process the kernel tracks with `flags` (`TRACK_*`), with no usage before tracking.
+    fn new(flags: u32, comm: &str) -> Self {
         Self {
             comm: comm.to_owned(),
-            tracked: tracked_of(t.flags),
+            tracked: if flags & TRACK_MATCH != 0 {
+                Tracked::Match
+            } else {
+                Tracked::Descendant
+            },
             base: ProcessTotals::default(),
             last: ProcessTotals::default(),
             read_once: false,
         }
     }
-
-    fn from_event(e: &ProcEvent, comm: &str) -> Self {
-        Self {
-            comm: comm.to_owned(),
-            tracked: tracked_of(e.flags),
-            base: ProcessTotals::default(),
-            last: ProcessTotals::default(),
-            read_once: false,
-        }
-    }
-}
-
-fn tracked_of(flags: u32) -> Tracked {
-    if flags & TRACK_MATCH != 0 {
-        Tracked::Match
-    } else {
-        Tracked::Descendant
-    }
-}
-
-/// `base` plus the kernel's counters.
-fn add(base: &ProcessTotals, c: &ProcCounters) -> ProcessTotals {
-    let kernel = ProcessTotals {
-        cpu_ns: c.on_cpu_ns,
-        read_bytes: c.read_bytes,
-        write_bytes: c.write_bytes,
-        block_read_bytes: c.block_read_bytes,
-        net_sent_bytes: c.net_sent_bytes,
-        net_recv_bytes: c.net_recv_bytes,
-    };
-    add_totals(base, &kernel)
-}
-
-fn add_totals(a: &ProcessTotals, b: &ProcessTotals) -> ProcessTotals {
-    ProcessTotals {
-        cpu_ns: a.cpu_ns + b.cpu_ns,
-        read_bytes: a.read_bytes + b.read_bytes,
-        write_bytes: a.write_bytes + b.write_bytes,
-        block_read_bytes: a.block_read_bytes + b.block_read_bytes,
-        net_sent_bytes: a.net_sent_bytes + b.net_sent_bytes,
-        net_recv_bytes: a.net_recv_bytes + b.net_recv_bytes,
-    }
-}
-
-/// The bytes before the first NUL, lossily decoded.
-fn c_string(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i64 {
@@ -598,117 +308,4 @@ fn clock_ns(clock: libc::clockid_t) -> i64 {
 /// Offset that turns a `bpf_ktime_get_ns` value into Unix nanoseconds.
 fn realtime_minus_monotonic_ns() -> i64 {
     clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)
-}
-
-/// The thread that moves events from the kernel ring buffer into a channel as they arrive, so
-/// bursts (an exec storm) never wait for the next tick. Stopped and joined on drop.
-struct Reader {
-    /// Written once to wake the thread and make it return.
-    stop: OwnedFd,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Reader {
-    /// Starts the thread. It sleeps in `poll` on the ring buffer and the stop eventfd, without
-    /// a timeout: an idle agent's reader costs nothing (a 100 ms poll timeout was 18% of the
-    /// idle eBPF agent's CPU).
-    fn spawn(mut ring: RingBuf<MapData>, tx: Sender<ProcEvent>) -> std::io::Result<Self> {
-        // SAFETY: eventfd has no memory preconditions; the result is checked below.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-        if raw < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a freshly created eventfd that nothing else owns.
-        let stop = unsafe { OwnedFd::from_raw_fd(raw) };
-        let stop_fd = stop.as_raw_fd();
-        let handle = std::thread::Builder::new()
-            .name("ebpf-events".to_owned())
-            .spawn(move || {
-                let ring_fd = ring.as_raw_fd();
-                loop {
-                    let mut fds = [
-                        libc::pollfd {
-                            fd: ring_fd,
-                            events: libc::POLLIN,
-                            revents: 0,
-                        },
-                        libc::pollfd {
-                            fd: stop_fd,
-                            events: libc::POLLIN,
-                            revents: 0,
-                        },
-                    ];
-                    // SAFETY: `fds` are two valid pollfds for fds that outlive this thread (the
-                    // eventfd is closed only after the join). An error (EINTR) just means
-                    // draining now and polling again.
-                    let _ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-                    while let Some(item) = ring.next() {
-                        if item.len() < std::mem::size_of::<ProcEvent>() {
-                            continue;
-                        }
-                        // SAFETY: the item holds at least one ProcEvent written by the kernel
-                        // programs; ProcEvent is plain data valid for any bytes.
-                        let event =
-                            unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<ProcEvent>()) };
-                        if tx.send(event).is_err() {
-                            return;
-                        }
-                    }
-                    if fds[1].revents != 0 {
-                        return;
-                    }
-                }
-            })?;
-        Ok(Self {
-            stop,
-            handle: Some(handle),
-        })
-    }
-}
-
-impl Drop for Reader {
-    fn drop(&mut self) {
-        let one = 1u64.to_ne_bytes();
-        // SAFETY: writes 8 bytes from a live buffer to the eventfd this struct owns.
-        let written = unsafe { libc::write(self.stop.as_raw_fd(), one.as_ptr().cast(), 8) };
-        if written != 8 {
-            log::error!(
-                "cannot stop the eBPF event reader: {}",
-                std::io::Error::last_os_error()
-            );
-            return; // joining would hang; the thread ends with the process
-        }
-        if let Some(handle) = self.handle.take() {
-            if handle.join().is_err() {
-                log::error!("eBPF event reader thread panicked");
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn c_string_stops_at_the_first_nul() {
-        assert_eq!(c_string(b"sh\0\0junk"), "sh");
-        assert_eq!(c_string(b"abc"), "abc");
-    }
-
-    #[test]
-    fn totals_add_field_by_field() {
-        let base = ProcessTotals {
-            cpu_ns: 10,
-            read_bytes: 1,
-            ..ProcessTotals::default()
-        };
-        let c = ProcCounters {
-            on_cpu_ns: 5,
-            net_recv_bytes: 7,
-            ..ProcCounters::default()
-        };
-        let t = add(&base, &c);
-        assert_eq!((t.cpu_ns, t.read_bytes, t.net_recv_bytes), (15, 1, 7));
-    }
 }

@@ -826,7 +826,7 @@ mod tests {
         let path = dir.path().join("c.yaml");
         std::fs::write(&path, b"mode: local\n# \xff\n").expect("write");
         let err = Config::load(Some(&path), no_env, None).expect_err("not utf-8");
-        let msg = crate::export::error_chain(&err);
+        let msg = crate::error::error_chain(&err);
         assert!(msg.contains("c.yaml") && msg.contains("index 14"), "{msg}");
     }
 

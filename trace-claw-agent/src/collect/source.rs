@@ -43,7 +43,7 @@ impl ProcessSource {
             Err(e) => {
                 log::warn!(
                     "eBPF unavailable: {}; falling back to procfs polling",
-                    crate::export::error_chain(&e)
+                    crate::error::error_chain(&e)
                 );
                 Ok(Self::polling(table, &c.process_name, total_memory_bytes))
             }

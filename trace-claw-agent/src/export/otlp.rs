@@ -38,8 +38,9 @@ use trace_claw_common::time::Timestamp;
 pub use super::http_client::{HttpPoster, PostError};
 
 use super::http_client::check_url;
-use super::{error_chain, ExportError, Exporter};
+use super::{ExportError, Exporter};
 use crate::config::OtelConfig;
+use crate::error::error_chain;
 
 /// First retry delay after a failed request.
 const MIN_BACKOFF: Duration = Duration::from_millis(250);

@@ -181,7 +181,7 @@ fn serve_thread(
         match shared.writer.lock() {
             Ok(mut w) => {
                 if let Err(e) = w.flush() {
-                    log::error!("otlp receiver: {}", crate::export::error_chain(&e));
+                    log::error!("otlp receiver: {}", crate::error::error_chain(&e));
                 }
             }
             Err(_) => log::error!("otlp receiver: capture writer poisoned"),

@@ -17,7 +17,7 @@ use prost::Message;
 use trace_claw_common::time::Timestamp;
 
 use super::decode::{self, CaptureLine, DecodeError, Encoding, Signal};
-use crate::export::error_chain;
+use crate::error::error_chain;
 use crate::export::jsonl::DailyJsonl;
 use crate::export::otlp::HttpPoster;
 

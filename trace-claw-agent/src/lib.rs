@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod daily_jsonl;
 pub mod error;
 pub mod event_log;
 pub mod export;

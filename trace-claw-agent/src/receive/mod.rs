@@ -21,7 +21,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::sync::{oneshot, Semaphore};
 
 use crate::config::ReceiverConfig;
-use crate::export::jsonl::{DailyJsonl, OTLP_PREFIX};
+use crate::daily_jsonl::{DailyJsonl, OTLP_PREFIX};
 use crate::export::otlp::HttpPoster;
 use crate::export::ExportError;
 use server::Shared;

@@ -8,8 +8,7 @@ use trace_claw_common::names::labels;
 
 use super::ebpf::{EbpfError, EbpfOptions};
 use super::{CollectError, ProcessCollector, ProcessTable, SampleBuffer};
-use crate::cli::EbpfMode;
-use crate::config::Config;
+use crate::config::{Config, EbpfMode};
 
 /// The process collector in use.
 pub enum ProcessSource {

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::schema::{Config, Mode};
+use super::schema::{Config, EbpfMode, Mode};
 use super::yaml_pos::line_of_key;
 use super::ConfigError;
-use crate::cli::{CollectArgs, EbpfMode};
+use crate::cli::CollectArgs;
 
 /// Where a setting came from, for error messages.
 pub(super) struct Origins<'a> {

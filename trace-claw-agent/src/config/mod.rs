@@ -20,7 +20,8 @@ use std::path::PathBuf;
 pub use load::{DEFAULT_CONFIG_FILE, MAX_CONFIG_BYTES, MAX_FLOW_DEPTH};
 pub use merge::ENV_OVERRIDES;
 pub use schema::{
-    CollectorConfig, Config, LocalConfig, Mode, OpenclawConfig, OtelConfig, ReceiverConfig,
+    CollectorConfig, Config, EbpfMode, LocalConfig, Mode, OpenclawConfig, OtelConfig,
+    ReceiverConfig,
 };
 
 /// A configuration that cannot be used; exit code 2.

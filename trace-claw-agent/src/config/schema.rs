@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cli::EbpfMode;
-
 /// Local-only or also pushing to an OTLP endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -17,6 +15,19 @@ pub enum Mode {
     Local,
     /// JSONL files (unless `local.enabled: false`) plus OTLP/HTTP export to `otel.endpoint`.
     Online,
+}
+
+/// How to use the kernel programs: key `ebpf`, `TRACE_CLAW_EBPF` or `--ebpf` (hence
+/// `ValueEnum`, which also parses the variable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EbpfMode {
+    /// Load eBPF when possible, else poll procfs with one warning naming the cause.
+    Auto,
+    /// Fail (exit code 3) when eBPF cannot load.
+    Require,
+    /// Never load eBPF; poll procfs.
+    Off,
 }
 
 /// The validated configuration every command runs with.

@@ -11,6 +11,7 @@ pub mod daily_jsonl;
 pub mod error;
 pub mod event_log;
 pub mod export;
+pub mod http_client;
 pub mod openclaw_config;
 pub mod receive;
 pub mod target;

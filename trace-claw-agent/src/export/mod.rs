@@ -3,7 +3,6 @@
 //! A failing sink is reported once per distinct error (and once when it recovers); the others
 //! keep receiving every tick.
 
-pub mod http_client;
 pub mod jsonl;
 pub mod otlp;
 

@@ -35,12 +35,10 @@ use trace_claw_common::names::{self, MetricDef, MetricKind};
 use trace_claw_common::sample::MetricSample;
 use trace_claw_common::time::Timestamp;
 
-pub use super::http_client::{HttpPoster, PostError};
-
-use super::http_client::check_url;
 use super::{ExportError, Exporter};
 use crate::config::OtelConfig;
 use crate::error::error_chain;
+use crate::http_client::{check_url, HttpPoster};
 
 /// First retry delay after a failed request.
 const MIN_BACKOFF: Duration = Duration::from_millis(250);

@@ -22,8 +22,8 @@ use tokio::sync::{oneshot, Semaphore};
 
 use crate::config::ReceiverConfig;
 use crate::daily_jsonl::{DailyJsonl, OTLP_PREFIX};
-use crate::export::otlp::HttpPoster;
 use crate::export::ExportError;
+use crate::http_client::HttpPoster;
 use server::Shared;
 
 /// Connections served at once; further clients wait in the listen backlog.

@@ -5,6 +5,7 @@
 
 pub mod jsonl;
 pub mod otlp;
+mod otlp_request;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

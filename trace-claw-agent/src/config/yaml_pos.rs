@@ -30,21 +30,13 @@ fn line_of_repeat(text: &str, start: usize, key: &str) -> Option<usize> {
     let mut indent = None;
     let mut seen = false;
     for (i, line) in text.lines().enumerate().skip(start.saturating_sub(1)) {
-        let body = line.trim_start();
-        if body.is_empty() || body.starts_with('#') {
+        let Some((here, name)) = indent_and_key(line) else {
             continue;
-        }
-        let here = line.len() - body.len();
+        };
         let level = *indent.get_or_insert(here);
         if here < level {
             return None; // the mapping ended
         }
-        let name = body
-            .split(':')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .trim_matches('"');
         if here == level && name == key {
             if seen {
                 return Some(i + 1);
@@ -61,23 +53,15 @@ pub(super) fn line_of_key(text: &str, dotted: &str) -> usize {
     let mut depth = 0;
     let mut indents: Vec<usize> = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let body = line.trim_start();
-        if body.is_empty() || body.starts_with('#') {
+        let Some((indent, key)) = indent_and_key(line) else {
             continue;
-        }
-        let indent = line.len() - body.len();
+        };
         while indents.last().is_some_and(|&d| indent <= d) {
             indents.pop();
         }
         if indents.len() != depth {
             continue;
         }
-        let key = body
-            .split(':')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .trim_matches('"');
         if key == parts[depth] {
             if depth + 1 == parts.len() {
                 return i + 1;
@@ -87,6 +71,22 @@ pub(super) fn line_of_key(text: &str, dotted: &str) -> usize {
         }
     }
     0
+}
+
+/// The indentation of a block-style YAML line and the key it starts with (unquoted), or `None`
+/// for a blank or comment line.
+fn indent_and_key(line: &str) -> Option<(usize, &str)> {
+    let body = line.trim_start();
+    if body.is_empty() || body.starts_with('#') {
+        return None;
+    }
+    let key = body
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches('"');
+    Some((line.len() - body.len(), key))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod export;
 pub mod http_client;
 pub mod openclaw_config;
 pub mod receive;
+pub mod runtime;
 pub mod target;
 
 /// Whether this build embeds the eBPF programs.

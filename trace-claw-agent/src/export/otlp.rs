@@ -26,6 +26,7 @@ use super::{ExportError, Exporter};
 use crate::config::OtelConfig;
 use crate::error::error_chain;
 use crate::http_client::{check_url, HttpPoster};
+use crate::runtime::block_on;
 
 /// First retry delay after a failed request.
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
@@ -188,17 +189,9 @@ struct Sender {
 
 impl Sender {
     fn run(self) {
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt,
-            Err(e) => {
-                log::error!("otlp export: cannot start its runtime: {e}; nothing will be sent");
-                return;
-            }
-        };
-        runtime.block_on(self.send_loop());
+        if let Err(e) = block_on(self.send_loop()) {
+            log::error!("otlp export: cannot start its runtime: {e}; nothing will be sent");
+        }
     }
 
     async fn send_loop(self) {

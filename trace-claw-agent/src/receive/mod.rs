@@ -159,17 +159,7 @@ fn serve_thread(
     shared: Arc<Shared>,
     stopped: oneshot::Receiver<()>,
 ) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            log::error!("otlp receiver: cannot start its runtime: {e}");
-            return;
-        }
-    };
-    runtime.block_on(async move {
+    let served = crate::runtime::block_on(async move {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
             Err(e) => {
@@ -187,6 +177,9 @@ fn serve_thread(
             Err(_) => log::error!("otlp receiver: capture writer poisoned"),
         }
     });
+    if let Err(e) = served {
+        log::error!("otlp receiver: cannot start its runtime: {e}");
+    }
 }
 
 async fn accept_loop(

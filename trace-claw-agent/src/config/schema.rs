@@ -68,7 +68,7 @@ pub struct CollectorConfig {
     pub network: bool,
     /// Trace the processes named by `process_name`.
     pub process_filter_enabled: bool,
-    /// Case-insensitive substring of comm, argv[0] basename or exe basename.
+    /// Case-insensitive substring of comm, `argv[0]` basename or exe basename.
     pub process_name: String,
     /// Root of the proc filesystem (`/proc`; `/host/proc` in a container).
     pub proc_root: PathBuf,

@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use trace_claw_agent::export::jsonl::{daily_path, DailyJsonl, RESOURCES_PREFIX};
+use trace_claw_agent::daily_jsonl::{daily_path, DailyJsonl, RESOURCES_PREFIX};
 use trace_claw_common::sample::MetricSample;
 use trace_claw_fuzz::{as_written, close, lines, reread, scratch_dir};
 

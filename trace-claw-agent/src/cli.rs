@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::EbpfMode;
+
 /// Trace OpenClaw AI-assistant workflows with the CPU, memory, disk and network each step costs.
 ///
 /// Without a subcommand, runs `collect` with the flags given.
@@ -43,18 +45,6 @@ pub enum Command {
     GenerateConfig(GenerateConfigArgs),
     /// Print version, git commit and whether eBPF support was built in.
     Version,
-}
-
-/// How to use the kernel programs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EbpfMode {
-    /// Load eBPF when possible, else poll procfs with one warning naming the cause.
-    Auto,
-    /// Fail (exit code 3) when eBPF cannot load.
-    Require,
-    /// Never load eBPF; poll procfs.
-    Off,
 }
 
 /// Flags of `collect`.

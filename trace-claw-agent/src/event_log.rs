@@ -7,7 +7,7 @@ use std::path::Path;
 use trace_claw_common::event::{ActionEvent, EVENT_LLM, EVENT_TOOL};
 use trace_claw_common::time::Timestamp;
 
-use crate::export::jsonl::{DailyJsonl, EVENTS_PREFIX};
+use crate::daily_jsonl::{DailyJsonl, EVENTS_PREFIX};
 use crate::export::ExportError;
 
 /// Appends [`ActionEvent`]s to daily files in one directory.

@@ -7,10 +7,14 @@ pub mod app;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod daily_jsonl;
+pub mod error;
 pub mod event_log;
 pub mod export;
+pub mod http_client;
 pub mod openclaw_config;
 pub mod receive;
+pub mod runtime;
 pub mod target;
 
 /// Whether this build embeds the eBPF programs.

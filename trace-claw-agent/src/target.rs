@@ -59,7 +59,7 @@ impl NameMatcher {
         !self.needle.is_empty() && base.to_lowercase().contains(&self.needle)
     }
 
-    /// Whether the process matches by comm, argv[0] basename or exe basename.
+    /// Whether the process matches by comm, `argv[0]` basename or exe basename.
     pub fn matches(&self, comm: &str, argv0: Option<&str>, exe: Option<&str>) -> bool {
         self.matches_name(comm)
             || argv0.is_some_and(|a| self.matches_name(a))

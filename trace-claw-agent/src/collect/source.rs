@@ -8,8 +8,7 @@ use trace_claw_common::names::labels;
 
 use super::ebpf::{EbpfError, EbpfOptions};
 use super::{CollectError, ProcessCollector, ProcessTable, SampleBuffer};
-use crate::cli::EbpfMode;
-use crate::config::Config;
+use crate::config::{Config, EbpfMode};
 
 /// The process collector in use.
 pub enum ProcessSource {
@@ -43,7 +42,7 @@ impl ProcessSource {
             Err(e) => {
                 log::warn!(
                     "eBPF unavailable: {}; falling back to procfs polling",
-                    crate::export::error_chain(&e)
+                    crate::error::error_chain(&e)
                 );
                 Ok(Self::polling(table, &c.process_name, total_memory_bytes))
             }

@@ -3,9 +3,9 @@
 //! A failing sink is reported once per distinct error (and once when it recovers); the others
 //! keep receiving every tick.
 
-pub mod http_client;
 pub mod jsonl;
 pub mod otlp;
+mod otlp_request;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,6 +15,7 @@ use trace_claw_common::names::MetricDef;
 use trace_claw_common::sample::MetricSample;
 
 use crate::config::Config;
+use crate::error::error_chain;
 
 /// A sink failure.
 #[derive(Debug, thiserror::Error)]
@@ -145,16 +146,4 @@ impl Sinks {
             }
         }
     }
-}
-
-/// An error and its sources as one line: `error: cause: cause`.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

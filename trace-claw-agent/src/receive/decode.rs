@@ -10,6 +10,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use trace_claw_common::time::Timestamp;
 
@@ -214,32 +215,25 @@ pub fn decode(
     encoding: Encoding,
     body: &[u8],
 ) -> Result<ExportRequest, DecodeError> {
+    Ok(match signal {
+        Signal::Traces => ExportRequest::Traces(parse(signal, encoding, body)?),
+        Signal::Metrics => ExportRequest::Metrics(parse(signal, encoding, body)?),
+        Signal::Logs => ExportRequest::Logs(parse(signal, encoding, body)?),
+    })
+}
+
+/// Parses a body of `signal` in `encoding` as the request type `T` of that signal.
+fn parse<T: Message + Default + DeserializeOwned>(
+    signal: Signal,
+    encoding: Encoding,
+    body: &[u8],
+) -> Result<T, DecodeError> {
     match encoding {
         Encoding::Protobuf => {
-            let wrap = |source| DecodeError::Protobuf { signal, source };
-            Ok(match signal {
-                Signal::Traces => {
-                    ExportRequest::Traces(ExportTraceServiceRequest::decode(body).map_err(wrap)?)
-                }
-                Signal::Metrics => {
-                    ExportRequest::Metrics(ExportMetricsServiceRequest::decode(body).map_err(wrap)?)
-                }
-                Signal::Logs => {
-                    ExportRequest::Logs(ExportLogsServiceRequest::decode(body).map_err(wrap)?)
-                }
-            })
+            T::decode(body).map_err(|source| DecodeError::Protobuf { signal, source })
         }
         Encoding::Json => {
-            let wrap = |source| DecodeError::Json { signal, source };
-            Ok(match signal {
-                Signal::Traces => {
-                    ExportRequest::Traces(serde_json::from_slice(body).map_err(wrap)?)
-                }
-                Signal::Metrics => {
-                    ExportRequest::Metrics(serde_json::from_slice(body).map_err(wrap)?)
-                }
-                Signal::Logs => ExportRequest::Logs(serde_json::from_slice(body).map_err(wrap)?),
-            })
+            serde_json::from_slice(body).map_err(|source| DecodeError::Json { signal, source })
         }
     }
 }

@@ -21,9 +21,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::sync::{oneshot, Semaphore};
 
 use crate::config::ReceiverConfig;
-use crate::export::jsonl::{DailyJsonl, OTLP_PREFIX};
-use crate::export::otlp::HttpPoster;
+use crate::daily_jsonl::{DailyJsonl, OTLP_PREFIX};
 use crate::export::ExportError;
+use crate::http_client::HttpPoster;
 use server::Shared;
 
 /// Connections served at once; further clients wait in the listen backlog.
@@ -159,17 +159,7 @@ fn serve_thread(
     shared: Arc<Shared>,
     stopped: oneshot::Receiver<()>,
 ) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            log::error!("otlp receiver: cannot start its runtime: {e}");
-            return;
-        }
-    };
-    runtime.block_on(async move {
+    let served = crate::runtime::block_on(async move {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
             Err(e) => {
@@ -181,12 +171,15 @@ fn serve_thread(
         match shared.writer.lock() {
             Ok(mut w) => {
                 if let Err(e) = w.flush() {
-                    log::error!("otlp receiver: {}", crate::export::error_chain(&e));
+                    log::error!("otlp receiver: {}", crate::error::error_chain(&e));
                 }
             }
             Err(_) => log::error!("otlp receiver: capture writer poisoned"),
         }
     });
+    if let Err(e) = served {
+        log::error!("otlp receiver: cannot start its runtime: {e}");
+    }
 }
 
 async fn accept_loop(

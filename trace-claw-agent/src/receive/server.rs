@@ -17,9 +17,9 @@ use prost::Message;
 use trace_claw_common::time::Timestamp;
 
 use super::decode::{self, CaptureLine, DecodeError, Encoding, Signal};
-use crate::export::error_chain;
-use crate::export::jsonl::DailyJsonl;
-use crate::export::otlp::HttpPoster;
+use crate::daily_jsonl::DailyJsonl;
+use crate::error::error_chain;
+use crate::http_client::HttpPoster;
 
 /// The `google.rpc.Status` message OTLP/HTTP servers answer errors with.
 #[derive(Clone, PartialEq, prost::Message)]

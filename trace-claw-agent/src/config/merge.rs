@@ -1,0 +1,281 @@
+//! The layers over the config file: `TRACE_CLAW_*` variables, `OTEL_RESOURCE_ATTRIBUTES` and
+//! `collect` flags, and the record of which layer set each key, for error messages.
+
+use std::path::{Path, PathBuf};
+
+use super::schema::{Config, EbpfMode, Mode};
+use super::yaml_pos::line_of_key;
+use super::ConfigError;
+use crate::cli::CollectArgs;
+
+/// Where a setting came from, for error messages.
+pub(super) struct Origins<'a> {
+    file: Option<(&'a Path, &'a str)>,
+    env: Vec<(&'static str, &'static str)>,
+    flags: Vec<(&'static str, &'static str)>,
+}
+
+impl<'a> Origins<'a> {
+    /// Nothing overridden yet; `file` is the config file's path and text, if one was read.
+    pub(super) fn new(file: Option<(&'a Path, &'a str)>) -> Self {
+        Self {
+            file,
+            env: Vec::new(),
+            flags: Vec::new(),
+        }
+    }
+
+    /// Where `key` was last set: a flag, an environment variable, `file:line` or `default`.
+    pub(super) fn of(&self, key: &str) -> String {
+        if let Some((_, flag)) = self.flags.iter().find(|(k, _)| *k == key) {
+            return format!("flag {flag}");
+        }
+        if let Some((_, var)) = self.env.iter().find(|(k, _)| *k == key) {
+            return format!("environment {var}");
+        }
+        match self.file {
+            Some((path, text)) => format!("{}:{}", path.display(), line_of_key(text, key)),
+            None => "default".to_owned(),
+        }
+    }
+}
+
+/// Environment overrides: (variable, dotted key).
+/// `TRACE_CLAW_OTEL_ENDPOINT` comes before `TRACE_CLAW_MODE`: the endpoint switches to online
+/// mode, and an explicit mode still has the last word.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("TRACE_CLAW_OTEL_ENDPOINT", "otel.endpoint"),
+    ("TRACE_CLAW_MODE", "mode"),
+    (
+        "TRACE_CLAW_COLLECTOR_INTERVAL",
+        "collector.interval_seconds",
+    ),
+    ("TRACE_CLAW_COLLECTOR_PROCESS", "collector.process_name"),
+    ("TRACE_CLAW_OUTPUT_DIR", "output_dir"),
+    ("TRACE_CLAW_EBPF", "ebpf"),
+    ("TRACE_CLAW_PROC_ROOT", "collector.proc_root"),
+];
+
+impl Config {
+    /// Applies the [`ENV_OVERRIDES`] that `env` returns, then adds the attributes of
+    /// `OTEL_RESOURCE_ATTRIBUTES`.
+    pub(super) fn apply_env(
+        &mut self,
+        env: impl Fn(&str) -> Option<String>,
+        origins: &mut Origins<'_>,
+    ) -> Result<(), ConfigError> {
+        for (var, key) in ENV_OVERRIDES {
+            if let Some(value) = env(var).filter(|v| !v.is_empty()) {
+                self.set(key, &value)
+                    .map_err(|message| ConfigError::Invalid {
+                        origin: format!("environment {var}"),
+                        key: (*key).to_owned(),
+                        message,
+                    })?;
+                origins.env.push((key, var));
+            }
+        }
+        if let Some(attrs) = env("OTEL_RESOURCE_ATTRIBUTES").filter(|v| !v.trim().is_empty()) {
+            let parsed =
+                parse_resource_attributes(&attrs).map_err(|message| ConfigError::Invalid {
+                    origin: "environment OTEL_RESOURCE_ATTRIBUTES".to_owned(),
+                    key: "otel.resource_attributes".to_owned(),
+                    message,
+                })?;
+            self.otel.resource_attributes.extend(parsed);
+        }
+        Ok(())
+    }
+
+    /// Sets the dotted `key` from the text of an environment variable.
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "mode" => {
+                self.mode = match value.to_ascii_lowercase().as_str() {
+                    "local" => Mode::Local,
+                    "online" => Mode::Online,
+                    _ => return Err(format!("expected 'local' or 'online', got '{value}'")),
+                }
+            }
+            "ebpf" => {
+                self.ebpf = <EbpfMode as clap::ValueEnum>::from_str(value, true)
+                    .map_err(|_| format!("expected auto, require or off, got '{value}'"))?
+            }
+            "otel.endpoint" => {
+                self.otel.endpoint = value.to_owned();
+                self.mode = Mode::Online;
+            }
+            "collector.interval_seconds" => {
+                self.collector.interval_seconds = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("expected a number of seconds, got '{value}'"))?
+            }
+            "collector.process_name" => {
+                self.collector.process_name = value.to_owned();
+                self.collector.process_filter_enabled = true;
+            }
+            "output_dir" => self.output_dir = PathBuf::from(value),
+            "collector.proc_root" => self.collector.proc_root = PathBuf::from(value),
+            _ => return Err(format!("no such key '{key}'")),
+        }
+        Ok(())
+    }
+
+    /// Applies the `collect` flags that were given, noting in `origins` those validated later.
+    pub(super) fn apply_flags(&mut self, f: &CollectArgs, origins: &mut Origins<'_>) {
+        if let Some(name) = &f.process {
+            self.collector.process_name.clone_from(name);
+            self.collector.process_filter_enabled = true;
+            origins.flags.push(("collector.process_name", "--process"));
+        }
+        if let Some(interval) = f.interval {
+            self.collector.interval_seconds = interval;
+            origins
+                .flags
+                .push(("collector.interval_seconds", "--interval"));
+        }
+        if let Some(dir) = &f.output_dir {
+            self.output_dir.clone_from(dir);
+        }
+        if let Some(mode) = f.ebpf {
+            self.ebpf = mode;
+        }
+        if let Some(endpoint) = &f.otlp_endpoint {
+            self.otel.endpoint.clone_from(endpoint);
+            self.mode = Mode::Online;
+            origins.flags.push(("otel.endpoint", "--otlp-endpoint"));
+        }
+        if f.receive {
+            self.receiver.enabled = true;
+        }
+        if let Some(listen) = &f.receive_listen {
+            self.receiver.listen.clone_from(listen);
+            self.receiver.enabled = true;
+            origins.flags.push(("receiver.listen", "--receive-listen"));
+        }
+    }
+}
+
+/// Parses the OpenTelemetry `OTEL_RESOURCE_ATTRIBUTES` format: `key=value` pairs separated by
+/// commas, values percent-encoded.
+fn parse_resource_attributes(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("expected key=value, got '{pair}'"))?;
+            let key = key.trim();
+            if key.is_empty() {
+                return Err(format!("empty key in '{pair}'"));
+            }
+            Ok((key.to_owned(), percent_decode(value.trim())?))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad percent escape in '{s}'"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("'{s}' does not decode to UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::CollectArgs;
+    use crate::config::testing::{load_text, no_env};
+    use crate::config::{Config, Mode};
+
+    #[test]
+    fn precedence_is_defaults_file_env_flags() {
+        let text = "collector:\n  interval_seconds: 3\n  process_name: fromfile\n";
+        let c = load_text(text, no_env).expect("valid");
+        assert_eq!(c.collector.interval_seconds, 3.0);
+        assert_eq!(c.collector.process_name, "fromfile");
+        assert!(c.collector.cpu, "default kept");
+
+        let env = |k: &str| match k {
+            "TRACE_CLAW_COLLECTOR_INTERVAL" => Some("4".to_owned()),
+            "TRACE_CLAW_MODE" => Some("online".to_owned()),
+            _ => None,
+        };
+        let c = load_text(text, env).expect("valid");
+        assert_eq!(c.collector.interval_seconds, 4.0);
+        assert_eq!(c.mode, Mode::Online);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, text).expect("write");
+        let flags = CollectArgs {
+            interval: Some(5.0),
+            ..Default::default()
+        };
+        let c = Config::load(Some(&path), env, Some(&flags)).expect("valid");
+        assert_eq!(c.collector.interval_seconds, 5.0);
+    }
+
+    #[test]
+    fn bad_env_value_names_the_variable() {
+        let env = |k: &str| (k == "TRACE_CLAW_COLLECTOR_INTERVAL").then(|| "soon".to_owned());
+        let msg = load_text("mode: local\n", env)
+            .expect_err("bad env")
+            .to_string();
+        assert!(msg.contains("TRACE_CLAW_COLLECTOR_INTERVAL"), "{msg}");
+    }
+
+    #[test]
+    fn endpoint_variable_switches_to_online_unless_mode_is_set() {
+        let env = |k: &str| (k == "TRACE_CLAW_OTEL_ENDPOINT").then(|| "http://c:4318".to_owned());
+        let c = load_text("mode: local\n", env).expect("valid");
+        assert_eq!(
+            (c.mode, c.otel.endpoint.as_str()),
+            (Mode::Online, "http://c:4318")
+        );
+        let env = |k: &str| match k {
+            "TRACE_CLAW_OTEL_ENDPOINT" => Some("http://c:4318".to_owned()),
+            "TRACE_CLAW_MODE" => Some("local".to_owned()),
+            _ => None,
+        };
+        assert_eq!(load_text("", env).expect("valid").mode, Mode::Local);
+    }
+
+    #[test]
+    fn resource_attributes_come_from_file_and_otel_variable() {
+        let env = |k: &str| {
+            (k == "OTEL_RESOURCE_ATTRIBUTES").then(|| "host.name=node-7,team=a%2Cb".to_owned())
+        };
+        let c = load_text(
+            "otel:\n  resource_attributes:\n    team: x\n    zone: z1\n",
+            env,
+        )
+        .expect("valid");
+        let attrs: Vec<(&str, &str)> = c
+            .otel
+            .resource_attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            attrs,
+            [("host.name", "node-7"), ("team", "a,b"), ("zone", "z1")]
+        );
+        let env = |k: &str| (k == "OTEL_RESOURCE_ATTRIBUTES").then(|| "novalue".to_owned());
+        let msg = load_text("", env).expect_err("malformed").to_string();
+        assert!(msg.contains("OTEL_RESOURCE_ATTRIBUTES"), "{msg}");
+    }
+}

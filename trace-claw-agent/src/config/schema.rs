@@ -1,0 +1,222 @@
+//! The configuration's shape: one serde struct per YAML section, each with its defaults, and
+//! the [`Config`] every command runs with.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Local-only or also pushing to an OTLP endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// JSONL files only.
+    Local,
+    /// JSONL files (unless `local.enabled: false`) plus OTLP/HTTP export to `otel.endpoint`.
+    Online,
+}
+
+/// How to use the kernel programs: key `ebpf`, `TRACE_CLAW_EBPF` or `--ebpf` (hence
+/// `ValueEnum`, which also parses the variable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EbpfMode {
+    /// Load eBPF when possible, else poll procfs with one warning naming the cause.
+    Auto,
+    /// Fail (exit code 3) when eBPF cannot load.
+    Require,
+    /// Never load eBPF; poll procfs.
+    Off,
+}
+
+/// The validated configuration every command runs with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `local` or `online`.
+    pub mode: Mode,
+    /// Directory of the JSONL files.
+    pub output_dir: PathBuf,
+    /// Use of the kernel programs.
+    pub ebpf: EbpfMode,
+    /// What to sample and how often.
+    pub collector: CollectorConfig,
+    /// Where online mode exports.
+    pub otel: OtelConfig,
+    /// What `generate-config` tells OpenClaw.
+    pub openclaw: OpenclawConfig,
+    /// The embedded OTLP/HTTP receiver.
+    pub receiver: ReceiverConfig,
+    /// The local JSONL sink.
+    pub local: LocalConfig,
+}
+
+/// `collector.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// Run the collectors at all.
+    pub enabled: bool,
+    /// Seconds between samples (> 0).
+    pub interval_seconds: f64,
+    /// System CPU and load averages.
+    pub cpu: bool,
+    /// System memory and swap.
+    pub memory: bool,
+    /// Per-interface network bytes.
+    pub network: bool,
+    /// Trace the processes named by `process_name`.
+    pub process_filter_enabled: bool,
+    /// Case-insensitive substring of comm, `argv[0]` basename or exe basename.
+    pub process_name: String,
+    /// Root of the proc filesystem (`/proc`; `/host/proc` in a container).
+    pub proc_root: PathBuf,
+}
+
+/// `otel.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtelConfig {
+    /// OTLP/HTTP base URL; `/v1/metrics` is appended.
+    pub endpoint: String,
+    /// `service.name` resource attribute.
+    pub service_name: String,
+    /// Per-request timeout in seconds.
+    pub timeout_seconds: f64,
+    /// Batches held while the endpoint is slow or down; the oldest is dropped beyond this.
+    pub queue_batches: usize,
+    /// Extra resource attributes (e.g. `host.name: <node>`); the standard
+    /// `OTEL_RESOURCE_ATTRIBUTES` variable (`k=v,k2=v2`) adds to and overrides them.
+    pub resource_attributes: BTreeMap<String, String>,
+}
+
+/// `openclaw.*`: the diagnostics settings `generate-config` writes for OpenClaw.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenclawConfig {
+    /// Endpoint OpenClaw exports to when the receiver is off.
+    pub otel_endpoint: String,
+    /// OpenClaw's `service.name`.
+    pub service_name: String,
+    /// Export spans.
+    pub traces: bool,
+    /// Export metrics.
+    pub metrics: bool,
+    /// Export log records.
+    pub logs: bool,
+    /// Trace sampling ratio, 0 to 1.
+    pub sample_rate: f64,
+    /// OpenClaw's metric export interval in milliseconds (its minimum is 1000).
+    pub flush_interval_ms: u64,
+}
+
+/// `receiver.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReceiverConfig {
+    /// Start the receiver with `collect`.
+    pub enabled: bool,
+    /// Address to listen on.
+    pub listen: String,
+    /// Upstream OTLP/HTTP base URL each request is re-sent to, unchanged.
+    pub forward_to: Option<String>,
+    /// Largest accepted request body (after decompression), in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds a client may take to send one request.
+    pub request_timeout_seconds: f64,
+}
+
+/// `local.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalConfig {
+    /// Write samples to JSONL files (may be turned off in online mode only).
+    pub enabled: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Local,
+            output_dir: PathBuf::from("./trace_data"),
+            ebpf: EbpfMode::Auto,
+            collector: CollectorConfig::default(),
+            otel: OtelConfig::default(),
+            openclaw: OpenclawConfig::default(),
+            receiver: ReceiverConfig::default(),
+            local: LocalConfig { enabled: true },
+        }
+    }
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_seconds: 2.0,
+            cpu: true,
+            memory: true,
+            network: true,
+            process_filter_enabled: true,
+            process_name: "node".to_owned(),
+            proc_root: PathBuf::from("/proc"),
+        }
+    }
+}
+
+impl Default for OtelConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: "http://localhost:4318".to_owned(),
+            service_name: "trace-claw-resources".to_owned(),
+            timeout_seconds: 5.0,
+            queue_batches: 64,
+            resource_attributes: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for OpenclawConfig {
+    fn default() -> Self {
+        Self {
+            otel_endpoint: "http://localhost:4318".to_owned(),
+            service_name: "openclaw-gateway".to_owned(),
+            traces: true,
+            metrics: true,
+            logs: true,
+            sample_rate: 1.0,
+            flush_interval_ms: 5000,
+        }
+    }
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:4318".to_owned(),
+            forward_to: None,
+            max_body_bytes: 16 * 1024 * 1024,
+            request_timeout_seconds: 30.0,
+        }
+    }
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+impl Config {
+    /// Time between samples.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs_f64(self.collector.interval_seconds)
+    }
+
+    /// Whether samples are pushed over OTLP.
+    pub fn exports_otlp(&self) -> bool {
+        self.mode == Mode::Online
+    }
+}

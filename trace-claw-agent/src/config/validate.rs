@@ -1,0 +1,132 @@
+//! Range checks on the merged configuration; an error names the key and where its value came
+//! from.
+
+use super::merge::Origins;
+use super::schema::{Config, Mode};
+use super::ConfigError;
+
+impl Config {
+    /// Checks every value that has the right type but may be out of range.
+    pub(super) fn validate(&self, origins: &Origins<'_>) -> Result<(), ConfigError> {
+        let fail = |key: &str, message: String| ConfigError::Invalid {
+            origin: origins.of(key),
+            key: key.to_owned(),
+            message,
+        };
+        let interval = self.collector.interval_seconds;
+        // Below 1 ms the timer period rounds towards zero, which the ticker cannot run.
+        if !interval.is_finite() || !(0.001..=86_400.0).contains(&interval) {
+            return Err(fail(
+                "collector.interval_seconds",
+                format!("must be a number of seconds in [0.001, 86400], got {interval}"),
+            ));
+        }
+        if self.collector.process_filter_enabled && self.collector.process_name.trim().is_empty() {
+            return Err(fail(
+                "collector.process_name",
+                "must not be empty".to_owned(),
+            ));
+        }
+        for (key, url) in [
+            ("otel.endpoint", &self.otel.endpoint),
+            ("openclaw.otel_endpoint", &self.openclaw.otel_endpoint),
+        ] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(fail(
+                    key,
+                    format!("must be an http:// or https:// URL, got '{url}'"),
+                ));
+            }
+        }
+        if let Some(url) = &self.receiver.forward_to {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(fail(
+                    "receiver.forward_to",
+                    format!("must be an http:// or https:// URL, got '{url}'"),
+                ));
+            }
+        }
+        if self
+            .receiver
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .is_err()
+        {
+            return Err(fail(
+                "receiver.listen",
+                format!("must be IP:PORT, got '{}'", self.receiver.listen),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.openclaw.sample_rate) {
+            return Err(fail(
+                "openclaw.sample_rate",
+                format!("must be between 0 and 1, got {}", self.openclaw.sample_rate),
+            ));
+        }
+        if self.openclaw.flush_interval_ms < 1000 {
+            return Err(fail(
+                "openclaw.flush_interval_ms",
+                format!(
+                    "OpenClaw's minimum is 1000, got {}",
+                    self.openclaw.flush_interval_ms
+                ),
+            ));
+        }
+        if !self.otel.timeout_seconds.is_finite() || self.otel.timeout_seconds <= 0.0 {
+            return Err(fail("otel.timeout_seconds", "must be positive".to_owned()));
+        }
+        if !self.receiver.request_timeout_seconds.is_finite()
+            || self.receiver.request_timeout_seconds <= 0.0
+        {
+            return Err(fail(
+                "receiver.request_timeout_seconds",
+                "must be positive".to_owned(),
+            ));
+        }
+        if self.otel.queue_batches == 0 {
+            return Err(fail("otel.queue_batches", "must be at least 1".to_owned()));
+        }
+        if self.receiver.max_body_bytes == 0 {
+            return Err(fail(
+                "receiver.max_body_bytes",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        if !self.local.enabled && self.mode == Mode::Local {
+            return Err(fail(
+                "local.enabled",
+                "cannot be false in local mode: samples would go nowhere".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::testing::{load_text, no_env};
+
+    #[test]
+    fn negative_interval_names_key_and_line() {
+        let msg = load_text(
+            "# top\ncollector:\n  cpu: true\n  interval_seconds: -1\n",
+            no_env,
+        )
+        .expect_err("negative")
+        .to_string();
+        assert!(msg.contains("c.yaml:4"), "{msg}");
+        assert!(msg.contains("collector.interval_seconds"), "{msg}");
+    }
+
+    #[test]
+    fn rejects_an_interval_too_small_for_the_ticker() {
+        for tiny in ["1e-12", "0.0009", "5e-324"] {
+            let msg = load_text(&format!("collector:\n  interval_seconds: {tiny}\n"), no_env)
+                .expect_err("too small")
+                .to_string();
+            assert!(msg.contains("c.yaml:2"), "{msg}");
+        }
+        let c = load_text("collector:\n  interval_seconds: 0.001\n", no_env).expect("1 ms");
+        assert!(!c.interval().is_zero());
+    }
+}

@@ -3,9 +3,7 @@
 //! Each subcommand lives in its own module with its own clap `Args`.
 
 mod bench;
-mod bench_analyze;
-mod bench_ebpf;
-mod bench_receiver;
+mod child;
 mod dist;
 mod e2e;
 mod fresh_check;

@@ -15,12 +15,13 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
 
+use crate::child::OwnedChild;
 use crate::proc_util::{run_checked, workspace_root};
 
 /// Flags of `soak`.
@@ -56,16 +57,6 @@ struct Reading {
     maps: Vec<(u32, String, usize, usize)>,
 }
 
-/// Kills (SIGKILL) and reaps on drop.
-struct Reaped(Child);
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        // Best effort: the child may be gone already.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs the soak and prints its report.
 pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
     if !args.minutes.is_finite() || args.minutes <= 0.0 {
@@ -90,12 +81,12 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
     let out = scratch.path().join("trace_data");
     let stderr_path = scratch.path().join("agent.log");
 
-    let _long: Vec<Reaped> = (0..args.processes)
+    let _long: Vec<OwnedChild> = (0..args.processes)
         .map(|_| {
             Command::new(&target)
                 .args(["-c", "while :; do sleep 1; done"])
                 .spawn()
-                .map(Reaped)
+                .map(OwnedChild::killed_on_drop)
                 .context("cannot start a long-lived target")
         })
         .collect::<anyhow::Result<_>>()?;
@@ -103,7 +94,7 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
   "$0" -c 'i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done' &
   sleep 0.02
 done"#;
-    let _churn = Reaped(
+    let _churn = OwnedChild::killed_on_drop(
         Command::new(&target)
             .args(["-c", churn_script])
             // `sh -c SCRIPT ARG0`: $0 is the target itself, so children carry its name.

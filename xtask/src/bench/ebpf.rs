@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
-use crate::bench::{median, wait_usage, TargetTree, TARGET_NAME};
+use super::measure::{median, spawn_target_tree, wait_usage, TARGET_NAME};
+use crate::child::OwnedChild;
 use crate::proc_util::{run_checked, workspace_root};
 
 /// Flags of `bench ebpf`.
@@ -181,7 +182,7 @@ impl Bench {
 
     /// Starts the agent with eBPF required, tracking `target`, and waits until it collects.
     fn start_agent(&self, target: &str, out: &Path) -> anyhow::Result<Agent> {
-        let mut child = Command::new(&self.agent)
+        let child = Command::new(&self.agent)
             .args(["collect", "--ebpf", "require", "--interval", "1"])
             .args(["--process", target])
             .arg("--output-dir")
@@ -190,14 +191,16 @@ impl Bench {
             .stderr(Stdio::piped())
             .spawn()
             .context("cannot start the agent")?;
-        let stderr = child.stderr.take().context("agent stderr")?;
+        let mut agent =
+            Agent(OwnedChild::terminated_on_drop(child, None).labelled("bench-ebpf: agent"));
+        let stderr = agent.0.child_mut().stderr.take().context("agent stderr")?;
         let mut lines = BufReader::new(stderr).lines();
         for line in lines.by_ref() {
             let line = line?;
             if line.contains("collecting every") {
                 // Keep draining stderr so the agent never blocks on a full pipe.
                 std::thread::spawn(move || lines.for_each(drop));
-                return Ok(Agent(child));
+                return Ok(agent);
             }
             if line.contains("ERROR") {
                 bail!("agent failed: {line}");
@@ -345,7 +348,7 @@ impl Bench {
 
     fn overhead(&self, c: &Common) -> anyhow::Result<()> {
         let _stats = BpfStats::set(false)?;
-        let tree = TargetTree::spawn(self.scratch.path(), 50)?;
+        let tree = spawn_target_tree(self.scratch.path(), 50)?;
         let seconds = c.seconds.to_string();
         let modes = ["require", "off"];
         let mut results: Vec<Vec<(f64, f64, f64, f64)>> = vec![Vec::new(); modes.len()];
@@ -474,32 +477,16 @@ fn on_cpu_ns(pid: u32) -> Option<u64> {
 
 /// A running agent; stopped with SIGTERM (so it flushes) and reaped, also when a benchmark
 /// fails half-way.
-struct Agent(Child);
+struct Agent(OwnedChild);
 
 impl Agent {
+    /// Stops the agent with SIGTERM; fails unless it exits 0.
     fn stop(mut self) -> anyhow::Result<()> {
-        let status = self.terminate()?;
+        let status = self.0.stop(libc::SIGTERM, None)?;
         if !status.success() {
             bail!("agent exited with {status}");
         }
         Ok(())
-    }
-
-    fn terminate(&mut self) -> std::io::Result<std::process::ExitStatus> {
-        if let Some(status) = self.0.try_wait()? {
-            return Ok(status);
-        }
-        // SAFETY: the pid is our own unreaped child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        self.0.wait()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Err(e) = self.terminate() {
-            eprintln!("bench-ebpf: cannot stop agent {}: {e}", self.0.id());
-        }
     }
 }
 

@@ -23,7 +23,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 
-use crate::bench::{median, wait_usage};
+use super::measure::{median, wait_usage};
 use crate::proc_util::{run_checked, workspace_root};
 
 /// `writeln!` into a `String`, whose `fmt::Write` impl never returns an error.

@@ -12,7 +12,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -23,6 +23,8 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
+use super::measure::median;
+use crate::child::OwnedChild;
 use crate::proc_util::{run_checked, workspace_root};
 
 /// Flags of `bench receiver`.
@@ -106,14 +108,6 @@ pub fn run(args: &ReceiverArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[v.len() / 2]
-}
-
 /// Starts a fresh agent, sends `args.requests` copies of `body`, returns wall and CPU time.
 fn measure(agent: &Path, body: &[u8], args: &ReceiverArgs) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir()?;
@@ -135,7 +129,7 @@ fn measure(agent: &Path, body: &[u8], args: &ReceiverArgs) -> anyhow::Result<Run
         .stdout(Stdio::null())
         .spawn()
         .context("cannot start the agent")?;
-    let agent = Killed(child);
+    let agent = OwnedChild::killed_on_drop(child);
     let start = Instant::now();
     while TcpStream::connect(addr).is_err() {
         if start.elapsed() > Duration::from_secs(20) {
@@ -145,7 +139,7 @@ fn measure(agent: &Path, body: &[u8], args: &ReceiverArgs) -> anyhow::Result<Run
     }
     // One warm-up request so connection setup and first-file creation are not measured.
     post_many(addr, body, 1)?;
-    let cpu_before = cpu_seconds(agent.0.id())?;
+    let cpu_before = cpu_seconds(agent.id())?;
     let started = Instant::now();
     let per_connection = args.requests.div_ceil(args.connections.max(1));
     std::thread::scope(|s| -> anyhow::Result<()> {
@@ -162,23 +156,12 @@ fn measure(agent: &Path, body: &[u8], args: &ReceiverArgs) -> anyhow::Result<Run
         Ok(())
     })?;
     let wall_seconds = started.elapsed().as_secs_f64();
-    let cpu_seconds = cpu_seconds(agent.0.id())? - cpu_before;
+    let cpu_seconds = cpu_seconds(agent.id())? - cpu_before;
     drop(agent);
     Ok(Run {
         wall_seconds,
         cpu_seconds: cpu_seconds.max(1e-6),
     })
-}
-
-/// Kills the agent when the run ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        // It may have exited already; either way it must not outlive the run.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// On-CPU seconds of every thread of `pid`, from /proc/PID/task/*/schedstat (nanoseconds, so

@@ -1,0 +1,92 @@
+//! What every benchmark measures with: a finished child's CPU time and peak RSS, the median of
+//! several runs, and the target tree of sleeping processes the agent is pointed at.
+
+use std::path::Path;
+use std::process::{Child, Command};
+
+use anyhow::{bail, Context};
+
+use crate::child::OwnedChild;
+
+/// Name the target processes run under (a copy of `sleep`), so nothing else matches.
+pub const TARGET_NAME: &str = "tcbench-target";
+
+/// CPU seconds and peak RSS of one finished child.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// User plus system CPU seconds.
+    pub cpu_seconds: f64,
+    /// Peak resident set size in KiB.
+    pub max_rss_kib: i64,
+}
+
+/// Waits for `child` with wait4 and returns its resource usage; fails unless it exited 0.
+pub fn wait_usage(child: Child) -> anyhow::Result<Usage> {
+    let pid = i32::try_from(child.id()).context("pid out of range")?;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our own unreaped child; status and usage point to live locals.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if r != pid {
+        bail!("wait4({pid}) failed: {}", std::io::Error::last_os_error());
+    }
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("benchmarked process {pid} failed (wait status {status})");
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok(Usage {
+        cpu_seconds: secs(usage.ru_utime) + secs(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss,
+    })
+}
+
+/// The median of `v` (the mean of the middle two for an even count); NaN when empty.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Starts the target tree: `n` long sleeping processes named [`TARGET_NAME`] (a copy of
+/// `/bin/sleep` in `dir`), killed when the returned handles are dropped.
+pub fn spawn_target_tree(dir: &Path, n: usize) -> anyhow::Result<Vec<OwnedChild>> {
+    let exe = dir.join(TARGET_NAME);
+    std::fs::copy("/bin/sleep", &exe).context("cannot copy /bin/sleep")?;
+    (0..n)
+        .map(|_| {
+            Command::new(&exe)
+                .arg("3600")
+                .spawn()
+                .map(OwnedChild::killed_on_drop)
+                .context("cannot start target")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_an_odd_count_is_the_middle_value() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+    }
+
+    #[test]
+    fn median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn median_of_nothing_is_nan() {
+        assert!(median(Vec::new()).is_nan());
+    }
+}

@@ -23,7 +23,9 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, ensure, Context};
 use clap::Args;
 
-use crate::proc_util::{describe, is_root, output_of, run_checked, succeeds, workspace_root};
+use crate::proc_util::{
+    build_agent, describe, is_root, output_of, run_checked, succeeds, workspace_root, Profile,
+};
 
 /// Flags of `dist`.
 #[derive(Debug, Args)]
@@ -44,8 +46,7 @@ const UNIT_PATH: &str = "lib/systemd/system/trace-claw.service";
 /// Builds the tarball and the .deb; with `--check`, installs and exercises the .deb.
 pub fn run(args: &DistArgs) -> anyhow::Result<()> {
     let root = workspace_root();
-    run_checked(Command::new("cargo").args(["build", "--release", "--bin", "trace-claw-agent"]))?;
-    let built = root.join("target/release/trace-claw-agent");
+    let built = build_agent(Profile::Release)?;
     let version = output_of(Command::new(&built).arg("version")).unwrap_or_default();
     ensure!(
         version.contains("ebpf: built in"),

@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use self::openclaw::{Home, TURNS};
 use self::procs::Service;
+use crate::proc_util::{build_agent, Profile};
 
 /// Flags of `cargo xtask e2e-openclaw`.
 #[derive(Debug, clap::Args)]
@@ -124,7 +125,7 @@ pub fn run(args: &E2eArgs) -> Result<()> {
     let mut timings = Timings::default();
     let agent = match &args.agent_bin {
         Some(bin) => bin.clone(),
-        None => timings.time("build trace-claw-agent", || build_agent(&workspace))?,
+        None => timings.time("build trace-claw-agent", || build_agent(Profile::Debug))?,
     };
     let gateway_pid_file = work_dir.join("gateway.pid");
     if !args.check_only {
@@ -351,28 +352,6 @@ fn default_cache_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(|| PathBuf::from("/tmp"))
         .join("trace-claw/e2e")
-}
-
-/// Builds the agent (debug profile: the e2e run measures OpenClaw, not the agent's speed).
-fn build_agent(workspace: &Path) -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(workspace)
-        .args([
-            "build",
-            "-p",
-            "trace-claw-agent",
-            "--bin",
-            "trace-claw-agent",
-        ])
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("cargo build -p trace-claw-agent failed: {status}");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace.join("target"), PathBuf::from);
-    Ok(target.join("debug/trace-claw-agent"))
 }
 
 /// `trace-claw-agent generate-config --endpoint http://127.0.0.1:<port>` as JSON.

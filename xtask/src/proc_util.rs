@@ -11,6 +11,36 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().map_or(manifest.clone(), PathBuf::from)
 }
 
+/// The cargo profile a binary is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// `cargo build` (quick to build; e2e and the short soak).
+    Debug,
+    /// `cargo build --release` (what is measured and shipped).
+    Release,
+}
+
+/// The workspace's target directory (`CARGO_TARGET_DIR` when set).
+pub fn target_dir() -> PathBuf {
+    let root = workspace_root();
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d))
+}
+
+/// Builds `trace-claw-agent` with `profile` and returns the built binary's path.
+pub fn build_agent(profile: Profile) -> anyhow::Result<PathBuf> {
+    let mut cargo = Command::new("cargo");
+    cargo.current_dir(workspace_root()).arg("build");
+    let dir = match profile {
+        Profile::Debug => "debug",
+        Profile::Release => {
+            cargo.arg("--release");
+            "release"
+        }
+    };
+    run_checked(cargo.args(["--bin", "trace-claw-agent"]))?;
+    Ok(target_dir().join(dir).join("trace-claw-agent"))
+}
+
 /// Runs a command, echoing it, and fails unless it exits 0.
 pub fn run_checked(cmd: &mut Command) -> anyhow::Result<()> {
     eprintln!("+ {}", describe(cmd));

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use clap::Args;
 
-use crate::proc_util::{run_checked, workspace_root};
+use crate::proc_util::{build_agent, run_checked, Profile};
 use crate::setup::{self, SetupArgs};
 
 /// Flags of `run`.
@@ -27,7 +27,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             tests: false,
         })?;
     }
-    run_checked(Command::new("cargo").args(["build", "--release", "--bin", "trace-claw-agent"]))?;
-    let agent = workspace_root().join("target/release/trace-claw-agent");
+    let agent = build_agent(Profile::Release)?;
     run_checked(Command::new(agent).args(&args.agent_args))
 }

@@ -22,7 +22,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use crate::child::OwnedChild;
-use crate::proc_util::{run_checked, workspace_root};
+use crate::proc_util::{build_agent, Profile};
 
 /// Flags of `soak`.
 #[derive(Debug, Args)]
@@ -62,19 +62,11 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
     if !args.minutes.is_finite() || args.minutes <= 0.0 {
         bail!("--minutes must be positive");
     }
-    let root = workspace_root();
-    let agent = if args.debug {
-        run_checked(Command::new("cargo").args(["build", "--bin", "trace-claw-agent"]))?;
-        root.join("target/debug/trace-claw-agent")
+    let agent = build_agent(if args.debug {
+        Profile::Debug
     } else {
-        run_checked(Command::new("cargo").args([
-            "build",
-            "--release",
-            "--bin",
-            "trace-claw-agent",
-        ]))?;
-        root.join("target/release/trace-claw-agent")
-    };
+        Profile::Release
+    })?;
     let scratch = tempfile::tempdir()?;
     let target = scratch.path().join(TARGET_NAME);
     std::fs::copy("/bin/sh", &target).context("cannot copy /bin/sh")?;

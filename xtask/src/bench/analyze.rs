@@ -24,7 +24,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::measure::{median, wait_usage};
-use crate::proc_util::{run_checked, workspace_root};
+use crate::proc_util::{build_agent, run_checked, target_dir, workspace_root, Profile};
 
 /// `writeln!` into a `String`, whose `fmt::Write` impl never returns an error.
 macro_rules! put {
@@ -64,17 +64,10 @@ pub fn run(args: &BenchAnalyzeArgs) -> anyhow::Result<()> {
         return baseline(dir);
     }
     let root = workspace_root();
-    run_checked(Command::new("cargo").args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "trace-claw-agent",
-        "-p",
-        "xtask",
-    ]))?;
-    let agent = root.join("target/release/trace-claw-agent");
-    let xtask = root.join("target/release/xtask");
+    let agent = build_agent(Profile::Release)?;
+    // The generator and the baseline run as a release xtask too.
+    run_checked(Command::new("cargo").args(["build", "--release", "--quiet", "-p", "xtask"]))?;
+    let xtask = target_dir().join("release/xtask");
     let base = args
         .dir
         .clone()

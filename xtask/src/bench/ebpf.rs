@@ -25,7 +25,7 @@ use clap::{Args, Subcommand};
 
 use super::measure::{median, spawn_target_tree, wait_usage, TARGET_NAME};
 use crate::child::OwnedChild;
-use crate::proc_util::{run_checked, workspace_root};
+use crate::proc_util::{build_agent, Profile};
 
 /// Flags of `bench ebpf`.
 #[derive(Debug, Args)]
@@ -155,23 +155,14 @@ impl Bench {
         if unsafe { libc::geteuid() } != 0 {
             bail!("bench-ebpf loads eBPF programs: run as root (sudo -E cargo xtask bench ebpf)");
         }
-        let root = workspace_root();
-        run_checked(Command::new("cargo").args([
-            "build",
-            "--release",
-            "--bin",
-            "trace-claw-agent",
-        ]))?;
+        let agent = build_agent(Profile::Release)?;
         let scratch = tempfile::tempdir()?;
         let me = std::env::current_exe()?;
         for name in [TRACKED_PP, UNTRACKED_PP, STORM] {
             std::fs::copy(&me, scratch.path().join(name))
                 .with_context(|| format!("cannot copy {} as {name}", me.display()))?;
         }
-        Ok(Self {
-            agent: root.join("target/release/trace-claw-agent"),
-            scratch,
-        })
+        Ok(Self { agent, scratch })
     }
 
     fn worker(&self, name: &str) -> Command {

@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use super::measure::{median, spawn_target_tree, wait_usage, Usage, TARGET_NAME};
-use crate::proc_util::{run_checked, succeeds, workspace_root};
+use crate::proc_util::{build_agent, run_checked, succeeds, workspace_root, Profile};
 
 /// Flags of `bench overhead`.
 #[derive(Debug, Args)]
@@ -41,8 +41,7 @@ fn python_with_psutil(root: &Path) -> anyhow::Result<PathBuf> {
 /// Measures the agent and the baseline, interleaved, and prints the medians.
 pub fn run(args: &OverheadArgs) -> anyhow::Result<()> {
     let root = workspace_root();
-    run_checked(Command::new("cargo").args(["build", "--release", "--bin", "trace-claw-agent"]))?;
-    let agent = root.join("target/release/trace-claw-agent");
+    let agent = build_agent(Profile::Release)?;
     let python = python_with_psutil(&root)?;
     let script = root.join("tests/bench/psutil_collector.py");
     let scratch = tempfile::tempdir()?;

@@ -25,7 +25,7 @@ use prost::Message;
 
 use super::measure::median;
 use crate::child::OwnedChild;
-use crate::proc_util::{run_checked, workspace_root};
+use crate::proc_util::{build_agent, Profile};
 
 /// Flags of `bench receiver`.
 #[derive(Debug, Args)]
@@ -53,9 +53,7 @@ struct Run {
 
 /// Builds the release agent, then measures the baseline and the 512-span case alternately.
 pub fn run(args: &ReceiverArgs) -> anyhow::Result<()> {
-    let root = workspace_root();
-    run_checked(Command::new("cargo").args(["build", "--release", "--bin", "trace-claw-agent"]))?;
-    let agent = root.join("target/release/trace-claw-agent");
+    let agent = build_agent(Profile::Release)?;
     let batch = trace_batch(args.spans).encode_to_vec();
     let empty = ExportTraceServiceRequest::default().encode_to_vec();
     eprintln!(

@@ -16,6 +16,7 @@ mod soak;
 mod test;
 #[path = "../../trace-claw-ebpf/toolchain.rs"]
 mod toolchain;
+mod tools;
 mod validate_deploy;
 
 use std::process::ExitCode;

@@ -53,6 +53,23 @@ pub fn run_checked(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs a command, showing its output only when it fails.
+pub fn run_quiet(cmd: &mut Command) -> anyhow::Result<()> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot start {}", describe(cmd)))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed ({}):\n{}{}",
+            describe(cmd),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
 /// Whether a command exits 0, without echoing (used for idempotency checks).
 pub fn succeeds(cmd: &mut Command) -> bool {
     cmd.stdout(std::process::Stdio::null())

@@ -3,14 +3,15 @@
 //! wait4 rusage) and peak RSS, median of several runs, beside a psutil-based Python collector
 //! doing the same work in the same run (the baseline, `tests/bench/psutil_collector.py`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
 use clap::Args;
 
 use super::measure::{median, spawn_target_tree, wait_usage, Usage, TARGET_NAME};
-use crate::proc_util::{build_agent, run_checked, succeeds, workspace_root, Profile};
+use crate::proc_util::{build_agent, workspace_root, Profile};
+use crate::tools;
 
 /// Flags of `bench overhead`.
 #[derive(Debug, Args)]
@@ -26,23 +27,11 @@ pub struct OverheadArgs {
     processes: usize,
 }
 
-fn python_with_psutil(root: &Path) -> anyhow::Result<PathBuf> {
-    let venv = root.join(".tools/venv");
-    let python = venv.join("bin/python");
-    if !python.exists() {
-        run_checked(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    }
-    if !succeeds(Command::new(&python).args(["-c", "import psutil"])) {
-        run_checked(Command::new(&python).args(["-m", "pip", "install", "-q", "psutil"]))?;
-    }
-    Ok(python)
-}
-
 /// Measures the agent and the baseline, interleaved, and prints the medians.
 pub fn run(args: &OverheadArgs) -> anyhow::Result<()> {
     let root = workspace_root();
     let agent = build_agent(Profile::Release)?;
-    let python = python_with_psutil(&root)?;
+    let python = tools::python_venv("bench", &["psutil"])?;
     let script = root.join("tests/bench/psutil_collector.py");
     let scratch = tempfile::tempdir()?;
     let _tree = spawn_target_tree(scratch.path(), args.processes)?;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
+use trace_claw_common::names;
 
 use crate::child::OwnedChild;
 use crate::proc_util::{build_agent, Profile};
@@ -325,14 +326,11 @@ fn read_written(dir: &Path) -> anyhow::Result<Written> {
                         .and_then(|v| v.parse::<f64>().ok())
                         .unwrap_or(0.0)
                 };
-                match field("name").as_deref() {
-                    Some("trace_claw.ebpf.events_dropped") => {
-                        w.ebpf_dropped = w.ebpf_dropped.max(value())
-                    }
-                    Some("trace_claw.export.failed_batches") => {
-                        w.export_failed = w.export_failed.max(value())
-                    }
-                    _ => {}
+                let name = field("name");
+                if name.as_deref() == Some(names::EBPF_EVENTS_DROPPED.name) {
+                    w.ebpf_dropped = w.ebpf_dropped.max(value());
+                } else if name.as_deref() == Some(names::EXPORT_FAILED_BATCHES.name) {
+                    w.export_failed = w.export_failed.max(value());
                 }
                 if let Some(s) = field("source") {
                     w.sources.insert(s);

@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
+use trace_claw_common::names::{self, labels, MetricDef};
 
 use super::measure::{median, wait_usage};
 use crate::proc_util::{build_agent, run_checked, target_dir, workspace_root, Profile};
@@ -227,6 +228,20 @@ fn civil(secs: i64) -> (String, String) {
     (date, time)
 }
 
+/// The `source` label of system samples.
+const SYSINFO: (&str, &str) = (labels::SOURCE, labels::SOURCE_SYSINFO);
+/// The `source` label of polled process samples.
+const PROCFS: (&str, &str) = (labels::SOURCE, labels::SOURCE_PROCFS);
+
+/// `"key":"value",...`: the inside of a sample's `labels` object.
+fn label_json(pairs: &[(&str, &str)]) -> String {
+    let quoted: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!(r#""{k}":"{v}""#))
+        .collect();
+    quoted.join(",")
+}
+
 /// A daily-file writer for one prefix.
 struct Daily {
     dir: PathBuf,
@@ -293,11 +308,14 @@ fn generate(dir: &Path, target: u64) -> anyhow::Result<()> {
     let mut cpu_time = 0.0f64;
     let mut io = [0u64; 4];
     let mut tick = 0i64;
+    let system_labels = label_json(&[SYSINFO]);
+    let total_labels = label_json(&[(labels::PID, labels::PID_TOTAL), PROCFS]);
     while written < target {
         let t = start + tick;
         let (date, ts) = civil(t);
-        let sample = |line: &mut String, name: &str, value: f64, unit: &str, labels: &str| {
+        let sample = |line: &mut String, metric: &MetricDef, value: f64, labels: &str| {
             line.clear();
+            let (name, unit) = (metric.name, metric.unit);
             // Same shape as MetricSample lines written by collect.
             put!(
                 line,
@@ -312,59 +330,41 @@ fn generate(dir: &Path, target: u64) -> anyhow::Result<()> {
             *written += res.write(&date, line)?;
             Ok(())
         };
-        for (cpu, v) in [("total", 20.0), ("0", 25.0), ("1", 15.0)] {
+        for (cpu, v) in [(labels::CPU_TOTAL, 20.0), ("0", 25.0), ("1", 15.0)] {
+            let cpu_labels = label_json(&[(labels::CPU, cpu), SYSINFO]);
             sample(
                 &mut line,
-                "system.cpu.usage_percent",
+                &names::SYSTEM_CPU_USAGE,
                 v + 10.0 * rnd(),
-                "%",
-                &format!(r#""cpu":"{cpu}","source":"sysinfo""#),
+                &cpu_labels,
             );
             emit(&line, &mut written, &mut lines)?;
         }
-        for (name, v, unit) in [
-            ("system.cpu.load_avg_1m", 0.8 + rnd(), "1"),
-            ("system.memory.usage_percent", 40.0 + rnd(), "%"),
-            ("system.memory.used_bytes", 8e9 + 1e8 * rnd(), "By"),
-            ("system.memory.available_bytes", 1.6e10 - 1e8 * rnd(), "By"),
+        for (metric, v) in [
+            (names::SYSTEM_LOAD_1M, 0.8 + rnd()),
+            (names::SYSTEM_MEMORY_USAGE, 40.0 + rnd()),
+            (names::SYSTEM_MEMORY_USED, 8e9 + 1e8 * rnd()),
+            (names::SYSTEM_MEMORY_AVAILABLE, 1.6e10 - 1e8 * rnd()),
         ] {
-            sample(&mut line, name, v.round(), unit, r#""source":"sysinfo""#);
+            sample(&mut line, &metric, v.round(), &system_labels);
             emit(&line, &mut written, &mut lines)?;
         }
         for iface in ["eth0", "lo"] {
-            for (name, v, unit) in [
-                (
-                    "system.network.bytes_sent_total",
-                    (tick * 5000) as f64,
-                    "By",
-                ),
-                (
-                    "system.network.bytes_recv_total",
-                    (tick * 9000) as f64,
-                    "By",
-                ),
+            let iface_labels = label_json(&[(labels::INTERFACE, iface), SYSINFO]);
+            for (metric, v) in [
+                (names::SYSTEM_NET_SENT_TOTAL, (tick * 5000) as f64),
+                (names::SYSTEM_NET_RECV_TOTAL, (tick * 9000) as f64),
             ] {
-                sample(
-                    &mut line,
-                    name,
-                    v,
-                    unit,
-                    &format!(r#""interface":"{iface}","source":"sysinfo""#),
-                );
+                sample(&mut line, &metric, v, &iface_labels);
                 emit(&line, &mut written, &mut lines)?;
             }
         }
-        for (name, v) in [
-            ("system.network.bytes_sent_rate", 5000.0),
-            ("system.network.bytes_recv_rate", 9000.0),
+        let eth0_labels = label_json(&[(labels::INTERFACE, "eth0"), SYSINFO]);
+        for (metric, v) in [
+            (names::SYSTEM_NET_SENT_RATE, 5000.0),
+            (names::SYSTEM_NET_RECV_RATE, 9000.0),
         ] {
-            sample(
-                &mut line,
-                name,
-                v,
-                "By/s",
-                r#""interface":"eth0","source":"sysinfo""#,
-            );
+            sample(&mut line, &metric, v, &eth0_labels);
             emit(&line, &mut written, &mut lines)?;
         }
         cpu_time += 0.05 + 0.1 * rnd();
@@ -372,42 +372,38 @@ fn generate(dir: &Path, target: u64) -> anyhow::Result<()> {
             *v += ((k as f64 + 1.0) * 1000.0 * rnd()) as u64;
         }
         for (pid, comm) in pids {
-            let labels = format!(
-                r#""pid":"{pid}","ppid":"31900","process_name":"{comm}","tracked":"match","source":"procfs""#
-            );
-            for (name, v, unit) in [
-                ("process.cpu.usage_percent", 5.0 * rnd(), "%"),
-                ("process.cpu.time_seconds", cpu_time / 4.0, "s"),
-                (
-                    "process.memory.rss_bytes",
-                    (2e8 + 1e6 * rnd()).round(),
-                    "By",
-                ),
-                ("process.memory.vms_bytes", 1.2e9, "By"),
-                ("process.io.read_bytes", (io[0] / 4) as f64, "By"),
-                ("process.io.write_bytes", (io[1] / 4) as f64, "By"),
+            let pid = pid.to_string();
+            let process_labels = label_json(&[
+                (labels::PID, &pid),
+                (labels::PPID, "31900"),
+                (labels::PROCESS_NAME, comm),
+                (labels::TRACKED, labels::TRACKED_MATCH),
+                PROCFS,
+            ]);
+            for (metric, v) in [
+                (names::PROCESS_CPU_USAGE, 5.0 * rnd()),
+                (names::PROCESS_CPU_TIME, cpu_time / 4.0),
+                (names::PROCESS_MEMORY_RSS, (2e8 + 1e6 * rnd()).round()),
+                (names::PROCESS_MEMORY_VMS, 1.2e9),
+                (names::PROCESS_IO_READ, (io[0] / 4) as f64),
+                (names::PROCESS_IO_WRITE, (io[1] / 4) as f64),
             ] {
-                sample(&mut line, name, v, unit, &labels);
+                sample(&mut line, &metric, v, &process_labels);
                 emit(&line, &mut written, &mut lines)?;
             }
         }
-        let total = r#""pid":"total","source":"procfs""#;
-        for (name, v, unit) in [
-            ("process.cpu.usage_percent", 20.0 * rnd(), "%"),
-            ("process.cpu.time_seconds", cpu_time, "s"),
-            (
-                "process.memory.rss_bytes",
-                (8e8 + 4e6 * rnd()).round(),
-                "By",
-            ),
-            ("process.io.read_bytes", io[0] as f64, "By"),
-            ("process.io.write_bytes", io[1] as f64, "By"),
-            ("process.io.block_read_bytes", (io[0] / 8) as f64, "By"),
-            ("process.network.bytes_sent", io[2] as f64, "By"),
-            ("process.network.bytes_recv", io[3] as f64, "By"),
-            ("process.count", 4.0, "1"),
+        for (metric, v) in [
+            (names::PROCESS_CPU_USAGE, 20.0 * rnd()),
+            (names::PROCESS_CPU_TIME, cpu_time),
+            (names::PROCESS_MEMORY_RSS, (8e8 + 4e6 * rnd()).round()),
+            (names::PROCESS_IO_READ, io[0] as f64),
+            (names::PROCESS_IO_WRITE, io[1] as f64),
+            (names::PROCESS_IO_BLOCK_READ, (io[0] / 8) as f64),
+            (names::PROCESS_NET_SENT, io[2] as f64),
+            (names::PROCESS_NET_RECV, io[3] as f64),
+            (names::PROCESS_COUNT, 4.0),
         ] {
-            sample(&mut line, name, v, unit, total);
+            sample(&mut line, &metric, v, &total_labels);
             emit(&line, &mut written, &mut lines)?;
         }
         if tick % 20 == 5 {

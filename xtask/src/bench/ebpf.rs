@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
+use trace_claw_common::names;
 
 use super::measure::{median, spawn_target_tree, wait_usage, TARGET_NAME};
 use crate::child::OwnedChild;
@@ -314,7 +315,7 @@ impl Bench {
                 .filter(|p| execs.contains(p) && exits.contains(p))
                 .count();
             let share = both as f64 / spawned.len().max(1) as f64 * 100.0;
-            let dropped = last_value(&out, "trace_claw.ebpf.events_dropped")?;
+            let dropped = last_value(&out, names::EBPF_EVENTS_DROPPED.name)?;
             eprintln!(
                 "  {} children in {elapsed:.1}s = {:.0}/s; exec+exit captured {both} ({share:.2}%); dropped {dropped}",
                 spawned.len(),

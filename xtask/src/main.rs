@@ -10,6 +10,7 @@ mod fresh_check;
 mod fuzz;
 mod peers;
 mod proc_util;
+mod procfs;
 mod run;
 mod setup;
 mod soak;

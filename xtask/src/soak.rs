@@ -24,6 +24,7 @@ use trace_claw_common::names;
 
 use crate::child::OwnedChild;
 use crate::proc_util::{build_agent, Profile};
+use crate::procfs;
 
 /// Flags of `soak`.
 #[derive(Debug, Args)]
@@ -199,14 +200,7 @@ fn send_requests(addr: &str, stop: &std::sync::atomic::AtomicBool) -> (u64, u64)
 }
 
 fn read_footprint(pid: u32, at: Duration) -> anyhow::Result<Reading> {
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).context("agent /proc status")?;
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("no VmRSS")?;
+    let rss_kib = procfs::vm_rss_kib(pid).context("no VmRSS in the agent's /proc status")?;
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .context("agent fds")?
         .count();

@@ -27,6 +27,7 @@ use trace_claw_common::names;
 use super::measure::{median, spawn_target_tree, wait_usage, TARGET_NAME};
 use crate::child::OwnedChild;
 use crate::proc_util::{build_agent, Profile};
+use crate::procfs;
 
 /// Flags of `bench ebpf`.
 #[derive(Debug, Args)]
@@ -419,19 +420,10 @@ impl AgentWatch {
             let mut last_kib = 0.0;
             let mut first: Option<(Instant, u64)> = None;
             let mut last: Option<(Instant, u64)> = None;
-            let status = format!("/proc/{pid}/status");
-            while let Ok(text) = std::fs::read_to_string(&status) {
-                let Some(kib) = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.split_whitespace().next())
-                    .and_then(|v| v.parse::<f64>().ok())
-                else {
-                    break; // a zombie has no VmRSS
-                };
-                last_kib = kib;
+            while let Some(kib) = procfs::vm_rss_kib(pid) {
+                last_kib = kib as f64;
                 if started.elapsed() >= STEADY_AFTER {
-                    if let Some(ns) = on_cpu_ns(pid) {
+                    if let Ok(ns) = procfs::on_cpu_ns(pid) {
                         let now = (Instant::now(), ns);
                         first.get_or_insert(now);
                         last = Some(now);
@@ -454,17 +446,6 @@ impl AgentWatch {
         let (kib, steady) = self.0.join().unwrap_or((0.0, None));
         (kib / 1024.0, steady)
     }
-}
-
-/// Sum of the `sum_exec_runtime` of a process's threads (/proc/PID/task/*/schedstat), in ns.
-fn on_cpu_ns(pid: u32) -> Option<u64> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut total = 0;
-    for task in tasks.flatten() {
-        let text = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(total)
 }
 
 /// A running agent; stopped with SIGTERM (so it flushes) and reaped, also when a benchmark

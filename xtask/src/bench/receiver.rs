@@ -26,6 +26,7 @@ use prost::Message;
 use super::measure::median;
 use crate::child::OwnedChild;
 use crate::proc_util::{build_agent, Profile};
+use crate::procfs;
 
 /// Flags of `bench receiver`.
 #[derive(Debug, Args)]
@@ -162,23 +163,10 @@ fn measure(agent: &Path, body: &[u8], args: &ReceiverArgs) -> anyhow::Result<Run
     })
 }
 
-/// On-CPU seconds of every thread of `pid`, from /proc/PID/task/*/schedstat (nanoseconds, so
-/// short baseline runs are measured exactly rather than in 10 ms clock ticks).
+/// On-CPU seconds of every thread of `pid` (nanosecond schedstat, so short baseline runs are
+/// measured exactly rather than in 10 ms clock ticks).
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let mut nanos = 0u64;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let path = task?.path().join("schedstat");
-        // A thread may exit between listing and reading; it then no longer counts.
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        nanos += text
-            .split_whitespace()
-            .next()
-            .and_then(|f| f.parse::<u64>().ok())
-            .with_context(|| format!("bad {path:?}"))?;
-    }
-    Ok(nanos as f64 / 1e9)
+    Ok(procfs::on_cpu_ns(pid)? as f64 / 1e9)
 }
 
 /// Sends `n` POSTs of `body` on one keep-alive connection, checking each answer is 200.

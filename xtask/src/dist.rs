@@ -43,6 +43,35 @@ const SUMMARY: &str = "OpenClaw AI-assistant workflow tracer with per-process re
 /// The unit's path inside the package and on the installed system.
 const UNIT_PATH: &str = "lib/systemd/system/trace-claw.service";
 
+/// A file both packages ship beside the binaries, and where each puts it.
+struct Shipped {
+    /// Path in the workspace.
+    source: &'static str,
+    /// Path inside the tarball's top folder.
+    in_tarball: &'static str,
+    /// Path inside the .deb (and on the installed system).
+    in_deb: &'static str,
+}
+
+/// The config, the systemd unit and the README.
+const SHIPPED: [Shipped; 3] = [
+    Shipped {
+        source: "configs/trace_claw.yaml",
+        in_tarball: "etc/trace_claw.yaml",
+        in_deb: "etc/trace-claw/trace_claw.yaml",
+    },
+    Shipped {
+        source: "deploy/systemd/trace-claw.service",
+        in_tarball: "systemd/trace-claw.service",
+        in_deb: UNIT_PATH,
+    },
+    Shipped {
+        source: "README.md",
+        in_tarball: "README.md",
+        in_deb: "usr/share/doc/trace-claw/README.md",
+    },
+];
+
 /// Builds the tarball and the .deb; with `--check`, installs and exercises the .deb.
 pub fn run(args: &DistArgs) -> anyhow::Result<()> {
     let root = workspace_root();
@@ -82,15 +111,9 @@ fn tarball(root: &Path, built: &Path, dist: &Path) -> anyhow::Result<PathBuf> {
     let name = format!("{PACKAGE}-{VERSION}-{}-linux", std::env::consts::ARCH);
     let stage = dist.join(&name);
     stripped_binaries(built, &stage.join("bin"))?;
-    copy(
-        &root.join("configs/trace_claw.yaml"),
-        &stage.join("etc/trace_claw.yaml"),
-    )?;
-    copy(
-        &root.join("deploy/systemd/trace-claw.service"),
-        &stage.join("systemd/trace-claw.service"),
-    )?;
-    copy(&root.join("README.md"), &stage.join("README.md"))?;
+    for file in SHIPPED {
+        copy(&root.join(file.source), &stage.join(file.in_tarball))?;
+    }
     let tarball = dist.join(format!("{name}.tar.gz"));
     run_checked(
         Command::new("tar")
@@ -111,18 +134,9 @@ fn deb(root: &Path, built: &Path, dist: &Path) -> anyhow::Result<PathBuf> {
     let stage = dist.join("deb");
     let bin = stage.join("usr/bin");
     stripped_binaries(built, &bin)?;
-    copy(
-        &root.join("configs/trace_claw.yaml"),
-        &stage.join("etc/trace-claw/trace_claw.yaml"),
-    )?;
-    copy(
-        &root.join("deploy/systemd/trace-claw.service"),
-        &stage.join(UNIT_PATH),
-    )?;
-    copy(
-        &root.join("README.md"),
-        &stage.join("usr/share/doc/trace-claw/README.md"),
-    )?;
+    for file in SHIPPED {
+        copy(&root.join(file.source), &stage.join(file.in_deb))?;
+    }
     let control = stage.join("DEBIAN");
     write(
         &control.join("control"),
@@ -143,18 +157,22 @@ fn deb(root: &Path, built: &Path, dist: &Path) -> anyhow::Result<PathBuf> {
         &control.join("conffiles"),
         "/etc/trace-claw/trace_claw.yaml\n",
     )?;
-    maintainer_script(
-        &control.join("postinst"),
-        "[ \"$1\" = configure ] && [ -d /run/systemd/system ] && systemctl daemon-reload || true",
-    )?;
-    maintainer_script(
-        &control.join("prerm"),
-        "[ -d /run/systemd/system ] && systemctl stop trace-claw.service || true",
-    )?;
-    maintainer_script(
-        &control.join("postrm"),
-        "[ -d /run/systemd/system ] && systemctl daemon-reload || true",
-    )?;
+    for (name, body) in [
+        (
+            "postinst",
+            "[ \"$1\" = configure ] && [ -d /run/systemd/system ] && systemctl daemon-reload || true",
+        ),
+        (
+            "prerm",
+            "[ -d /run/systemd/system ] && systemctl stop trace-claw.service || true",
+        ),
+        (
+            "postrm",
+            "[ -d /run/systemd/system ] && systemctl daemon-reload || true",
+        ),
+    ] {
+        maintainer_script(&control.join(name), body)?;
+    }
     let deb = dist.join(format!("{PACKAGE}_{VERSION}_{arch}.deb"));
     run_checked(
         Command::new("dpkg-deb")

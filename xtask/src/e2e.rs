@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use self::openclaw::{Home, TURNS};
 use self::procs::Service;
-use crate::proc_util::{build_agent, Profile};
+use crate::proc_util::{build_agent, run_quiet, Profile};
 
 /// Flags of `cargo xtask e2e-openclaw`.
 #[derive(Debug, clap::Args)]
@@ -356,42 +356,26 @@ fn default_cache_dir() -> PathBuf {
 
 /// `trace-claw-agent generate-config --endpoint http://127.0.0.1:<port>` as JSON.
 fn generate_config(agent: &Path, cwd: &Path, receiver_port: u16) -> Result<Value> {
-    let out = Command::new(agent)
-        .current_dir(cwd)
-        .args([
-            "generate-config",
-            "--endpoint",
-            &format!("http://127.0.0.1:{receiver_port}"),
-        ])
-        .output()
-        .context("running trace-claw-agent generate-config")?;
-    if !out.status.success() {
-        bail!(
-            "generate-config failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    serde_json::from_slice(&out.stdout).context("generate-config printed no JSON")
+    let stdout = run_quiet(Command::new(agent).current_dir(cwd).args([
+        "generate-config",
+        "--endpoint",
+        &format!("http://127.0.0.1:{receiver_port}"),
+    ]))?;
+    serde_json::from_slice(&stdout).context("generate-config printed no JSON")
 }
 
 /// Newer OpenClaw releases keep transcripts in SQLite: export them as JSONL next to the copied
 /// ones (`tests/e2e/export_transcripts.py`, stdlib sqlite3).
 fn export_sqlite_transcripts(workspace: &Path, run: &RunDir) -> Result<()> {
-    let out = Command::new("python3")
-        .arg(workspace.join("tests/e2e/export_transcripts.py"))
-        .arg(run.home.state_dir())
-        .arg(run.trace_dir.join("openclaw/sessions"))
-        .output()
-        .context("running tests/e2e/export_transcripts.py")?;
-    if !out.status.success() {
-        bail!(
-            "export_transcripts.py failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    let stdout = run_quiet(
+        Command::new("python3")
+            .arg(workspace.join("tests/e2e/export_transcripts.py"))
+            .arg(run.home.state_dir())
+            .arg(run.trace_dir.join("openclaw/sessions")),
+    )?;
     eprintln!(
         "e2e: transcripts in SQLite: {}",
-        String::from_utf8_lossy(&out.stdout).trim()
+        String::from_utf8_lossy(&stdout).trim()
     );
     Ok(())
 }

@@ -53,8 +53,9 @@ pub fn run_checked(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs a command, showing its output only when it fails.
-pub fn run_quiet(cmd: &mut Command) -> anyhow::Result<()> {
+/// Runs a command without echoing it and returns its standard output; unless it exits 0, fails
+/// with everything it printed.
+pub fn run_quiet(cmd: &mut Command) -> anyhow::Result<Vec<u8>> {
     let out = cmd
         .output()
         .with_context(|| format!("cannot start {}", describe(cmd)))?;
@@ -67,7 +68,7 @@ pub fn run_quiet(cmd: &mut Command) -> anyhow::Result<()> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(())
+    Ok(out.stdout)
 }
 
 /// Whether a command exits 0, without echoing (used for idempotency checks).

@@ -22,10 +22,7 @@ pub struct RunArgs {
 /// Builds and runs the agent.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     if !args.no_setup {
-        setup::run(&SetupArgs {
-            no_ebpf: false,
-            tests: false,
-        })?;
+        setup::run(&SetupArgs::BUILD)?;
     }
     let agent = build_agent(Profile::Release)?;
     run_checked(Command::new(agent).args(&args.agent_args))

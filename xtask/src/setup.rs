@@ -30,6 +30,19 @@ pub struct SetupArgs {
     pub tests: bool,
 }
 
+impl SetupArgs {
+    /// What building and running the agent needs (`cargo xtask run`).
+    pub const BUILD: Self = Self {
+        no_ebpf: false,
+        tests: false,
+    };
+    /// That and what the test suite needs (`cargo xtask test`).
+    pub const TESTS: Self = Self {
+        no_ebpf: false,
+        tests: true,
+    };
+}
+
 /// Headless browser for the HTML report test, and bpftool for the soak and eBPF benchmarks.
 const TEST_APT_PACKAGES: &[&str] = &["bpftool", "chromium"];
 const MACOS_TARGET: &str = "aarch64-apple-darwin";

@@ -33,10 +33,7 @@ pub struct TestArgs {
 /// Runs the suite, stopping at the first failing step.
 pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     if !args.no_setup {
-        setup::run(&SetupArgs {
-            no_ebpf: false,
-            tests: true,
-        })?;
+        setup::run(&SetupArgs::TESTS)?;
     }
     if !is_root() && !in_ci() {
         eprintln!("test: note: not root, so the eBPF tests will print 'skipping'; run `sudo -E cargo xtask test` to include them");

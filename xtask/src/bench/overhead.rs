@@ -3,6 +3,7 @@
 //! wait4 rusage) and peak RSS, median of several runs, beside a psutil-based Python collector
 //! doing the same work in the same run (the baseline, `tests/bench/psutil_collector.py`).
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -37,52 +38,29 @@ pub fn run(args: &OverheadArgs) -> anyhow::Result<()> {
     let _tree = spawn_target_tree(scratch.path(), args.processes)?;
     let seconds = args.seconds.to_string();
 
-    type Launch<'a> = (&'a str, Box<dyn Fn(&Path) -> Command + 'a>);
-    let collectors: Vec<Launch<'_>> = vec![
+    // Each collector: its name, and the program and arguments before the flags they share.
+    let collectors: [(&str, &Path, Vec<&OsStr>); 2] = [
         (
             "trace-claw (procfs)",
-            Box::new(|out: &Path| {
-                let mut c = Command::new(&agent);
-                c.args([
-                    "collect",
-                    "--ebpf",
-                    "off",
-                    "--process",
-                    TARGET_NAME,
-                    "--interval",
-                    "1",
-                    "--duration",
-                    &seconds,
-                ])
-                .arg("--output-dir")
-                .arg(out);
-                c
-            }),
+            &agent,
+            ["collect", "--ebpf", "off"].map(OsStr::new).to_vec(),
         ),
-        (
-            "python psutil baseline",
-            Box::new(|out: &Path| {
-                let mut c = Command::new(&python);
-                c.arg(&script)
-                    .args([
-                        "--process",
-                        TARGET_NAME,
-                        "--interval",
-                        "1",
-                        "--duration",
-                        &seconds,
-                    ])
-                    .arg("--output-dir")
-                    .arg(out);
-                c
-            }),
-        ),
+        ("python psutil baseline", &python, vec![script.as_os_str()]),
     ];
+    let launch = |program: &Path, prefix: &[&OsStr], out: &Path| {
+        let mut c = Command::new(program);
+        c.args(prefix)
+            .args(["--process", TARGET_NAME, "--interval", "1"])
+            .args(["--duration", &seconds])
+            .arg("--output-dir")
+            .arg(out);
+        c
+    };
     let mut results: Vec<(&str, Vec<Usage>)> =
-        collectors.iter().map(|(n, _)| (*n, Vec::new())).collect();
+        collectors.iter().map(|(n, ..)| (*n, Vec::new())).collect();
     for run in 0..args.runs {
         // Interleave collectors so machine noise hits both alike.
-        for (i, (name, launch)) in collectors.iter().enumerate() {
+        for (i, (name, program, prefix)) in collectors.iter().enumerate() {
             let out = scratch.path().join(format!("run{run}-{i}"));
             eprintln!(
                 "bench: run {}/{} {name} ({}s)",
@@ -90,7 +68,7 @@ pub fn run(args: &OverheadArgs) -> anyhow::Result<()> {
                 args.runs,
                 args.seconds
             );
-            let child = launch(&out)
+            let child = launch(program, prefix, &out)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()?;

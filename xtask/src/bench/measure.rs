@@ -1,12 +1,15 @@
-//! What every benchmark measures with: a finished child's CPU time and peak RSS, the median of
-//! several runs, and the target tree of sleeping processes the agent is pointed at.
+//! What the benchmarks measure with: a finished child's CPU time and peak RSS, a running one's
+//! steady-state RSS and CPU share, the median of several runs, and the target tree of sleeping
+//! processes the agent is pointed at.
 
 use std::path::Path;
 use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
 use crate::child::OwnedChild;
+use crate::procfs;
 
 /// Name the target processes run under (a copy of `sleep`), so nothing else matches.
 pub const TARGET_NAME: &str = "tcbench-target";
@@ -69,6 +72,51 @@ pub fn spawn_target_tree(dir: &Path, n: usize) -> anyhow::Result<Vec<OwnedChild>
                 .context("cannot start target")
         })
         .collect()
+}
+
+/// Samples a process's VmRSS and on-CPU time once a second until it exits: the last RSS
+/// reading (the steady state, where the peak from rusage includes start-up) and the CPU share
+/// from the first sample after [`STEADY_AFTER`] to the last one (steady state, without the
+/// start-up's BTF parsing and program loading).
+pub struct AgentWatch(std::thread::JoinHandle<(f64, Option<f64>)>);
+
+/// When the steady-state CPU window of [`AgentWatch`] opens.
+pub const STEADY_AFTER: Duration = Duration::from_secs(5);
+
+impl AgentWatch {
+    /// Starts sampling `pid` on a thread of its own.
+    pub fn start(pid: u32) -> Self {
+        Self(std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut last_kib = 0.0;
+            let mut first: Option<(Instant, u64)> = None;
+            let mut last: Option<(Instant, u64)> = None;
+            while let Some(kib) = procfs::vm_rss_kib(pid) {
+                last_kib = kib as f64;
+                if started.elapsed() >= STEADY_AFTER {
+                    if let Ok(ns) = procfs::on_cpu_ns(pid) {
+                        let now = (Instant::now(), ns);
+                        first.get_or_insert(now);
+                        last = Some(now);
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            let steady = match (first, last) {
+                (Some((t0, c0)), Some((t1, c1))) if t1 > t0 => {
+                    Some(c1.saturating_sub(c0) as f64 / (t1 - t0).as_nanos() as f64 * 100.0)
+                }
+                _ => None,
+            };
+            (last_kib, steady)
+        }))
+    }
+
+    /// Last RSS in MiB and steady-state CPU in % of one core.
+    pub fn finish(self) -> (f64, Option<f64>) {
+        let (kib, steady) = self.0.join().unwrap_or((0.0, None));
+        (kib / 1024.0, steady)
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,10 @@
 //! whose diagnostics point at the receiver; runs the scripted turns through the OpenClaw CLI,
 //! stops everything, copies OpenClaw's file log and transcripts into the trace dir, runs
 //! `analyze --format json` and checks it against what the fake model served. See docs/e2e.md.
+//!
+//! One piece at ~420 lines: `live_run` is one ordered script (start the services, run the
+//! turns, stop, copy the artifacts) whose steps share the run's services and timings; what it
+//! drives lives in the submodules.
 
 mod checks;
 mod install;

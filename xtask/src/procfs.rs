@@ -49,18 +49,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_vm_rss_from_a_status_text() {
-        let status = "Name:\tsleep\nVmPeak:\t    8192 kB\nVmRSS:\t    1536 kB\nThreads:\t1\n";
-        assert_eq!(parse_vm_rss_kib(status), Some(1536));
-        assert_eq!(
-            parse_vm_rss_kib("Name:\tzombie\nState:\tZ (zombie)\n"),
-            None
-        );
+    fn reads_vm_rss_from_a_status_text_and_none_from_a_zombie() {
+        let cases = [
+            (
+                "Name:\tsleep\nVmPeak:\t    8192 kB\nVmRSS:\t    1536 kB\n",
+                Some(1536),
+            ),
+            ("Name:\tzombie\nState:\tZ (zombie)\n", None),
+        ];
+        for (status, rss) in cases {
+            assert_eq!(parse_vm_rss_kib(status), rss, "{status:?}");
+        }
     }
 
     #[test]
     fn reads_the_on_cpu_time_of_a_schedstat_line() {
-        assert_eq!(parse_schedstat_ns("2034567 12345 17\n"), Some(2_034_567));
-        assert_eq!(parse_schedstat_ns(""), None);
+        let ns = parse_schedstat_ns("2034567 12345 17\n");
+        assert_eq!(ns, Some(2_034_567));
+        assert!(parse_schedstat_ns("").is_none());
     }
 }

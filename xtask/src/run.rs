@@ -6,7 +6,7 @@ use std::process::Command;
 use clap::Args;
 
 use crate::proc_util::{build_agent, run_checked, Profile};
-use crate::setup::{self, SetupArgs};
+use crate::setup::SetupArgs;
 
 /// Flags of `run`.
 #[derive(Debug, Args)]
@@ -21,9 +21,7 @@ pub struct RunArgs {
 
 /// Builds and runs the agent.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
-    if !args.no_setup {
-        setup::run(&SetupArgs::BUILD)?;
-    }
+    SetupArgs::BUILD.run_unless(args.no_setup)?;
     let agent = build_agent(Profile::Release)?;
     run_checked(Command::new(agent).args(&args.agent_args))
 }

@@ -41,6 +41,14 @@ impl SetupArgs {
         no_ebpf: false,
         tests: true,
     };
+
+    /// Runs these setup steps, unless the caller's `--no-setup` says `skip`.
+    pub fn run_unless(&self, skip: bool) -> anyhow::Result<()> {
+        if skip {
+            return Ok(());
+        }
+        run(self)
+    }
 }
 
 /// Headless browser for the HTML report test, and bpftool for the soak and eBPF benchmarks.

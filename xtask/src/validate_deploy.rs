@@ -403,20 +403,16 @@ mod tests {
     fn collector_check_catches_an_undefined_exporter() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.yaml");
-        let bad = "receivers:\n  otlp: {}\nexporters:\n  debug: {}\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheus]\n";
-        std::fs::write(&path, bad).expect("write");
-        let err = check_collector(&path).expect_err("undefined exporter");
-        assert!(
-            err.to_string().contains("prometheus is not defined"),
-            "{err:#}"
-        );
-        let unknown = "receivers:\n  otlpp: {}\nexporters:\n  debug: {}\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlpp]\n      exporters: [debug]\n";
-        std::fs::write(&path, unknown).expect("write");
-        let err = check_collector(&path).expect_err("unknown type");
-        assert!(
-            err.to_string().contains("unknown component type"),
-            "{err:#}"
-        );
+        let undefined_exporter = "receivers:\n  otlp: {}\nexporters:\n  debug: {}\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheus]\n";
+        let unknown_type = "receivers:\n  otlpp: {}\nexporters:\n  debug: {}\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlpp]\n      exporters: [debug]\n";
+        for (config, expected) in [
+            (undefined_exporter, "prometheus is not defined"),
+            (unknown_type, "unknown component type"),
+        ] {
+            std::fs::write(&path, config).expect("write");
+            let err = check_collector(&path).expect_err(expected);
+            assert!(err.to_string().contains(expected), "{err:#}");
+        }
     }
 
     #[test]

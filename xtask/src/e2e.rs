@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use self::openclaw::{Home, TURNS};
 use self::procs::Service;
-use crate::proc_util::{build_agent, run_quiet, Profile};
+use crate::proc_util::{build_agent, free_port, run_quiet, Profile};
 
 /// Flags of `cargo xtask e2e-openclaw`.
 #[derive(Debug, clap::Args)]
@@ -183,7 +183,7 @@ fn live_run(
     if work_dir.exists() {
         fs::remove_dir_all(work_dir).with_context(|| format!("emptying {}", work_dir.display()))?;
     }
-    let run = RunDir::new(work_dir.to_path_buf(), procs::free_port()?);
+    let run = RunDir::new(work_dir.to_path_buf(), free_port()?);
     fs::create_dir_all(&run.logs)?;
     fs::create_dir_all(&run.trace_dir)?;
     eprintln!("e2e: openclaw {} in {}", tc.version, run.root.display());
@@ -194,7 +194,7 @@ fn live_run(
     let (model_port, mut collector, receiver_port) =
         timings.time("start trace-claw-agent", || {
             let port = model::port(&model)?;
-            let receiver_port = procs::free_port()?;
+            let receiver_port = free_port()?;
             let mut cmd = Command::new(agent);
             cmd.current_dir(&run.root).args([
                 "collect",

@@ -1,6 +1,9 @@
 //! `cargo xtask`: setup, test, run and benchmark helpers for trace-claw.
 //!
-//! Each subcommand lives in its own module with its own clap `Args`.
+//! Each subcommand lives in its own module with its own clap `Args` (a folder of the same name
+//! holds its parts). What several subcommands share: `proc_util` (run commands, build the
+//! agent), `child` (children stopped on drop), `procfs` (RSS and CPU of a running process) and
+//! `tools` (what xtask installs: apt packages, `.deb`s unpacked into `.tools/`, the venv).
 
 mod bench;
 mod child;

@@ -1,4 +1,4 @@
-//! Small helpers to run commands and locate the workspace.
+//! Small helpers to run commands, locate the workspace and build the agent.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -95,6 +95,12 @@ pub fn describe(cmd: &Command) -> String {
         s.push_str(&a.to_string_lossy());
     }
     s
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bind :0, read, release).
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
 }
 
 /// Whether this process runs as root.

@@ -23,7 +23,7 @@ use clap::Args;
 
 use self::report::{json_field, report, Reading};
 use crate::child::OwnedChild;
-use crate::proc_util::{build_agent, Profile};
+use crate::proc_util::{build_agent, free_port, Profile};
 use crate::procfs;
 
 /// Flags of `soak`.
@@ -87,7 +87,7 @@ done"#;
             .context("cannot start the churn loop")?,
     );
 
-    let listen = free_loopback_addr()?;
+    let listen = format!("127.0.0.1:{}", free_port()?);
     let mut child = Command::new(&agent)
         .args(["collect", "--process", TARGET_NAME, "--ebpf", &args.ebpf])
         .args(["--receive-listen", &listen])
@@ -154,12 +154,6 @@ done"#;
         bail!("agent failed at SIGTERM ({status}); log:\n{log}");
     }
     report(&readings, warmup, &out, &log, (sent_ok, refused))
-}
-
-/// A free `127.0.0.1:PORT` for the receiver.
-fn free_loopback_addr() -> anyhow::Result<String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.to_string())
 }
 
 /// Posts a one-span OTLP/JSON request every 50 ms until `stop`; returns (answered 200, other).

@@ -36,7 +36,7 @@ use super::measure::{
     median, spawn_target_tree, wait_usage, AgentWatch, STEADY_AFTER, TARGET_NAME,
 };
 use crate::child::OwnedChild;
-use crate::proc_util::{build_agent, Profile};
+use crate::proc_util::{build_agent, is_root, Profile};
 
 /// Flags of `bench ebpf`.
 #[derive(Debug, Args)]
@@ -135,8 +135,7 @@ struct Bench {
 
 impl Bench {
     fn new() -> anyhow::Result<Self> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !is_root() {
             bail!("bench-ebpf loads eBPF programs: run as root (sudo -E cargo xtask bench ebpf)");
         }
         let agent = build_agent(Profile::Release)?;

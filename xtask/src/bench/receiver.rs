@@ -10,7 +10,7 @@
 //! cost of HTTP and of writing a line, without any span to decode or re-encode.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,7 +25,7 @@ use prost::Message;
 
 use super::measure::median;
 use crate::child::OwnedChild;
-use crate::proc_util::{build_agent, Profile};
+use crate::proc_util::{build_agent, free_port, Profile};
 use crate::procfs;
 
 /// Flags of `bench receiver`.
@@ -110,8 +110,7 @@ pub fn run(args: &ReceiverArgs) -> anyhow::Result<()> {
 /// Starts a fresh agent, sends `args.requests` copies of `body`, returns wall and CPU time.
 fn measure(agent: &Path, body: &[u8], args: &ReceiverArgs) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir()?;
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
     let child = Command::new(agent)
         .args([
             "collect",

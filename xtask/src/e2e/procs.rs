@@ -3,7 +3,7 @@
 //! paths (Drop).
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -79,12 +79,6 @@ impl Service {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago (bind :0, read, release).
-pub fn free_port() -> Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
 }
 
 /// Waits until 127.0.0.1:`port` accepts connections, failing early if `service` exits.

@@ -17,13 +17,15 @@
 //! samples of a process it started are `source: ebpf`, verifies the unit with `systemd-analyze`
 //! when that exists, and purges the package again, also when a check failed.
 
+mod check;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{bail, ensure, Context};
 use clap::Args;
 
-use crate::proc_util::{describe, is_root, output_of, run_checked, succeeds, workspace_root};
+use crate::proc_util::{build_agent, output_of, run_checked, workspace_root, Profile};
 
 /// Flags of `dist`.
 #[derive(Debug, Args)]
@@ -41,11 +43,39 @@ const SUMMARY: &str = "OpenClaw AI-assistant workflow tracer with per-process re
 /// The unit's path inside the package and on the installed system.
 const UNIT_PATH: &str = "lib/systemd/system/trace-claw.service";
 
+/// A file both packages ship beside the binaries, and where each puts it.
+struct Shipped {
+    /// Path in the workspace.
+    source: &'static str,
+    /// Path inside the tarball's top folder.
+    in_tarball: &'static str,
+    /// Path inside the .deb (and on the installed system).
+    in_deb: &'static str,
+}
+
+/// The config, the systemd unit and the README.
+const SHIPPED: [Shipped; 3] = [
+    Shipped {
+        source: "configs/trace_claw.yaml",
+        in_tarball: "etc/trace_claw.yaml",
+        in_deb: "etc/trace-claw/trace_claw.yaml",
+    },
+    Shipped {
+        source: "deploy/systemd/trace-claw.service",
+        in_tarball: "systemd/trace-claw.service",
+        in_deb: UNIT_PATH,
+    },
+    Shipped {
+        source: "README.md",
+        in_tarball: "README.md",
+        in_deb: "usr/share/doc/trace-claw/README.md",
+    },
+];
+
 /// Builds the tarball and the .deb; with `--check`, installs and exercises the .deb.
 pub fn run(args: &DistArgs) -> anyhow::Result<()> {
     let root = workspace_root();
-    run_checked(Command::new("cargo").args(["build", "--release", "--bin", "trace-claw-agent"]))?;
-    let built = root.join("target/release/trace-claw-agent");
+    let built = build_agent(Profile::Release)?;
     let version = output_of(Command::new(&built).arg("version")).unwrap_or_default();
     ensure!(
         version.contains("ebpf: built in"),
@@ -71,7 +101,7 @@ pub fn run(args: &DistArgs) -> anyhow::Result<()> {
         );
     }
     if args.check {
-        check_package(&deb)?;
+        check::check_package(&deb)?;
     }
     Ok(())
 }
@@ -81,15 +111,9 @@ fn tarball(root: &Path, built: &Path, dist: &Path) -> anyhow::Result<PathBuf> {
     let name = format!("{PACKAGE}-{VERSION}-{}-linux", std::env::consts::ARCH);
     let stage = dist.join(&name);
     stripped_binaries(built, &stage.join("bin"))?;
-    copy(
-        &root.join("configs/trace_claw.yaml"),
-        &stage.join("etc/trace_claw.yaml"),
-    )?;
-    copy(
-        &root.join("deploy/systemd/trace-claw.service"),
-        &stage.join("systemd/trace-claw.service"),
-    )?;
-    copy(&root.join("README.md"), &stage.join("README.md"))?;
+    for file in SHIPPED {
+        copy(&root.join(file.source), &stage.join(file.in_tarball))?;
+    }
     let tarball = dist.join(format!("{name}.tar.gz"));
     run_checked(
         Command::new("tar")
@@ -110,18 +134,9 @@ fn deb(root: &Path, built: &Path, dist: &Path) -> anyhow::Result<PathBuf> {
     let stage = dist.join("deb");
     let bin = stage.join("usr/bin");
     stripped_binaries(built, &bin)?;
-    copy(
-        &root.join("configs/trace_claw.yaml"),
-        &stage.join("etc/trace-claw/trace_claw.yaml"),
-    )?;
-    copy(
-        &root.join("deploy/systemd/trace-claw.service"),
-        &stage.join(UNIT_PATH),
-    )?;
-    copy(
-        &root.join("README.md"),
-        &stage.join("usr/share/doc/trace-claw/README.md"),
-    )?;
+    for file in SHIPPED {
+        copy(&root.join(file.source), &stage.join(file.in_deb))?;
+    }
     let control = stage.join("DEBIAN");
     write(
         &control.join("control"),
@@ -142,18 +157,22 @@ fn deb(root: &Path, built: &Path, dist: &Path) -> anyhow::Result<PathBuf> {
         &control.join("conffiles"),
         "/etc/trace-claw/trace_claw.yaml\n",
     )?;
-    maintainer_script(
-        &control.join("postinst"),
-        "[ \"$1\" = configure ] && [ -d /run/systemd/system ] && systemctl daemon-reload || true",
-    )?;
-    maintainer_script(
-        &control.join("prerm"),
-        "[ -d /run/systemd/system ] && systemctl stop trace-claw.service || true",
-    )?;
-    maintainer_script(
-        &control.join("postrm"),
-        "[ -d /run/systemd/system ] && systemctl daemon-reload || true",
-    )?;
+    for (name, body) in [
+        (
+            "postinst",
+            "[ \"$1\" = configure ] && [ -d /run/systemd/system ] && systemctl daemon-reload || true",
+        ),
+        (
+            "prerm",
+            "[ -d /run/systemd/system ] && systemctl stop trace-claw.service || true",
+        ),
+        (
+            "postrm",
+            "[ -d /run/systemd/system ] && systemctl daemon-reload || true",
+        ),
+    ] {
+        maintainer_script(&control.join(name), body)?;
+    }
     let deb = dist.join(format!("{PACKAGE}_{VERSION}_{arch}.deb"));
     run_checked(
         Command::new("dpkg-deb")
@@ -261,155 +280,4 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Purges the package when dropped, so a failed check leaves nothing installed.
-struct Installed;
-
-impl Drop for Installed {
-    fn drop(&mut self) {
-        let purged = succeeds(Command::new("dpkg").args(["--purge", PACKAGE]));
-        eprintln!(
-            "dist: dpkg --purge {PACKAGE}: {}",
-            if purged { "removed" } else { "FAILED" }
-        );
-    }
-}
-
-/// Installs the .deb and checks the installed agent; see the module doc.
-fn check_package(deb: &Path) -> anyhow::Result<()> {
-    ensure!(is_root(), "dist --check installs a package and needs root");
-    let status = output_of(Command::new("dpkg-query").args(["-W", "-f=${Status}", PACKAGE]));
-    ensure!(
-        !status.is_some_and(|s| s.contains("installed") && !s.contains("not-installed")),
-        "{PACKAGE} is already installed here and the check would replace it; \
-         remove it first (dpkg --purge {PACKAGE})"
-    );
-    run_checked(Command::new("dpkg").arg("-i").arg(deb))?;
-    let installed = Installed;
-    for (path, what) in [
-        ("/usr/bin/trace-claw-agent", "the agent"),
-        ("/usr/bin/trace-claw", "the trace-claw link"),
-        ("/etc/trace-claw/trace_claw.yaml", "the config"),
-        ("/lib/systemd/system/trace-claw.service", "the unit"),
-    ] {
-        ensure!(
-            Path::new(path).exists(),
-            "the package did not install {what} at {path}"
-        );
-    }
-    for bin in ["/usr/bin/trace-claw-agent", "/usr/bin/trace-claw"] {
-        let version = output_of(Command::new(bin).arg("version"))
-            .with_context(|| format!("`{bin} version` failed"))?;
-        ensure!(
-            version.contains(VERSION) && version.contains("ebpf: built in"),
-            "`{bin} version` says '{}'",
-            version.trim()
-        );
-        eprintln!("dist: {bin} version: {}", version.replace('\n', "; "));
-    }
-    let unit = std::fs::read_to_string(Path::new("/").join(UNIT_PATH))
-        .context("cannot read the installed unit")?;
-    if succeeds(Command::new("systemd-analyze").arg("--version")) {
-        run_checked(
-            Command::new("systemd-analyze")
-                .arg("verify")
-                .arg(Path::new("/").join(UNIT_PATH)),
-        )?;
-    } else {
-        eprintln!("dist: systemd-analyze is not installed; the unit's syntax was not verified");
-    }
-    collect_with_unit_privileges(&unit_capabilities(&unit)?)?;
-    drop(installed);
-    ensure!(
-        !Path::new("/usr/bin/trace-claw-agent").exists(),
-        "dpkg --purge left /usr/bin/trace-claw-agent behind"
-    );
-    eprintln!("dist: package check passed");
-    Ok(())
-}
-
-/// The capabilities of the unit's `AmbientCapabilities=` line, as setpriv names them
-/// (`+bpf,+perfmon,...`).
-fn unit_capabilities(unit: &str) -> anyhow::Result<String> {
-    let line = unit
-        .lines()
-        .find_map(|l| l.strip_prefix("AmbientCapabilities="))
-        .context("the unit has no AmbientCapabilities= line")?;
-    let caps: Vec<String> = line
-        .split_whitespace()
-        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
-        .collect();
-    ensure!(!caps.is_empty(), "the unit's AmbientCapabilities= is empty");
-    Ok(caps.join(","))
-}
-
-/// Runs the installed agent as `nobody` with only `caps`, against a process started here, and
-/// requires eBPF samples of that process.
-fn collect_with_unit_privileges(caps: &str) -> anyhow::Result<()> {
-    let scratch = tempfile::Builder::new()
-        .prefix("trace-claw-dist-")
-        .tempdir()
-        .context("cannot create a scratch directory")?;
-    let out = scratch.path().join("trace");
-    std::fs::create_dir_all(&out).context("cannot create the output directory")?;
-    run_checked(Command::new("chown").arg("65534:65534").arg(&out))?;
-    // A target with a name nothing else on the host has: a copy of sleep.
-    let target_name = "tcdistprobe";
-    let target_bin = scratch.path().join(target_name);
-    copy(Path::new("/bin/sleep"), &target_bin)?;
-    let mut target = Command::new(&target_bin)
-        .arg("30")
-        .spawn()
-        .context("cannot start the target process")?;
-    let target_pid = target.id();
-    let mut agent = Command::new("setpriv");
-    agent
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(format!("--inh-caps=-all,{caps}"))
-        .arg(format!("--ambient-caps=-all,{caps}"))
-        .arg(format!("--bounding-set=-all,{caps}"))
-        .args([
-            "/usr/bin/trace-claw-agent",
-            "--config",
-            "/etc/trace-claw/trace_claw.yaml",
-        ])
-        .args(["collect", "--process", target_name, "--ebpf", "require"])
-        .args(["--count", "3", "--interval", "1", "--output-dir"])
-        .arg(&out)
-        .stdin(Stdio::null());
-    eprintln!("+ {}", describe(&agent));
-    let status = agent.status().context("cannot start setpriv");
-    let _ = target.kill();
-    let _ = target.wait();
-    let status = status?;
-    ensure!(
-        status.success(),
-        "the installed agent with only the unit's capabilities ({caps}) failed ({status})"
-    );
-    let mut ebpf_samples = 0usize;
-    for entry in std::fs::read_dir(&out).context("cannot list the output directory")? {
-        let path = entry?.path();
-        if !path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("resources-"))
-        {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path)?;
-        ebpf_samples += text
-            .lines()
-            .filter(|l| {
-                l.contains(&format!("\"pid\":\"{target_pid}\""))
-                    && l.contains("\"source\":\"ebpf\"")
-            })
-            .count();
-    }
-    ensure!(
-        ebpf_samples > 0,
-        "no eBPF sample of the target (pid {target_pid}) in {}",
-        out.display()
-    );
-    eprintln!("dist: as uid 65534 with {caps}: {ebpf_samples} eBPF samples of pid {target_pid}");
-    Ok(())
 }

@@ -5,6 +5,10 @@
 //! whose diagnostics point at the receiver; runs the scripted turns through the OpenClaw CLI,
 //! stops everything, copies OpenClaw's file log and transcripts into the trace dir, runs
 //! `analyze --format json` and checks it against what the fake model served. See docs/e2e.md.
+//!
+//! One piece at ~420 lines: `live_run` is one ordered script (start the services, run the
+//! turns, stop, copy the artifacts) whose steps share the run's services and timings; what it
+//! drives lives in the submodules.
 
 mod checks;
 mod install;
@@ -22,6 +26,7 @@ use serde_json::Value;
 
 use self::openclaw::{Home, TURNS};
 use self::procs::Service;
+use crate::proc_util::{build_agent, free_port, run_quiet, Profile};
 
 /// Flags of `cargo xtask e2e-openclaw`.
 #[derive(Debug, clap::Args)]
@@ -124,7 +129,7 @@ pub fn run(args: &E2eArgs) -> Result<()> {
     let mut timings = Timings::default();
     let agent = match &args.agent_bin {
         Some(bin) => bin.clone(),
-        None => timings.time("build trace-claw-agent", || build_agent(&workspace))?,
+        None => timings.time("build trace-claw-agent", || build_agent(Profile::Debug))?,
     };
     let gateway_pid_file = work_dir.join("gateway.pid");
     if !args.check_only {
@@ -178,7 +183,7 @@ fn live_run(
     if work_dir.exists() {
         fs::remove_dir_all(work_dir).with_context(|| format!("emptying {}", work_dir.display()))?;
     }
-    let run = RunDir::new(work_dir.to_path_buf(), procs::free_port()?);
+    let run = RunDir::new(work_dir.to_path_buf(), free_port()?);
     fs::create_dir_all(&run.logs)?;
     fs::create_dir_all(&run.trace_dir)?;
     eprintln!("e2e: openclaw {} in {}", tc.version, run.root.display());
@@ -189,7 +194,7 @@ fn live_run(
     let (model_port, mut collector, receiver_port) =
         timings.time("start trace-claw-agent", || {
             let port = model::port(&model)?;
-            let receiver_port = procs::free_port()?;
+            let receiver_port = free_port()?;
             let mut cmd = Command::new(agent);
             cmd.current_dir(&run.root).args([
                 "collect",
@@ -353,66 +358,28 @@ fn default_cache_dir() -> PathBuf {
         .join("trace-claw/e2e")
 }
 
-/// Builds the agent (debug profile: the e2e run measures OpenClaw, not the agent's speed).
-fn build_agent(workspace: &Path) -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(workspace)
-        .args([
-            "build",
-            "-p",
-            "trace-claw-agent",
-            "--bin",
-            "trace-claw-agent",
-        ])
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("cargo build -p trace-claw-agent failed: {status}");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace.join("target"), PathBuf::from);
-    Ok(target.join("debug/trace-claw-agent"))
-}
-
 /// `trace-claw-agent generate-config --endpoint http://127.0.0.1:<port>` as JSON.
 fn generate_config(agent: &Path, cwd: &Path, receiver_port: u16) -> Result<Value> {
-    let out = Command::new(agent)
-        .current_dir(cwd)
-        .args([
-            "generate-config",
-            "--endpoint",
-            &format!("http://127.0.0.1:{receiver_port}"),
-        ])
-        .output()
-        .context("running trace-claw-agent generate-config")?;
-    if !out.status.success() {
-        bail!(
-            "generate-config failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    serde_json::from_slice(&out.stdout).context("generate-config printed no JSON")
+    let stdout = run_quiet(Command::new(agent).current_dir(cwd).args([
+        "generate-config",
+        "--endpoint",
+        &format!("http://127.0.0.1:{receiver_port}"),
+    ]))?;
+    serde_json::from_slice(&stdout).context("generate-config printed no JSON")
 }
 
 /// Newer OpenClaw releases keep transcripts in SQLite: export them as JSONL next to the copied
 /// ones (`tests/e2e/export_transcripts.py`, stdlib sqlite3).
 fn export_sqlite_transcripts(workspace: &Path, run: &RunDir) -> Result<()> {
-    let out = Command::new("python3")
-        .arg(workspace.join("tests/e2e/export_transcripts.py"))
-        .arg(run.home.state_dir())
-        .arg(run.trace_dir.join("openclaw/sessions"))
-        .output()
-        .context("running tests/e2e/export_transcripts.py")?;
-    if !out.status.success() {
-        bail!(
-            "export_transcripts.py failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    let stdout = run_quiet(
+        Command::new("python3")
+            .arg(workspace.join("tests/e2e/export_transcripts.py"))
+            .arg(run.home.state_dir())
+            .arg(run.trace_dir.join("openclaw/sessions")),
+    )?;
     eprintln!(
         "e2e: transcripts in SQLite: {}",
-        String::from_utf8_lossy(&out.stdout).trim()
+        String::from_utf8_lossy(&stdout).trim()
     );
     Ok(())
 }

@@ -19,7 +19,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::proc_util::{describe, output_of, workspace_root};
+use crate::proc_util::{output_of, run_checked, workspace_root};
 
 /// Flags of `fresh-check`.
 #[derive(Debug, Args)]
@@ -124,7 +124,7 @@ fn run_steps(home: &FreshHome, args: &FreshCheckArgs, steps: &mut Vec<Step>) -> 
             .args(["clone", "--quiet", "--no-hardlinks"])
             .arg(&root)
             .arg(&home.clone);
-        checked(&mut clone)
+        run_checked(&mut clone)
     })?;
     timed(steps, "stable Rust, as a newcomer has it", || {
         install_rust(home)
@@ -157,7 +157,7 @@ fn run_steps(home: &FreshHome, args: &FreshCheckArgs, steps: &mut Vec<Step>) -> 
         timed(steps, "cargo xtask test", || {
             let mut test = home.command("cargo");
             test.args(["xtask", "test"]);
-            checked(&mut test)
+            run_checked(&mut test)
         })?;
     }
     Ok(())
@@ -192,8 +192,8 @@ fn install_rust(home: &FreshHome) -> anyhow::Result<()> {
         "default",
         "--no-self-update",
     ]);
-    checked(&mut install)?;
-    checked(home.command("rustup").args(["default", &version]))
+    run_checked(&mut install)?;
+    run_checked(home.command("rustup").args(["default", &version]))
 }
 
 /// The rustup binary this machine runs.
@@ -231,24 +231,13 @@ fn timed(
     result.with_context(|| format!("step '{name}' failed"))
 }
 
-fn checked(cmd: &mut Command) -> anyhow::Result<()> {
-    eprintln!("+ {}", describe(cmd));
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start {}", describe(cmd)))?;
-    if !status.success() {
-        bail!("{} failed ({status})", describe(cmd));
-    }
-    Ok(())
-}
-
 /// Runs `cmd` with its stderr and stdout appended to `log`, then echoes the log.
 fn checked_tee(cmd: &mut Command, log: &Path) -> anyhow::Result<()> {
     let file =
         std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let err = file.try_clone().context("cannot duplicate the log file")?;
     cmd.stdout(file).stderr(err);
-    let result = checked(cmd);
+    let result = run_checked(cmd);
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let tail: Vec<&str> = text.lines().rev().take(15).collect();
     for line in tail.iter().rev() {

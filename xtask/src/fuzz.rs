@@ -118,14 +118,7 @@ fn ensure_nightly() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("fuzz: installing {}", toolchain::RUST_TOOLCHAIN);
-    run_checked(Command::new("rustup").args([
-        "toolchain",
-        "install",
-        toolchain::RUST_TOOLCHAIN,
-        "--profile",
-        "minimal",
-        "--no-self-update",
-    ]))
+    run_checked(&mut crate::setup::install_pinned_nightly())
 }
 
 fn ensure_cargo_fuzz() -> anyhow::Result<()> {

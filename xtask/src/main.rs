@@ -1,23 +1,26 @@
 //! `cargo xtask`: setup, test, run and benchmark helpers for trace-claw.
 //!
-//! Each subcommand lives in its own module with its own clap `Args`.
+//! Each subcommand lives in its own module with its own clap `Args` (a folder of the same name
+//! holds its parts). What several subcommands share: `proc_util` (run commands, build the
+//! agent), `child` (children stopped on drop), `procfs` (RSS and CPU of a running process) and
+//! `tools` (what xtask installs: apt packages, `.deb`s unpacked into `.tools/`, the venv).
 
 mod bench;
-mod bench_analyze;
-mod bench_ebpf;
-mod bench_receiver;
+mod child;
 mod dist;
 mod e2e;
 mod fresh_check;
 mod fuzz;
 mod peers;
 mod proc_util;
+mod procfs;
 mod run;
 mod setup;
 mod soak;
 mod test;
 #[path = "../../trace-claw-ebpf/toolchain.rs"]
 mod toolchain;
+mod tools;
 mod validate_deploy;
 
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! Small helpers to run commands and locate the workspace.
+//! Small helpers to run commands, locate the workspace and build the agent.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,6 +11,36 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().map_or(manifest.clone(), PathBuf::from)
 }
 
+/// The cargo profile a binary is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// `cargo build` (quick to build; e2e and the short soak).
+    Debug,
+    /// `cargo build --release` (what is measured and shipped).
+    Release,
+}
+
+/// The workspace's target directory (`CARGO_TARGET_DIR` when set).
+pub fn target_dir() -> PathBuf {
+    let root = workspace_root();
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d))
+}
+
+/// Builds `trace-claw-agent` with `profile` and returns the built binary's path.
+pub fn build_agent(profile: Profile) -> anyhow::Result<PathBuf> {
+    let mut cargo = Command::new("cargo");
+    cargo.current_dir(workspace_root()).arg("build");
+    let dir = match profile {
+        Profile::Debug => "debug",
+        Profile::Release => {
+            cargo.arg("--release");
+            "release"
+        }
+    };
+    run_checked(cargo.args(["--bin", "trace-claw-agent"]))?;
+    Ok(target_dir().join(dir).join("trace-claw-agent"))
+}
+
 /// Runs a command, echoing it, and fails unless it exits 0.
 pub fn run_checked(cmd: &mut Command) -> anyhow::Result<()> {
     eprintln!("+ {}", describe(cmd));
@@ -21,6 +51,24 @@ pub fn run_checked(cmd: &mut Command) -> anyhow::Result<()> {
         bail!("{} failed ({status})", describe(cmd));
     }
     Ok(())
+}
+
+/// Runs a command without echoing it and returns its standard output; unless it exits 0, fails
+/// with everything it printed.
+pub fn run_quiet(cmd: &mut Command) -> anyhow::Result<Vec<u8>> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot start {}", describe(cmd)))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed ({}):\n{}{}",
+            describe(cmd),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(out.stdout)
 }
 
 /// Whether a command exits 0, without echoing (used for idempotency checks).
@@ -47,6 +95,12 @@ pub fn describe(cmd: &Command) -> String {
         s.push_str(&a.to_string_lossy());
     }
     s
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bind :0, read, release).
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
 }
 
 /// Whether this process runs as root.

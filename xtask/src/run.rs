@@ -5,8 +5,8 @@ use std::process::Command;
 
 use clap::Args;
 
-use crate::proc_util::{run_checked, workspace_root};
-use crate::setup::{self, SetupArgs};
+use crate::proc_util::{build_agent, run_checked, Profile};
+use crate::setup::SetupArgs;
 
 /// Flags of `run`.
 #[derive(Debug, Args)]
@@ -21,13 +21,7 @@ pub struct RunArgs {
 
 /// Builds and runs the agent.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
-    if !args.no_setup {
-        setup::run(&SetupArgs {
-            no_ebpf: false,
-            tests: false,
-        })?;
-    }
-    run_checked(Command::new("cargo").args(["build", "--release", "--bin", "trace-claw-agent"]))?;
-    let agent = workspace_root().join("target/release/trace-claw-agent");
+    SetupArgs::BUILD.run_unless(args.no_setup)?;
+    let agent = build_agent(Profile::Release)?;
     run_checked(Command::new(agent).args(&args.agent_args))
 }

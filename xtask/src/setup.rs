@@ -17,6 +17,7 @@ use clap::Args;
 
 use crate::proc_util::{is_root, output_of, run_checked, succeeds};
 use crate::toolchain;
+use crate::tools;
 
 /// Flags of `setup`.
 #[derive(Debug, Args)]
@@ -29,6 +30,27 @@ pub struct SetupArgs {
     pub tests: bool,
 }
 
+impl SetupArgs {
+    /// What building and running the agent needs (`cargo xtask run`).
+    pub const BUILD: Self = Self {
+        no_ebpf: false,
+        tests: false,
+    };
+    /// That and what the test suite needs (`cargo xtask test`).
+    pub const TESTS: Self = Self {
+        no_ebpf: false,
+        tests: true,
+    };
+
+    /// Runs these setup steps, unless the caller's `--no-setup` says `skip`.
+    pub fn run_unless(&self, skip: bool) -> anyhow::Result<()> {
+        if skip {
+            return Ok(());
+        }
+        run(self)
+    }
+}
+
 /// Headless browser for the HTML report test, and bpftool for the soak and eBPF benchmarks.
 const TEST_APT_PACKAGES: &[&str] = &["bpftool", "chromium"];
 const MACOS_TARGET: &str = "aarch64-apple-darwin";
@@ -36,14 +58,14 @@ const MACOS_TARGET: &str = "aarch64-apple-darwin";
 /// Runs the setup steps `args` asks for.
 pub fn run(args: &SetupArgs) -> anyhow::Result<()> {
     if !args.no_ebpf {
-        apt_packages(&build_apt_packages())?;
+        tools::apt_install("setup", &build_apt_packages())?;
         pinned_nightly()?;
         bpf_linker()?;
         mounts()?;
         check_toolchain()?;
     }
     if args.tests {
-        apt_packages(TEST_APT_PACKAGES)?;
+        tools::apt_install("setup", TEST_APT_PACKAGES)?;
         macos_target()?;
         crate::peers::install_peers()?;
     }
@@ -68,31 +90,6 @@ fn step(name: &str, done: bool) -> bool {
         eprintln!("setup: {name}: installing");
     }
     done
-}
-
-fn apt_packages<S: AsRef<str>>(packages: &[S]) -> anyhow::Result<()> {
-    let names: Vec<&str> = packages.iter().map(AsRef::as_ref).collect();
-    let missing: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|p| !succeeds(Command::new("dpkg").args(["-s", p])))
-        .collect();
-    if step(
-        &format!("apt packages ({})", names.join(", ")),
-        missing.is_empty(),
-    ) {
-        return Ok(());
-    }
-    if !is_root() {
-        bail!("apt packages {missing:?} are missing and installing them needs root: run `sudo -E cargo xtask setup`");
-    }
-    run_checked(Command::new("apt-get").arg("update").arg("-q"))?;
-    run_checked(
-        Command::new("apt-get")
-            .args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
 }
 
 /// The pinned toolchain's sysroot, when that toolchain is installed.
@@ -125,6 +122,15 @@ fn pinned_nightly() -> anyhow::Result<()> {
     if step(&name, installed) {
         return Ok(());
     }
+    let mut install = install_pinned_nightly();
+    for component in toolchain::RUST_COMPONENTS {
+        install.args(["--component", component]);
+    }
+    run_checked(&mut install)
+}
+
+/// `rustup toolchain install` of the pinned nightly (minimal profile, no self-update).
+pub fn install_pinned_nightly() -> Command {
     let mut install = Command::new("rustup");
     install.args([
         "toolchain",
@@ -134,10 +140,7 @@ fn pinned_nightly() -> anyhow::Result<()> {
         "minimal",
         "--no-self-update",
     ]);
-    for component in toolchain::RUST_COMPONENTS {
-        install.args(["--component", component]);
-    }
-    run_checked(&mut install)
+    install
 }
 
 /// The bpf-linker on PATH, if any.

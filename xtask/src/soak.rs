@@ -13,15 +13,18 @@
 //! every JSONL line is whole. Fails when RSS grew more than 10 % + 4 MiB after warm-up, fds
 //! grew, a BPF map filled up or more than doubled, a line is torn, or a drop went unreported.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod report;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::proc_util::{run_checked, workspace_root};
+use self::report::{json_field, report, Reading};
+use crate::child::OwnedChild;
+use crate::proc_util::{build_agent, free_port, Profile};
+use crate::procfs;
 
 /// Flags of `soak`.
 #[derive(Debug, Args)]
@@ -46,56 +49,28 @@ pub struct SoakArgs {
 const TARGET_NAME: &str = "tcsoak-target";
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
-/// One reading of the agent's footprint.
-#[derive(Debug, Clone)]
-struct Reading {
-    at: Duration,
-    rss_kib: u64,
-    fds: usize,
-    /// Entries of each of the agent's BPF hash maps: (map id, name, entries, max entries).
-    maps: Vec<(u32, String, usize, usize)>,
-}
-
-/// Kills (SIGKILL) and reaps on drop.
-struct Reaped(Child);
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        // Best effort: the child may be gone already.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs the soak and prints its report.
 pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
     if !args.minutes.is_finite() || args.minutes <= 0.0 {
         bail!("--minutes must be positive");
     }
-    let root = workspace_root();
-    let agent = if args.debug {
-        run_checked(Command::new("cargo").args(["build", "--bin", "trace-claw-agent"]))?;
-        root.join("target/debug/trace-claw-agent")
+    let agent = build_agent(if args.debug {
+        Profile::Debug
     } else {
-        run_checked(Command::new("cargo").args([
-            "build",
-            "--release",
-            "--bin",
-            "trace-claw-agent",
-        ]))?;
-        root.join("target/release/trace-claw-agent")
-    };
+        Profile::Release
+    })?;
     let scratch = tempfile::tempdir()?;
     let target = scratch.path().join(TARGET_NAME);
     std::fs::copy("/bin/sh", &target).context("cannot copy /bin/sh")?;
     let out = scratch.path().join("trace_data");
     let stderr_path = scratch.path().join("agent.log");
 
-    let _long: Vec<Reaped> = (0..args.processes)
+    let _long: Vec<OwnedChild> = (0..args.processes)
         .map(|_| {
             Command::new(&target)
                 .args(["-c", "while :; do sleep 1; done"])
                 .spawn()
-                .map(Reaped)
+                .map(OwnedChild::killed_on_drop)
                 .context("cannot start a long-lived target")
         })
         .collect::<anyhow::Result<_>>()?;
@@ -103,7 +78,7 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
   "$0" -c 'i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done' &
   sleep 0.02
 done"#;
-    let _churn = Reaped(
+    let _churn = OwnedChild::killed_on_drop(
         Command::new(&target)
             .args(["-c", churn_script])
             // `sh -c SCRIPT ARG0`: $0 is the target itself, so children carry its name.
@@ -112,7 +87,7 @@ done"#;
             .context("cannot start the churn loop")?,
     );
 
-    let listen = free_loopback_addr()?;
+    let listen = format!("127.0.0.1:{}", free_port()?);
     let mut child = Command::new(&agent)
         .args(["collect", "--process", TARGET_NAME, "--ebpf", &args.ebpf])
         .args(["--receive-listen", &listen])
@@ -181,12 +156,6 @@ done"#;
     report(&readings, warmup, &out, &log, (sent_ok, refused))
 }
 
-/// A free `127.0.0.1:PORT` for the receiver.
-fn free_loopback_addr() -> anyhow::Result<String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.to_string())
-}
-
 /// Posts a one-span OTLP/JSON request every 50 ms until `stop`; returns (answered 200, other).
 fn send_requests(addr: &str, stop: &std::sync::atomic::AtomicBool) -> (u64, u64) {
     use std::io::{Read, Write};
@@ -215,14 +184,7 @@ fn send_requests(addr: &str, stop: &std::sync::atomic::AtomicBool) -> (u64, u64)
 }
 
 fn read_footprint(pid: u32, at: Duration) -> anyhow::Result<Reading> {
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).context("agent /proc status")?;
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("no VmRSS")?;
+    let rss_kib = procfs::vm_rss_kib(pid).context("no VmRSS in the agent's /proc status")?;
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .context("agent fds")?
         .count();
@@ -290,191 +252,4 @@ fn bpf_hash_maps(pid: u32) -> Vec<(u32, String, usize, usize)> {
     out.sort();
     out.dedup_by_key(|m| m.0);
     out
-}
-
-/// Totals read back from the agent's JSONL files.
-#[derive(Debug, Default)]
-struct Written {
-    lines: usize,
-    ticks: usize,
-    exec: usize,
-    exit: usize,
-    ebpf_dropped: f64,
-    export_failed: f64,
-    sources: BTreeSet<String>,
-    captured: usize,
-}
-
-fn read_written(dir: &Path) -> anyhow::Result<Written> {
-    let mut w = Written::default();
-    let mut stamps = BTreeSet::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    for path in files {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let body = std::fs::read(&path)?;
-        if !body.is_empty() && !body.ends_with(b"\n") {
-            bail!("{name} ends in a partial line");
-        }
-        for (i, line) in body.split(|&b| b == b'\n').enumerate() {
-            if line.is_empty() {
-                continue;
-            }
-            let text = String::from_utf8_lossy(line);
-            w.lines += 1;
-            let field = |key: &str| json_field(&text, key);
-            let stamped = field("timestamp")
-                .or_else(|| field("received_at"))
-                .is_some();
-            if !text.starts_with('{') || !text.ends_with('}') || !stamped {
-                bail!("{name}:{}: not a whole record", i + 1);
-            }
-            if name.starts_with("resources-") {
-                stamps.insert(field("timestamp").unwrap_or_default());
-                let value = || {
-                    field("value")
-                        .and_then(|v| v.parse::<f64>().ok())
-                        .unwrap_or(0.0)
-                };
-                match field("name").as_deref() {
-                    Some("trace_claw.ebpf.events_dropped") => {
-                        w.ebpf_dropped = w.ebpf_dropped.max(value())
-                    }
-                    Some("trace_claw.export.failed_batches") => {
-                        w.export_failed = w.export_failed.max(value())
-                    }
-                    _ => {}
-                }
-                if let Some(s) = field("source") {
-                    w.sources.insert(s);
-                }
-            } else if name.starts_with("openclaw-otlp-") {
-                w.captured += 1;
-            } else if name.starts_with("process-events-") {
-                match field("kind").as_deref() {
-                    Some("exec") => w.exec += 1,
-                    Some("exit") => w.exit += 1,
-                    _ => {}
-                }
-            }
-        }
-    }
-    w.ticks = stamps.len();
-    Ok(w)
-}
-
-/// The scalar value of `"key":` in a flat JSON line (strings unquoted), without a JSON parser:
-/// xtask stays dependency-light and the lines are the agent's own fixed format.
-fn json_field(line: &str, key: &str) -> Option<String> {
-    let pat = format!("\"{key}\":");
-    let rest = &line[line.find(&pat)? + pat.len()..];
-    if let Some(s) = rest.strip_prefix('"') {
-        return s.find('"').map(|e| s[..e].to_owned());
-    }
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    Some(rest[..end].trim().to_owned())
-}
-
-fn report(
-    readings: &[Reading],
-    warmup: Duration,
-    out: &Path,
-    log: &str,
-    (sent_ok, refused): (u64, u64),
-) -> anyhow::Result<()> {
-    let first = readings
-        .iter()
-        .find(|r| r.at >= warmup)
-        .or(readings.last())
-        .context("no readings")?
-        .clone();
-    let last = readings.last().context("no readings")?;
-    let peak = readings.iter().map(|r| r.rss_kib).max().unwrap_or(0);
-    let written = read_written(out)?;
-    let growth_kib = last.rss_kib as i64 - first.rss_kib as i64;
-    let allowed_kib = (first.rss_kib / 10 + 4096) as i64;
-    println!("soak report");
-    println!(
-        "  rss: start {} KiB (t={:.0}s), end {} KiB (t={:.0}s), peak {} KiB, growth {:+} KiB (allowed {} KiB)",
-        first.rss_kib,
-        first.at.as_secs_f64(),
-        last.rss_kib,
-        last.at.as_secs_f64(),
-        peak,
-        growth_kib,
-        allowed_kib
-    );
-    println!("  fds: start {}, end {}", first.fds, last.fds);
-    let mut failures = Vec::new();
-    for (id, name, start, max) in &first.maps {
-        let series = readings
-            .iter()
-            .filter_map(|r| r.maps.iter().find(|m| m.0 == *id).map(|m| m.2));
-        let peak = series.clone().max().unwrap_or(0);
-        let end = last.maps.iter().find(|m| m.0 == *id).map_or(0, |m| m.2);
-        println!("  bpf map {name}: start {start}, end {end}, peak {peak} of {max}");
-        if peak >= *max {
-            failures.push(format!("bpf map {name} filled up ({max} entries)"));
-        }
-        if end > start * 2 + 64 {
-            failures.push(format!("bpf map {name} grew {start} -> {end} entries"));
-        }
-    }
-    println!(
-        "  written: {} lines, {} ticks, {} exec and {} exit events, sources {:?}",
-        written.lines, written.ticks, written.exec, written.exit, written.sources
-    );
-    println!(
-        "  receiver: {sent_ok} requests answered 200, {refused} not; {} capture lines",
-        written.captured
-    );
-    let warned_drops = log.contains("dropped") || log.contains("drop");
-    println!(
-        "  drops: ebpf events_dropped {}, export failed_batches {} (warned: {})",
-        written.ebpf_dropped, written.export_failed, warned_drops
-    );
-    if growth_kib > allowed_kib {
-        failures.push(format!("RSS grew {growth_kib} KiB"));
-    }
-    if last.fds > first.fds + 2 {
-        failures.push(format!("fds grew {} -> {}", first.fds, last.fds));
-    }
-    if (written.ebpf_dropped > 0.0 || written.export_failed > 0.0) && !warned_drops {
-        failures.push("drops counted but never warned about".to_owned());
-    }
-    if written.captured as u64 != sent_ok {
-        failures.push(format!(
-            "{sent_ok} requests accepted but {} captured",
-            written.captured
-        ));
-    }
-    if written.ticks == 0 {
-        failures.push("nothing written".to_owned());
-    }
-    if failures.is_empty() {
-        println!("  verdict: PASS");
-        Ok(())
-    } else {
-        bail!("soak failed: {}", failures.join("; "))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_flat_json_fields() {
-        let line = r#"{"timestamp":"2026-11-24T10:00:00Z","name":"x.y","value":12.5,"labels":{"source":"procfs"}}"#;
-        assert_eq!(json_field(line, "name").as_deref(), Some("x.y"));
-        assert_eq!(json_field(line, "value").as_deref(), Some("12.5"));
-        assert_eq!(json_field(line, "source").as_deref(), Some("procfs"));
-        assert_eq!(json_field(line, "missing"), None);
-    }
 }

@@ -12,7 +12,7 @@ use clap::Args;
 use crate::dist::{self, DistArgs};
 use crate::fuzz::{self, FuzzArgs};
 use crate::proc_util::{in_ci, is_root, run_checked};
-use crate::setup::{self, SetupArgs};
+use crate::setup::SetupArgs;
 use crate::soak::{self, SoakArgs};
 use crate::validate_deploy::{self, ValidateDeployArgs};
 
@@ -32,12 +32,7 @@ pub struct TestArgs {
 
 /// Runs the suite, stopping at the first failing step.
 pub fn run(args: &TestArgs) -> anyhow::Result<()> {
-    if !args.no_setup {
-        setup::run(&SetupArgs {
-            no_ebpf: false,
-            tests: true,
-        })?;
-    }
+    SetupArgs::TESTS.run_unless(args.no_setup)?;
     if !is_root() && !in_ci() {
         eprintln!("test: note: not root, so the eBPF tests will print 'skipping'; run `sudo -E cargo xtask test` to include them");
     }

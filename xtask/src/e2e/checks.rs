@@ -4,6 +4,10 @@
 //! returned, OpenClaw's transcripts (the cost it computed), the agent's raw JSONL files. The
 //! analyzer's JSON is searched by field name wherever it nests actions, so a check fails with the
 //! field it could not find rather than with a schema mismatch.
+//!
+//! One piece at ~590 lines: every check reads the same inputs through the same JSON-search
+//! helpers (`find_actions`, `field`, `nested`, `json_lines`), and each check is one function;
+//! split up, the checks would each import those helpers from a third place.
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result};
 use serde_json::{json, Value};
 
 use super::install::Toolchain;
-use super::procs;
+use crate::child::OwnedChild;
 
 /// Provider id and model id the config declares for the fake server.
 pub const PROVIDER: &str = "e2e";
@@ -156,6 +156,9 @@ pub struct TurnOutcome {
 /// on a small machine) and is not what is being traced, so the CLI is stopped there.
 const FALLBACK_MARKER: &str = "EMBEDDED FALLBACK";
 
+/// How long a stopped CLI may take to exit before its process group is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
 /// Runs `turn` through `openclaw agent ... --json --timeout SECS`, output in `out_dir`
 /// (`turn-NAME[-ATTEMPT].{json,stderr}`). The CLI is stopped if it starts its embedded fallback
 /// or outlives the timeout by a minute.
@@ -189,12 +192,15 @@ pub fn run_turn(
     .stderr(fs::File::create(&stderr)?)
     .process_group(0);
     let started = Instant::now();
-    let mut child = cmd
+    let child = cmd
         .spawn()
         .with_context(|| format!("running openclaw agent for turn '{}'", turn.name))?;
+    let mut child = OwnedChild::terminated_on_drop(child, Some(STOP_GRACE))
+        .labelled(format!("e2e: turn '{}'", turn.name))
+        .whole_group();
     let mut fallback_stopped = false;
     let status = loop {
-        if let Some(status) = child.try_wait()? {
+        if let Some(status) = child.exited() {
             break status;
         }
         let fell_back = fs::read_to_string(&stderr).is_ok_and(|t| t.contains(FALLBACK_MARKER));
@@ -210,12 +216,7 @@ pub fn run_turn(
                     "overdue"
                 }
             );
-            procs::signal_group(child.id() as i32, libc::SIGTERM);
-            let waited = procs::poll(Duration::from_secs(10), || child.try_wait().ok().flatten());
-            if waited.is_none() {
-                procs::signal_group(child.id() as i32, libc::SIGKILL);
-            }
-            break child.wait()?;
+            break child.stop(libc::SIGTERM, Some(STOP_GRACE))?;
         }
         std::thread::sleep(Duration::from_millis(250));
     };

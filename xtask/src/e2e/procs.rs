@@ -3,24 +3,30 @@
 //! paths (Drop).
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 
-/// A started background process, owned: dropped means stopped.
+use crate::child::OwnedChild;
+
+/// A started background process, owned: dropped means stopped (SIGTERM to its group, 10 s
+/// grace, then SIGKILL).
 #[derive(Debug)]
 pub struct Service {
     name: &'static str,
-    child: Option<Child>,
+    child: OwnedChild,
     /// File holding its stdout.
     pub stdout: PathBuf,
     /// File holding its stderr.
     pub stderr: PathBuf,
 }
+
+/// How long a stopped service may take to exit before it is killed on drop.
+const DROP_GRACE: Duration = Duration::from_secs(10);
 
 impl Service {
     /// Starts `cmd` in a new process group, stdout/stderr to `<logs>/<name>.{stdout,stderr}`.
@@ -41,7 +47,9 @@ impl Service {
         eprintln!("e2e: started {name} (pid {})", child.id());
         Ok(Self {
             name,
-            child: Some(child),
+            child: OwnedChild::terminated_on_drop(child, Some(DROP_GRACE))
+                .labelled(format!("e2e: {name}"))
+                .whole_group(),
             stdout,
             stderr,
         })
@@ -49,47 +57,20 @@ impl Service {
 
     /// Process id of the started process (also its process group id).
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
+        self.child.id()
     }
 
     /// `Some(status)` once the process has exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten())
+        self.child.exited()
     }
 
     /// Sends `signal` to the process group, waits up to `grace` for the leader to exit, then
     /// kills the group. Returns the leader's exit status.
     pub fn stop(&mut self, signal: i32, grace: Duration) -> Result<ExitStatus> {
-        let Some(mut child) = self.child.take() else {
-            bail!("{} was already stopped", self.name);
-        };
-        let pgid = child.id() as i32;
-        if child.try_wait()?.is_none() {
-            signal_group(pgid, signal);
-            let deadline = Instant::now() + grace;
-            while Instant::now() < deadline {
-                if child.try_wait()?.is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        let status = match child.try_wait()? {
-            Some(s) => s,
-            None => {
-                eprintln!(
-                    "e2e: {} ignored the signal for {grace:?}; killing it",
-                    self.name
-                );
-                signal_group(pgid, libc::SIGKILL);
-                child.wait()?
-            }
-        };
-        // Leftover members of the group (e.g. an npm install the gateway started) go too.
-        signal_group(pgid, libc::SIGKILL);
-        Ok(status)
+        self.child
+            .stop(signal, Some(grace))
+            .with_context(|| format!("stopping {}", self.name))
     }
 
     /// The last `n` lines of its stderr, for error messages.
@@ -98,34 +79,6 @@ impl Service {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            if let Err(e) = self.stop(libc::SIGTERM, Duration::from_secs(10)) {
-                eprintln!("e2e: stopping {}: {e:#}", self.name);
-            }
-        }
-    }
-}
-
-/// Sends `signal` to every process of group `pgid` (ESRCH once it is gone is fine).
-pub fn signal_group(pgid: i32, signal: i32) {
-    if pgid <= 1 {
-        return;
-    }
-    // SAFETY: kill(2) takes plain integers; a negative pid addresses a process group this run
-    // created with process_group(0), so only processes this run started are signalled.
-    let rc = unsafe { libc::kill(-pgid, signal) };
-    // A failed kill means the group is already gone; nothing left to stop.
-    let _ = rc;
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago (bind :0, read, release).
-pub fn free_port() -> Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
 }
 
 /// Waits until 127.0.0.1:`port` accepts connections, failing early if `service` exits.

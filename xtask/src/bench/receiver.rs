@@ -10,9 +10,9 @@
 //! cost of HTTP and of writing a line, without any span to decode or re-encode.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -23,7 +23,10 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
-use crate::proc_util::{run_checked, workspace_root};
+use super::measure::median;
+use crate::child::OwnedChild;
+use crate::proc_util::{build_agent, free_port, Profile};
+use crate::procfs;
 
 /// Flags of `bench receiver`.
 #[derive(Debug, Args)]
@@ -51,9 +54,7 @@ struct Run {
 
 /// Builds the release agent, then measures the baseline and the 512-span case alternately.
 pub fn run(args: &ReceiverArgs) -> anyhow::Result<()> {
-    let root = workspace_root();
-    run_checked(Command::new("cargo").args(["build", "--release", "--bin", "trace-claw-agent"]))?;
-    let agent = root.join("target/release/trace-claw-agent");
+    let agent = build_agent(Profile::Release)?;
     let batch = trace_batch(args.spans).encode_to_vec();
     let empty = ExportTraceServiceRequest::default().encode_to_vec();
     eprintln!(
@@ -106,19 +107,10 @@ pub fn run(args: &ReceiverArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[v.len() / 2]
-}
-
 /// Starts a fresh agent, sends `args.requests` copies of `body`, returns wall and CPU time.
 fn measure(agent: &Path, body: &[u8], args: &ReceiverArgs) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir()?;
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
     let child = Command::new(agent)
         .args([
             "collect",
@@ -135,7 +127,7 @@ fn measure(agent: &Path, body: &[u8], args: &ReceiverArgs) -> anyhow::Result<Run
         .stdout(Stdio::null())
         .spawn()
         .context("cannot start the agent")?;
-    let agent = Killed(child);
+    let agent = OwnedChild::killed_on_drop(child);
     let start = Instant::now();
     while TcpStream::connect(addr).is_err() {
         if start.elapsed() > Duration::from_secs(20) {
@@ -145,7 +137,7 @@ fn measure(agent: &Path, body: &[u8], args: &ReceiverArgs) -> anyhow::Result<Run
     }
     // One warm-up request so connection setup and first-file creation are not measured.
     post_many(addr, body, 1)?;
-    let cpu_before = cpu_seconds(agent.0.id())?;
+    let cpu_before = cpu_seconds(agent.id())?;
     let started = Instant::now();
     let per_connection = args.requests.div_ceil(args.connections.max(1));
     std::thread::scope(|s| -> anyhow::Result<()> {
@@ -162,7 +154,7 @@ fn measure(agent: &Path, body: &[u8], args: &ReceiverArgs) -> anyhow::Result<Run
         Ok(())
     })?;
     let wall_seconds = started.elapsed().as_secs_f64();
-    let cpu_seconds = cpu_seconds(agent.0.id())? - cpu_before;
+    let cpu_seconds = cpu_seconds(agent.id())? - cpu_before;
     drop(agent);
     Ok(Run {
         wall_seconds,
@@ -170,34 +162,10 @@ fn measure(agent: &Path, body: &[u8], args: &ReceiverArgs) -> anyhow::Result<Run
     })
 }
 
-/// Kills the agent when the run ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        // It may have exited already; either way it must not outlive the run.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// On-CPU seconds of every thread of `pid`, from /proc/PID/task/*/schedstat (nanoseconds, so
-/// short baseline runs are measured exactly rather than in 10 ms clock ticks).
+/// On-CPU seconds of every thread of `pid` (nanosecond schedstat, so short baseline runs are
+/// measured exactly rather than in 10 ms clock ticks).
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let mut nanos = 0u64;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let path = task?.path().join("schedstat");
-        // A thread may exit between listing and reading; it then no longer counts.
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        nanos += text
-            .split_whitespace()
-            .next()
-            .and_then(|f| f.parse::<u64>().ok())
-            .with_context(|| format!("bad {path:?}"))?;
-    }
-    Ok(nanos as f64 / 1e9)
+    Ok(procfs::on_cpu_ns(pid)? as f64 / 1e9)
 }
 
 /// Sends `n` POSTs of `body` on one keep-alive connection, checking each answer is 200.

@@ -12,19 +12,31 @@
 //!   alternating in the same run.
 //!
 //! Every figure is the median of `--runs` runs. The workers run as copies of this binary under
-//! names the agent matches (`worker` subcommand).
+//! names the agent matches (`worker` subcommand, in `ebpf/workload.rs`); the programs' own
+//! statistics come from `ebpf/bpftool.rs`, and `ebpf/written.rs` reads back what the agent wrote.
 
-use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+mod bpftool;
+mod workload;
+mod written;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
+use trace_claw_common::names;
 
-use crate::bench::{median, wait_usage, TargetTree, TARGET_NAME};
-use crate::proc_util::{run_checked, workspace_root};
+use self::bpftool::{bpftool_stats, prog_ids, BpfStats};
+use self::workload::{pingpong_rounds, read_ns_per_trip};
+use self::written::{captured, last_value};
+use super::measure::{
+    median, spawn_target_tree, wait_usage, AgentWatch, STEADY_AFTER, TARGET_NAME,
+};
+use crate::child::OwnedChild;
+use crate::proc_util::{build_agent, is_root, Profile};
 
 /// Flags of `bench ebpf`.
 #[derive(Debug, Args)]
@@ -47,7 +59,7 @@ enum Which {
     All(Common),
     /// A workload process (started by the benchmarks themselves).
     #[command(hide = true)]
-    Worker(WorkerArgs),
+    Worker(workload::WorkerArgs),
 }
 
 /// Flags shared by every benchmark.
@@ -87,33 +99,6 @@ impl Track {
     }
 }
 
-#[derive(Debug, Args)]
-pub struct WorkerArgs {
-    #[command(subcommand)]
-    role: Role,
-}
-
-#[derive(Debug, Subcommand)]
-enum Role {
-    /// Times `rounds` 1-byte round trips through pipes to an `echo` child; prints ns per trip.
-    Pingpong {
-        #[arg(long)]
-        rounds: u64,
-    },
-    /// Copies stdin to stdout one byte at a time.
-    Echo,
-    /// Spawns `sleep` children of 1-20 ms, `parallel` at a time, for `seconds`; writes their
-    /// pids to `pids_file`.
-    Storm {
-        #[arg(long)]
-        seconds: u64,
-        #[arg(long)]
-        parallel: usize,
-        #[arg(long)]
-        pids_file: PathBuf,
-    },
-}
-
 /// Names the workers run under; the agent is told to track the first and must ignore the second.
 const TRACKED_PP: &str = "tcbench-pp";
 const UNTRACKED_PP: &str = "tcbench-qq";
@@ -122,7 +107,7 @@ const STORM: &str = "tcbench-storm";
 /// Runs the chosen benchmark.
 pub fn run(args: &BenchEbpfArgs) -> anyhow::Result<()> {
     match &args.which {
-        Which::Worker(w) => worker(&w.role),
+        Which::Worker(w) => workload::run(w),
         which => {
             let bench = Bench::new()?;
             match which {
@@ -150,27 +135,17 @@ struct Bench {
 
 impl Bench {
     fn new() -> anyhow::Result<Self> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !is_root() {
             bail!("bench-ebpf loads eBPF programs: run as root (sudo -E cargo xtask bench ebpf)");
         }
-        let root = workspace_root();
-        run_checked(Command::new("cargo").args([
-            "build",
-            "--release",
-            "--bin",
-            "trace-claw-agent",
-        ]))?;
+        let agent = build_agent(Profile::Release)?;
         let scratch = tempfile::tempdir()?;
         let me = std::env::current_exe()?;
         for name in [TRACKED_PP, UNTRACKED_PP, STORM] {
             std::fs::copy(&me, scratch.path().join(name))
                 .with_context(|| format!("cannot copy {} as {name}", me.display()))?;
         }
-        Ok(Self {
-            agent: root.join("target/release/trace-claw-agent"),
-            scratch,
-        })
+        Ok(Self { agent, scratch })
     }
 
     fn worker(&self, name: &str) -> Command {
@@ -181,7 +156,7 @@ impl Bench {
 
     /// Starts the agent with eBPF required, tracking `target`, and waits until it collects.
     fn start_agent(&self, target: &str, out: &Path) -> anyhow::Result<Agent> {
-        let mut child = Command::new(&self.agent)
+        let child = Command::new(&self.agent)
             .args(["collect", "--ebpf", "require", "--interval", "1"])
             .args(["--process", target])
             .arg("--output-dir")
@@ -190,14 +165,16 @@ impl Bench {
             .stderr(Stdio::piped())
             .spawn()
             .context("cannot start the agent")?;
-        let stderr = child.stderr.take().context("agent stderr")?;
+        let mut agent =
+            Agent(OwnedChild::terminated_on_drop(child, None).labelled("bench-ebpf: agent"));
+        let stderr = agent.0.child_mut().stderr.take().context("agent stderr")?;
         let mut lines = BufReader::new(stderr).lines();
         for line in lines.by_ref() {
             let line = line?;
             if line.contains("collecting every") {
                 // Keep draining stderr so the agent never blocks on a full pipe.
                 std::thread::spawn(move || lines.for_each(drop));
-                return Ok(Agent(child));
+                return Ok(agent);
             }
             if line.contains("ERROR") {
                 bail!("agent failed: {line}");
@@ -320,7 +297,7 @@ impl Bench {
                 .filter(|p| execs.contains(p) && exits.contains(p))
                 .count();
             let share = both as f64 / spawned.len().max(1) as f64 * 100.0;
-            let dropped = last_value(&out, "trace_claw.ebpf.events_dropped")?;
+            let dropped = last_value(&out, names::EBPF_EVENTS_DROPPED.name)?;
             eprintln!(
                 "  {} children in {elapsed:.1}s = {:.0}/s; exec+exit captured {both} ({share:.2}%); dropped {dropped}",
                 spawned.len(),
@@ -345,7 +322,7 @@ impl Bench {
 
     fn overhead(&self, c: &Common) -> anyhow::Result<()> {
         let _stats = BpfStats::set(false)?;
-        let tree = TargetTree::spawn(self.scratch.path(), 50)?;
+        let tree = spawn_target_tree(self.scratch.path(), 50)?;
         let seconds = c.seconds.to_string();
         let modes = ["require", "off"];
         let mut results: Vec<Vec<(f64, f64, f64, f64)>> = vec![Vec::new(); modes.len()];
@@ -408,350 +385,17 @@ impl Bench {
     }
 }
 
-/// Samples a process's VmRSS and on-CPU time once a second until it exits: the last RSS
-/// reading (the steady state, where the peak from rusage includes start-up) and the CPU share
-/// from the first sample after [`STEADY_AFTER`] to the last one (steady state, without the
-/// start-up's BTF parsing and program loading).
-struct AgentWatch(std::thread::JoinHandle<(f64, Option<f64>)>);
-
-/// When the steady-state CPU window of [`AgentWatch`] opens.
-const STEADY_AFTER: Duration = Duration::from_secs(5);
-
-impl AgentWatch {
-    fn start(pid: u32) -> Self {
-        Self(std::thread::spawn(move || {
-            let started = Instant::now();
-            let mut last_kib = 0.0;
-            let mut first: Option<(Instant, u64)> = None;
-            let mut last: Option<(Instant, u64)> = None;
-            let status = format!("/proc/{pid}/status");
-            while let Ok(text) = std::fs::read_to_string(&status) {
-                let Some(kib) = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.split_whitespace().next())
-                    .and_then(|v| v.parse::<f64>().ok())
-                else {
-                    break; // a zombie has no VmRSS
-                };
-                last_kib = kib;
-                if started.elapsed() >= STEADY_AFTER {
-                    if let Some(ns) = on_cpu_ns(pid) {
-                        let now = (Instant::now(), ns);
-                        first.get_or_insert(now);
-                        last = Some(now);
-                    }
-                }
-                std::thread::sleep(Duration::from_secs(1));
-            }
-            let steady = match (first, last) {
-                (Some((t0, c0)), Some((t1, c1))) if t1 > t0 => {
-                    Some(c1.saturating_sub(c0) as f64 / (t1 - t0).as_nanos() as f64 * 100.0)
-                }
-                _ => None,
-            };
-            (last_kib, steady)
-        }))
-    }
-
-    /// Last RSS in MiB and steady-state CPU in % of one core.
-    fn finish(self) -> (f64, Option<f64>) {
-        let (kib, steady) = self.0.join().unwrap_or((0.0, None));
-        (kib / 1024.0, steady)
-    }
-}
-
-/// Sum of the `sum_exec_runtime` of a process's threads (/proc/PID/task/*/schedstat), in ns.
-fn on_cpu_ns(pid: u32) -> Option<u64> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut total = 0;
-    for task in tasks.flatten() {
-        let text = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(total)
-}
-
 /// A running agent; stopped with SIGTERM (so it flushes) and reaped, also when a benchmark
 /// fails half-way.
-struct Agent(Child);
+struct Agent(OwnedChild);
 
 impl Agent {
+    /// Stops the agent with SIGTERM; fails unless it exits 0.
     fn stop(mut self) -> anyhow::Result<()> {
-        let status = self.terminate()?;
+        let status = self.0.stop(libc::SIGTERM, None)?;
         if !status.success() {
             bail!("agent exited with {status}");
         }
         Ok(())
     }
-
-    fn terminate(&mut self) -> std::io::Result<std::process::ExitStatus> {
-        if let Some(status) = self.0.try_wait()? {
-            return Ok(status);
-        }
-        // SAFETY: the pid is our own unreaped child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        self.0.wait()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Err(e) = self.terminate() {
-            eprintln!("bench-ebpf: cannot stop agent {}: {e}", self.0.id());
-        }
-    }
-}
-
-/// `kernel.bpf_stats_enabled` set for the guard's lifetime, then restored: on to read the
-/// programs' run times, off for the timing benchmarks (left on, it adds a `sched_clock()`
-/// pair to every program run of the host).
-struct BpfStats(String);
-
-impl BpfStats {
-    const PATH: &str = "/proc/sys/kernel/bpf_stats_enabled";
-
-    fn set(on: bool) -> anyhow::Result<Self> {
-        let previous = std::fs::read_to_string(Self::PATH)
-            .with_context(|| format!("cannot read {}", Self::PATH))?;
-        std::fs::write(Self::PATH, if on { "1" } else { "0" })
-            .with_context(|| format!("cannot write {}", Self::PATH))?;
-        Ok(Self(previous.trim().to_owned()))
-    }
-}
-
-impl Drop for BpfStats {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::write(Self::PATH, &self.0) {
-            eprintln!("bench-ebpf: cannot restore {}: {e}", Self::PATH);
-        }
-    }
-}
-
-/// Round trips for a run of about `seconds` (about 15 us per trip here).
-fn pingpong_rounds(seconds: u64) -> u64 {
-    seconds.max(1) * 50_000
-}
-
-fn read_ns_per_trip(mut child: Child) -> anyhow::Result<f64> {
-    let mut text = String::new();
-    child
-        .stdout
-        .take()
-        .context("ping-pong stdout")?
-        .read_to_string(&mut text)?;
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("ping-pong failed: {status}");
-    }
-    text.trim()
-        .parse()
-        .with_context(|| format!("ping-pong printed '{}'", text.trim()))
-}
-
-/// Every loaded program, as bpftool reports it.
-fn bpftool_progs() -> anyhow::Result<Vec<serde_json::Value>> {
-    let out = Command::new("bpftool")
-        .args(["prog", "show", "--json"])
-        .output()
-        .context("cannot run bpftool")?;
-    let progs: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    Ok(progs.as_array().cloned().unwrap_or_default())
-}
-
-/// Ids of the programs loaded now.
-fn prog_ids() -> anyhow::Result<HashSet<u64>> {
-    Ok(bpftool_progs()?
-        .iter()
-        .filter_map(|p| p["id"].as_u64())
-        .collect())
-}
-
-/// Program names of trace-claw-ebpf as the kernel truncates them (15 bytes).
-const OUR_PROGRAMS: &[&str] = &[
-    "sched_stat_runt",
-    "block_bio_queue",
-    "sock_send_lengt",
-    "sock_recv_lengt",
-    "task_newtask",
-    "task_rename",
-    "sched_process_e",
-    "sched_process_f",
-];
-
-/// (program name, run_time_ns, run_cnt) of every trace-claw program loaded since `before`.
-fn bpftool_stats(before: &HashSet<u64>) -> anyhow::Result<Vec<(String, f64, f64)>> {
-    let mut stats: Vec<(String, f64, f64)> = Vec::new();
-    let mut progs = bpftool_progs()?;
-    progs.sort_by_key(|p| p["id"].as_u64());
-    for p in progs {
-        let new = p["id"].as_u64().is_some_and(|id| !before.contains(&id));
-        let name = p["name"].as_str().unwrap_or("?");
-        if !new || !OUR_PROGRAMS.iter().any(|o| name.starts_with(o)) {
-            continue;
-        }
-        let ns = p["run_time_ns"].as_f64().unwrap_or(0.0);
-        let cnt = p["run_cnt"].as_f64().unwrap_or(0.0);
-        // sched_process_exec and _exit share a truncated name; they load in that order.
-        let name = if stats.iter().any(|(n, _, _)| n == name) {
-            format!("{name}(2)")
-        } else {
-            name.to_owned()
-        };
-        stats.push((name, ns, cnt));
-    }
-    if stats.is_empty() {
-        bail!("bpftool shows no new trace-claw programs");
-    }
-    Ok(stats)
-}
-
-/// Pids with an exec event, and pids with an exit event carrying totals, in `dir`.
-fn captured(dir: &Path) -> anyhow::Result<(HashSet<u32>, HashSet<u32>)> {
-    let (mut execs, mut exits) = (HashSet::new(), HashSet::new());
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if !path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("process-events-"))
-        {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path)?.lines() {
-            let e: serde_json::Value = serde_json::from_str(line)?;
-            let pid = e["pid"].as_u64().unwrap_or(0) as u32;
-            match e["kind"].as_str() {
-                Some("exec") => {
-                    execs.insert(pid);
-                }
-                Some("exit") if e["totals"].is_object() => {
-                    exits.insert(pid);
-                }
-                _ => {}
-            }
-        }
-    }
-    Ok((execs, exits))
-}
-
-/// The last value of `metric` in the resources files of `dir`.
-fn last_value(dir: &Path, metric: &str) -> anyhow::Result<f64> {
-    let mut last = 0.0;
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if !path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("resources-"))
-        {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path)?.lines() {
-            let s: serde_json::Value = serde_json::from_str(line)?;
-            if s["name"].as_str() == Some(metric) {
-                last = s["value"].as_f64().unwrap_or(0.0);
-            }
-        }
-    }
-    Ok(last)
-}
-
-fn worker(role: &Role) -> anyhow::Result<()> {
-    match role {
-        Role::Pingpong { rounds } => {
-            pin_to_current_cpu();
-            let me = std::env::current_exe()?;
-            let mut echo = Command::new(me)
-                .args(["bench", "ebpf", "worker", "echo"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()?;
-            let mut to = echo.stdin.take().context("echo stdin")?;
-            let mut from = echo.stdout.take().context("echo stdout")?;
-            let mut byte = [0u8; 1];
-            let start = Instant::now();
-            for _ in 0..*rounds {
-                to.write_all(&byte)?;
-                from.read_exact(&mut byte)?;
-            }
-            let ns = start.elapsed().as_nanos() as f64 / *rounds as f64;
-            drop(to);
-            echo.wait()?;
-            println!("{ns:.1}");
-            Ok(())
-        }
-        Role::Echo => {
-            let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
-            let mut byte = [0u8; 1];
-            while input.read(&mut byte)? == 1 {
-                output.write_all(&byte)?;
-                output.flush()?;
-            }
-            Ok(())
-        }
-        Role::Storm {
-            seconds,
-            parallel,
-            pids_file,
-        } => storm(Duration::from_secs(*seconds), *parallel, pids_file),
-    }
-}
-
-/// Pins this process, and the echo child it starts next, to the CPU it runs on: each round trip
-/// is then two context switches on one CPU instead of cross-CPU wakeups, whose cost depends on
-/// idle states and on where the scheduler happens to place the pair (5-40 us per round trip
-/// between runs on the development VM).
-fn pin_to_current_cpu() {
-    // SAFETY: sched_getcpu has no preconditions; the zeroed cpu_set_t is valid and CPU_SET is
-    // given a CPU number the kernel just returned.
-    let pinned = unsafe {
-        let cpu = libc::sched_getcpu();
-        if cpu < 0 {
-            return;
-        }
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu as usize, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if pinned != 0 {
-        eprintln!(
-            "bench-ebpf: cannot pin the ping-pong pair: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
-/// Keeps `parallel` short `sleep` children running until `duration` has passed.
-fn storm(duration: Duration, parallel: usize, pids_file: &Path) -> anyhow::Result<()> {
-    let end = Instant::now() + duration;
-    let mut seed: u64 = u64::from(std::process::id()) | 1;
-    let mut next_ms = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        1 + seed % 20
-    };
-    let mut pids = Vec::new();
-    let mut running = 0usize;
-    loop {
-        while running < parallel && Instant::now() < end {
-            let child = Command::new("/bin/sleep")
-                .arg(format!("0.{:03}", next_ms()))
-                .spawn()?;
-            pids.push(child.id());
-            running += 1;
-        }
-        if running == 0 {
-            break;
-        }
-        let mut status = 0;
-        // SAFETY: waits for any of our own children; `status` is a live local.
-        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
-        if pid < 0 {
-            bail!("waitpid: {}", std::io::Error::last_os_error());
-        }
-        running -= 1;
-    }
-    let text: String = pids.iter().map(|p| format!("{p}\n")).collect();
-    std::fs::write(pids_file, text)?;
-    Ok(())
 }

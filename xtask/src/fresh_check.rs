@@ -5,7 +5,8 @@
 //! and `CARGO_HOME` (so no toolchain, no bpf-linker, no crate cache), its own target directory,
 //! and a `PATH` without `~/.cargo/bin`. It first installs what a newcomer already has: rustup's
 //! proxies and the stable Rust this machine runs, with rustup's default profile. Then it runs,
-//! from the clone, the README's main command bounded to three ticks (`cargo xtask run --
+//! from the clone, the main command's setup (timed apart), the README's main command bounded to
+//! three ticks (`cargo xtask run --
 //! --process node --count 3 --interval 1`) and checks that eBPF loaded, then the test command
 //! (`cargo xtask test`, unless `--no-test`). It prints each step's time and result.
 //!
@@ -129,30 +130,41 @@ fn run_steps(home: &FreshHome, args: &FreshCheckArgs, steps: &mut Vec<Step>) -> 
     timed(steps, "stable Rust, as a newcomer has it", || {
         install_rust(home)
     })?;
+    // The main command's own setup, timed apart from its build and run (it then finds every
+    // step in place).
+    timed(
+        steps,
+        "main command, 1/2: cargo xtask setup (what run installs)",
+        || run_checked(home.command("cargo").args(["xtask", "setup"])),
+    )?;
     let log = home.root.join("run.log");
-    timed(steps, "cargo xtask run -- --process node (3 ticks)", || {
-        let out = home.root.join("trace");
-        let mut main = home.command("cargo");
-        main.args([
-            "xtask",
-            "run",
-            "--",
-            "--process",
-            "node",
-            "--count",
-            "3",
-            "--interval",
-            "1",
-        ])
-        .arg("--output-dir")
-        .arg(&out);
-        checked_tee(&mut main, &log)?;
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if !text.contains("eBPF loaded") {
-            bail!("the agent did not load eBPF (see {})", log.display());
-        }
-        Ok(())
-    })?;
+    timed(
+        steps,
+        "main command, 2/2: cargo xtask run -- --process node (build, 3 ticks)",
+        || {
+            let out = home.root.join("trace");
+            let mut main = home.command("cargo");
+            main.args([
+                "xtask",
+                "run",
+                "--",
+                "--process",
+                "node",
+                "--count",
+                "3",
+                "--interval",
+                "1",
+            ])
+            .arg("--output-dir")
+            .arg(&out);
+            checked_tee(&mut main, &log)?;
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if !text.contains("eBPF loaded") {
+                bail!("the agent did not load eBPF (see {})", log.display());
+            }
+            Ok(())
+        },
+    )?;
     if !args.no_test {
         timed(steps, "cargo xtask test", || {
             let mut test = home.command("cargo");

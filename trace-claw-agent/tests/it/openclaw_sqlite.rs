@@ -379,3 +379,33 @@ fn a_truncated_store_is_named_and_skipped_and_the_rest_is_analyzed() {
         "the log is still analyzed"
     );
 }
+
+#[test]
+fn the_state_dir_defaults_to_openclaw_state_dir_then_home_and_can_be_left_out() {
+    let home = tempfile::tempdir().expect("home");
+    let (_, conn) = store(&home.path().join(".openclaw"), Layout::Json, "delete");
+    drop(conn);
+    let elsewhere = tempfile::tempdir().expect("other state");
+    let trace = tempfile::tempdir().expect("trace dir");
+    let llm_calls = |env_state: Option<&Path>, extra: &[&str]| {
+        let mut c = agent();
+        c.env("HOME", home.path())
+            .args(["analyze", "--format", "json", "--trace-dir"])
+            .arg(trace.path())
+            .args(extra);
+        if let Some(dir) = env_state {
+            c.env("OPENCLAW_STATE_DIR", dir);
+        }
+        let o = run(&mut c);
+        serde_json::from_slice::<Value>(&o.stdout)
+            .ok()
+            .and_then(|r| r["overall"]["llm_calls"].as_u64())
+    };
+    assert_eq!(llm_calls(None, &[]), Some(13), "~/.openclaw by default");
+    assert_eq!(
+        llm_calls(Some(elsewhere.path()), &[]),
+        None,
+        "OPENCLAW_STATE_DIR first"
+    );
+    assert_eq!(llm_calls(None, &["--no-openclaw-state"]), None, "left out");
+}

@@ -36,19 +36,23 @@ pub fn read(
     while let Some(row) = rows.next()? {
         out.stats.lines += 1;
         let no = out.stats.lines;
-        let session: String = row.get(0)?;
         let seq: i64 = row.get(1).unwrap_or(-1);
-        if current.as_ref().is_none_or(|(s, _)| *s != session) {
+        let Ok(session) = row.get::<_, String>(0) else {
+            out.stats
+                .bad(no, format!("seq {seq}: session_id is not text"));
+            continue;
+        };
+        if current.as_ref().is_some_and(|(s, _)| *s != session) {
+            current = None;
+        }
+        let (_, events) = current.get_or_insert_with(|| {
             let events = Events::new(
                 Arc::clone(file),
                 Source::SqliteTranscript,
                 Some(session.clone()),
             );
-            current = Some((session.clone(), events));
-        }
-        let Some((_, events)) = current.as_mut() else {
-            continue;
-        };
+            (session.clone(), events)
+        });
         match payload::event(row.get_ref(2)?, row.get_ref(3)?, row.get_ref(4)?) {
             Ok(json) => events.read(no, &json, out),
             Err(reason) => out
@@ -57,4 +61,41 @@ pub fn read(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::source::sqlite_store::layout;
+
+    #[test]
+    fn a_bad_row_is_a_bad_line_naming_its_session_and_seq_and_reading_goes_on() {
+        let conn = Connection::open_in_memory().expect("memory db");
+        conn.execute_batch(
+            r#"CREATE TABLE transcript_events (session_id TEXT, seq INTEGER, event_zstd BLOB);
+               INSERT INTO transcript_events VALUES ('s', 1, x'00'), ('s', 2, NULL);"#,
+        )
+        .expect("schema");
+        let table = layout::detect(&conn)
+            .expect("layout")
+            .transcript_events
+            .expect("table");
+        let mut out = Parsed::default();
+        read(&conn, &table, &Arc::from("store"), &mut out).expect("read");
+        assert_eq!((out.stats.lines, out.stats.bad), (2, 2));
+        let reasons: Vec<&str> = out
+            .stats
+            .first_bad
+            .iter()
+            .map(|b| b.reason.as_str())
+            .collect();
+        assert!(
+            reasons[0].starts_with("session 's' seq 1: event_zstd is not a zstd frame"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[1].starts_with("session 's' seq 2: the row holds neither"),
+            "{reasons:?}"
+        );
+    }
 }

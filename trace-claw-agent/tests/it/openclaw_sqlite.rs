@@ -322,6 +322,28 @@ fn a_gateway_writing_in_wal_mode_neither_blocks_nor_is_blocked() {
         .expect("the writer still commits");
 }
 
+#[test]
+fn a_store_copied_while_written_is_read_with_the_commits_in_its_wal() {
+    let (jsonl, _) = analyze_state(&fixture("openclaw/state"), &[]);
+    let live = tempfile::tempdir().expect("live state");
+    let (path, writer) = store(live.path(), Layout::Json, "wal");
+    // What `cp` of a running gateway's store gets: the database file, which holds none of the
+    // events yet (never checkpointed), and the -wal file, which holds them all; no -shm.
+    let copy = tempfile::tempdir().expect("copied state");
+    let dir = copy.path().join("agents/main/agent");
+    std::fs::create_dir_all(&dir).expect("agent dir");
+    for ext in ["sqlite", "sqlite-wal"] {
+        std::fs::copy(
+            path.with_extension(ext),
+            dir.join(format!("openclaw-agent.{ext}")),
+        )
+        .expect("copy");
+    }
+    drop(writer);
+    let (report, stderr) = analyze_state(copy.path(), &[]);
+    assert_eq!(numbers(&report), numbers(&jsonl), "{stderr}");
+}
+
 /// `analyze` of `state` next to the real file log: exit 0, the log's calls still counted.
 fn analyze_beside_the_log(state: &Path) -> (Value, String) {
     analyze_state(

@@ -31,9 +31,10 @@ fn agent_of_path(path: &Path) -> Option<String> {
         return None;
     }
     let agent = agent_dir.parent()?;
-    (agent.parent()?.file_name()? == "agents")
-        .then(|| agent.file_name()?.to_str().map(str::to_owned))
-        .flatten()
+    if agent.parent()?.file_name()? != "agents" {
+        return None;
+    }
+    agent.file_name()?.to_str().map(str::to_owned)
 }
 
 /// Why a store could not be read, in words a user can act on.

@@ -32,12 +32,9 @@ fn epoch_ms(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Timestamp>> {
 
 /// The agent of session key `agent:<id>:...`.
 fn agent_of_key(key: &str) -> Option<String> {
-    let mut parts = key.split(':');
-    (parts.next() == Some("agent"))
-        .then(|| parts.next())
-        .flatten()
-        .filter(|a| !a.is_empty())
-        .map(str::to_owned)
+    let rest = key.strip_prefix("agent:")?;
+    let agent = rest.split(':').next()?;
+    (!agent.is_empty()).then(|| agent.to_owned())
 }
 
 fn nodes(conn: &Connection, table: &Table) -> rusqlite::Result<HashMap<String, Node>> {

@@ -112,10 +112,16 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "DIR")]
     pub openclaw_logs: Option<PathBuf>,
 
-    /// OpenClaw's state directory, read in place (e.g. ~/.openclaw; transcripts under
-    /// agents/*/sessions/).
-    #[arg(long, value_name = "DIR")]
+    /// OpenClaw's state directory, read in place and read-only: JSONL transcripts under
+    /// agents/*/sessions/, the SQLite stores agents/*/agent/*.sqlite and state/openclaw.sqlite
+    /// (default: ~/.openclaw when it exists).
+    #[arg(long, value_name = "DIR", env = "OPENCLAW_STATE_DIR")]
     pub openclaw_state: Option<PathBuf>,
+
+    /// Do not read OpenClaw's state directory: neither --openclaw-state, $OPENCLAW_STATE_DIR
+    /// nor the default ~/.openclaw.
+    #[arg(long)]
+    pub no_openclaw_state: bool,
 
     /// Only what happened at or after this time (RFC 3339).
     #[arg(long, value_name = "TIME")]

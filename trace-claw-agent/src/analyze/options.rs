@@ -43,6 +43,18 @@ fn parse_flag_time(flag: &'static str, v: Option<&String>) -> Result<Option<i64>
     .transpose()
 }
 
+/// `~/.openclaw`, where OpenClaw keeps its state unless told otherwise, when it exists.
+fn default_openclaw_state() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("HOME")?).join(".openclaw");
+    dir.is_dir().then(|| {
+        log::info!(
+            "reading OpenClaw's state in '{}' (--no-openclaw-state to leave it out)",
+            dir.display()
+        );
+        dir
+    })
+}
+
 impl Options {
     /// Validates the command-line flags.
     pub fn from_args(args: &AnalyzeArgs) -> Result<Self, AnalyzeError> {
@@ -65,7 +77,11 @@ impl Options {
         Ok(Self {
             trace_dir: args.trace_dir.clone(),
             openclaw_logs: args.openclaw_logs.clone(),
-            openclaw_state: args.openclaw_state.clone(),
+            openclaw_state: if args.no_openclaw_state {
+                None
+            } else {
+                args.openclaw_state.clone().or_else(default_openclaw_state)
+            },
             since,
             until,
             window: Window {

@@ -16,6 +16,7 @@ use super::merge::sessions::{self, SessionSpan, SESSION_SLACK_NS};
 use super::options::Options;
 use super::source::action::Action;
 use super::source::classify::{self, FileKind};
+use super::source::parsed::SessionInfo;
 use super::source::passes::{self, FileStats};
 use super::source::resources::aggregate::{Aggregate, Plan};
 use super::summary::charts::{self, SessionChart, Tick};
@@ -94,7 +95,11 @@ fn plan(opts: &Options, actions: &[&Action], sessions: &[SessionSpan]) -> Plan {
 }
 
 /// One summary per session, in session order.
-fn session_summaries(m: &Merged<'_>, session_keys: &HashMap<String, String>) -> Vec<Summary> {
+fn session_summaries(
+    m: &Merged<'_>,
+    session_keys: &HashMap<String, String>,
+    session_infos: &HashMap<String, SessionInfo>,
+) -> Vec<Summary> {
     m.sessions
         .iter()
         .enumerate()
@@ -107,6 +112,7 @@ fn session_summaries(m: &Merged<'_>, session_keys: &HashMap<String, String>) -> 
                 &m.agg.stats[w + 1],
             );
             sum.session_key = session_keys.get(&s.id).cloned();
+            sum.openclaw = session_infos.get(&s.id).cloned();
             sum
         })
         .collect()
@@ -207,6 +213,8 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
     // Merge sources, then window.
     let run_sessions: HashMap<String, String> = all.run_sessions.iter().cloned().collect();
     let session_keys: HashMap<String, String> = all.session_keys.iter().cloned().collect();
+    let session_infos: HashMap<String, SessionInfo> =
+        std::mem::take(&mut all.session_infos).into_iter().collect();
     let (merged, merge_stats) = merge::merge(std::mem::take(&mut all.actions), &run_sessions);
     let session_filter = opts.window.session.as_deref();
     let actions: Vec<&Action> = merged
@@ -273,7 +281,7 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
         generated_by: format!("trace-claw {}", env!("CARGO_PKG_VERSION")),
         window: opts.window.clone(),
         inputs: inputs(&files, &kinds, file_stats),
-        sessions: session_summaries(&m, &session_keys),
+        sessions: session_summaries(&m, &session_keys, &session_infos),
         overall,
         duplicates: merge_stats
             .duplicates

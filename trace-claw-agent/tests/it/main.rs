@@ -5,6 +5,7 @@ mod cli;
 mod collect;
 mod deploy;
 mod openclaw_replay;
+mod openclaw_sqlite;
 mod otlp_export;
 mod peers;
 mod readme;

@@ -17,7 +17,8 @@ pub fn seed_cli() -> Command {
     c
 }
 
-/// Removes the caller's `TRACE_CLAW_*` overrides so tests see only what they set.
+/// Removes the caller's `TRACE_CLAW_*` overrides (and OpenClaw's state) so tests see only what
+/// they set.
 fn clear_env(c: &mut Command) {
     for (k, _) in std::env::vars() {
         if k.starts_with("TRACE_CLAW_") {
@@ -25,6 +26,12 @@ fn clear_env(c: &mut Command) {
         }
     }
     c.env("RUST_LOG", "info");
+    // OpenClaw's state is read only where a test names it, never the developer's own.
+    c.env_remove("OPENCLAW_STATE_DIR");
+    c.env(
+        "HOME",
+        std::env::temp_dir().join("trace-claw-tests-have-no-home"),
+    );
 }
 
 /// The repository root.

@@ -15,6 +15,10 @@ use trace_claw_common::time::Timestamp;
 pub enum Source {
     /// An OpenClaw session transcript (`agents/*/sessions/*.jsonl`).
     Transcript,
+    /// The same transcript events kept in OpenClaw's SQLite store
+    /// (`agents/*/agent/*.sqlite`, OpenClaw 2026.5 and later): a copy of a call also seen in a
+    /// JSONL transcript (an exported or not yet migrated one) merges into that one.
+    SqliteTranscript,
     /// trace-claw's `events-*.jsonl` (log-event / EventLogger).
     EventLog,
     /// An OTLP span captured by the receiver.
@@ -30,6 +34,7 @@ impl Source {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Transcript => "transcript",
+            Self::SqliteTranscript => "sqlite_transcript",
             Self::EventLog => "event_log",
             Self::OtlpSpan => "otlp_span",
             Self::OpenclawLog => "openclaw_log",

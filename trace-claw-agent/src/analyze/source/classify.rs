@@ -20,6 +20,9 @@ pub enum FileKind {
     SessionIndex,
     /// OTLP requests captured by the receiver (`openclaw-otlp-*.jsonl`).
     OtlpCapture,
+    /// An OpenClaw SQLite store (`agents/*/agent/*.sqlite`, `state/openclaw.sqlite`): by the
+    /// SQLite header, whatever its name.
+    SqliteStore,
     /// trace-claw action events (`events-*.jsonl`).
     Events,
     /// trace-claw resource samples (`resources-*.jsonl`).
@@ -102,6 +105,9 @@ fn classify_probe(p: &Probe) -> Option<FileKind> {
     None
 }
 
+/// The first bytes of every SQLite database file.
+const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
+
 /// How many bytes of a file classification looks at, at most.
 const SNIFF_BYTES: u64 = 4 * 1024 * 1024;
 /// How many non-blank lines classification tries.
@@ -128,6 +134,9 @@ pub fn classify(path: &Path) -> FileKind {
         return FileKind::Unknown;
     };
     let mut reader = BufReader::new(file.take(SNIFF_BYTES));
+    if reader.fill_buf().is_ok_and(|b| b.starts_with(SQLITE_MAGIC)) {
+        return FileKind::SqliteStore;
+    }
     let mut buf = Vec::new();
     let mut tried = 0;
     let mut truncated_first = None;
@@ -167,7 +176,8 @@ fn sniff_prefix(buf: &[u8]) -> Option<FileKind> {
 }
 
 /// Every file to analyze: regular files under `trace_dir` (recursively), `openclaw-*.log` in
-/// the OpenClaw log directory, and `agents/*/sessions/*` in the OpenClaw state directory.
+/// the OpenClaw log directory, and in the OpenClaw state directory `agents/*/sessions/*`, the
+/// agents' SQLite stores `agents/*/agent/*.sqlite` and the shared `state/openclaw.sqlite`.
 /// Missing directories are reported by the caller; duplicates (same canonical path) dropped.
 pub fn discover(
     trace_dir: &Path,
@@ -183,13 +193,31 @@ pub fn discover(
         if let Ok(agents) = std::fs::read_dir(state.join("agents")) {
             for agent in agents.flatten() {
                 walk(&agent.path().join("sessions"), 1, &mut out);
+                sqlite_stores(&agent.path().join("agent"), &mut out);
             }
+        }
+        let shared = state.join("state").join("openclaw.sqlite");
+        if shared.is_file() {
+            out.push(shared);
         }
     }
     let mut seen = std::collections::HashSet::new();
     out.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     out.sort();
     out
+}
+
+/// The `*.sqlite` files in `dir` (not their `-wal`/`-shm` sidecars, which SQLite reads itself).
+fn sqlite_stores(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    out.extend(
+        entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sqlite") && p.is_file()),
+    );
 }
 
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {

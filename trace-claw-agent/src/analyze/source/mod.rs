@@ -11,4 +11,5 @@ pub mod parsed;
 pub mod passes;
 pub mod records;
 pub mod resources;
+pub mod sqlite_store;
 pub mod transcript;

@@ -40,6 +40,40 @@ pub struct MetricPoint {
     pub histogram: bool,
 }
 
+/// What OpenClaw's own session store says about a session (`session_windows`, `session_nodes`
+/// of its SQLite stores): its place among agents, channels and parent sessions, which the
+/// actions alone do not tell.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SessionInfo {
+    /// The agent it ran under (`main`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The channel it came in on (`webchat`, `telegram`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// The model provider OpenClaw recorded for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_provider: Option<String>,
+    /// The model OpenClaw recorded for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// When OpenClaw started it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// When OpenClaw ended it (absent while it runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+    /// How it was created (`channel`, `spawn` for a sub-agent, `cron`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_via: Option<String>,
+    /// The session key of the session it belongs under (a sub-agent's or cron run's parent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_session_key: Option<String>,
+    /// The session key of the session that spawned it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spawned_by: Option<String>,
+}
+
 /// Everything read from one file or chunk.
 #[derive(Debug, Default)]
 pub struct Parsed {
@@ -55,6 +89,8 @@ pub struct Parsed {
     pub run_sessions: Vec<(String, String)>,
     /// Session id -> session key, from `sessions.json` and `session state` lines.
     pub session_keys: Vec<(String, String)>,
+    /// Session id -> what OpenClaw's SQLite store says about it.
+    pub session_infos: Vec<(String, SessionInfo)>,
     /// Line counts.
     pub stats: LineStats,
 }
@@ -68,5 +104,6 @@ impl Parsed {
         self.metric_points.extend(other.metric_points);
         self.run_sessions.extend(other.run_sessions);
         self.session_keys.extend(other.session_keys);
+        self.session_infos.extend(other.session_infos);
     }
 }

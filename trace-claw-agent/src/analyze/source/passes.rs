@@ -12,7 +12,7 @@ use super::lines::{self, Chunk, LineStats};
 use super::parsed::Parsed;
 use super::resources::aggregate::{Aggregate, Plan};
 use super::resources::read::read_chunk;
-use super::{openclaw_log, otlp, records, transcript};
+use super::{openclaw_log, otlp, records, sqlite_store, transcript};
 use crate::analyze::error::AnalyzeError;
 
 /// Line counts per input file (by index), gathered chunk by chunk.
@@ -48,6 +48,9 @@ fn file_len(p: &Path) -> u64 {
 }
 
 fn read_whole(path: &Path, kind: FileKind) -> Result<Parsed, AnalyzeError> {
+    if kind == FileKind::SqliteStore {
+        return Ok(sqlite_store::read(path));
+    }
     let file = lines::open(path)?;
     match kind {
         FileKind::Transcript => transcript::read(path, file),
@@ -79,7 +82,8 @@ pub fn read_sources(files: &[PathBuf], kinds: &[FileKind], stats: &mut FileStats
             FileKind::Transcript
             | FileKind::SessionIndex
             | FileKind::OpenclawLog
-            | FileKind::OtlpCapture => tasks.push(Task::Whole(i)),
+            | FileKind::OtlpCapture
+            | FileKind::SqliteStore => tasks.push(Task::Whole(i)),
             _ => {}
         }
     }

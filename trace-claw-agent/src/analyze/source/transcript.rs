@@ -22,16 +22,51 @@ use crate::analyze::error::AnalyzeError;
 
 /// Reads one transcript.
 pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
-    let file: Arc<str> = path.display().to_string().into();
-    let mut out = Parsed::default();
-    let mut session_id: Option<String> = path
+    let session_id = path
         .file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_suffix(".jsonl"))
         .map(str::to_owned);
-    let mut provider: Option<String> = None;
-    let mut model: Option<String> = None;
-    let lines = lines::for_each_line(path, reader, |no, line| {
+    let mut events = Events::new(
+        path.display().to_string().into(),
+        Source::Transcript,
+        session_id,
+    );
+    let mut out = Parsed::default();
+    out.stats.lines = lines::for_each_line(path, reader, |no, line| {
+        events.read(no, line, &mut out);
+    })?;
+    Ok(out)
+}
+
+/// One session's transcript events as they are read, one JSON object each, in order (lines
+/// of a JSONL file, or rows of OpenClaw's SQLite store): the session, provider and model so
+/// far, which later messages inherit.
+#[derive(Debug)]
+pub struct Events {
+    file: Arc<str>,
+    source: Source,
+    session_id: Option<String>,
+    provider: Option<String>,
+    model: Option<String>,
+}
+
+impl Events {
+    /// A transcript read from `file`, its actions attributed to `source`, of session
+    /// `session_id` until a `session` header names one.
+    pub fn new(file: Arc<str>, source: Source, session_id: Option<String>) -> Self {
+        Self {
+            file,
+            source,
+            session_id,
+            provider: None,
+            model: None,
+        }
+    }
+
+    /// Reads event `no` (its line or row number) into `out`: an action per message that is a
+    /// call, a bad line counted for anything unusable.
+    pub fn read(&mut self, no: u64, line: &[u8], out: &mut Parsed) {
         if lines::is_blank(line) {
             return;
         }
@@ -50,12 +85,12 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
         match kind {
             "session" => {
                 if let Some(id) = v.get("id").and_then(Value::as_str) {
-                    session_id = Some(id.to_owned());
+                    self.session_id = Some(id.to_owned());
                 }
             }
             "model_change" => {
-                provider = str_field(&v, "provider");
-                model = str_field(&v, "modelId");
+                self.provider = str_field(&v, "provider");
+                self.model = str_field(&v, "modelId");
             }
             "message" => {
                 let Some(msg) = v.get("message") else {
@@ -67,7 +102,7 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
                     .and_then(Timestamp::parse_rfc3339);
                 let at = msg.get("timestamp").and_then(epoch);
                 let action = match msg.get("role").and_then(Value::as_str) {
-                    Some("assistant") => llm_call(msg, at, written, &provider, &model),
+                    Some("assistant") => llm_call(msg, at, written, &self.provider, &self.model),
                     Some("toolResult") => tool_call(msg, at, written),
                     _ => {
                         out.stats.records += 1;
@@ -77,18 +112,16 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
                 match action {
                     Some(mut e) => {
                         out.stats.records += 1;
-                        e.session_id.clone_from(&session_id);
+                        e.session_id.clone_from(&self.session_id);
                         out.actions
-                            .push(Action::new(e, Source::Transcript, &file, no));
+                            .push(Action::new(e, self.source, &self.file, no));
                     }
                     None => out.stats.bad(no, "message without a valid timestamp"),
                 }
             }
             _ => {}
         }
-    })?;
-    out.stats.lines = lines;
-    Ok(out)
+    }
 }
 
 /// An epoch number (ms in transcripts), exact for integers.

@@ -10,6 +10,7 @@ use trace_claw_common::time::Timestamp;
 
 use super::timeline::ResourceCost;
 use crate::analyze::source::action::Action;
+use crate::analyze::source::parsed::SessionInfo;
 use crate::analyze::source::resources::aggregate::{Stat, StatKind, N_STATS};
 
 /// Latency percentiles in milliseconds.
@@ -152,6 +153,10 @@ pub struct Summary {
     pub session_id: String,
     /// OpenClaw session key (`agent:main:main`), when known.
     pub session_key: Option<String>,
+    /// What OpenClaw's SQLite store says about the session (agent, channel, model, start,
+    /// end, parent), when it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openclaw: Option<SessionInfo>,
     /// Number of sessions summarized (1 for a session).
     pub sessions: usize,
     /// Start of the first action.
@@ -197,6 +202,7 @@ pub fn summarize<'a>(
     let mut s = Summary {
         session_id: session_id.to_owned(),
         session_key: None,
+        openclaw: None,
         sessions: 1,
         start: None,
         end: None,

@@ -86,6 +86,11 @@ pub struct CollectArgs {
     /// Address of the receiver (default 127.0.0.1:4318).
     #[arg(long, value_name = "ADDR")]
     pub receive_listen: Option<String>,
+
+    /// Serve the latest samples for Prometheus on http://ADDR/metrics, e.g. 127.0.0.1:9464
+    /// (env TRACE_CLAW_PROMETHEUS_LISTEN).
+    #[arg(long, value_name = "ADDR")]
+    pub prometheus_listen: Option<String>,
 }
 
 /// Output format of `analyze`.

@@ -12,6 +12,7 @@ pub mod error;
 pub mod event_log;
 pub mod export;
 pub mod http_client;
+pub mod http_server;
 pub mod openclaw_config;
 pub mod receive;
 pub mod runtime;

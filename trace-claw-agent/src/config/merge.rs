@@ -54,6 +54,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("TRACE_CLAW_OUTPUT_DIR", "output_dir"),
     ("TRACE_CLAW_EBPF", "ebpf"),
     ("TRACE_CLAW_PROC_ROOT", "collector.proc_root"),
+    ("TRACE_CLAW_PROMETHEUS_LISTEN", "prometheus.listen"),
 ];
 
 impl Config {
@@ -117,6 +118,7 @@ impl Config {
             }
             "output_dir" => self.output_dir = PathBuf::from(value),
             "collector.proc_root" => self.collector.proc_root = PathBuf::from(value),
+            "prometheus.listen" => self.prometheus.listen = Some(value.to_owned()),
             _ => return Err(format!("no such key '{key}'")),
         }
         Ok(())
@@ -153,6 +155,12 @@ impl Config {
             self.receiver.listen.clone_from(listen);
             self.receiver.enabled = true;
             origins.flags.push(("receiver.listen", "--receive-listen"));
+        }
+        if let Some(listen) = &f.prometheus_listen {
+            self.prometheus.listen = Some(listen.clone());
+            origins
+                .flags
+                .push(("prometheus.listen", "--prometheus-listen"));
         }
     }
 }

@@ -21,7 +21,7 @@ pub use load::{DEFAULT_CONFIG_FILE, MAX_CONFIG_BYTES, MAX_FLOW_DEPTH};
 pub use merge::ENV_OVERRIDES;
 pub use schema::{
     CollectorConfig, Config, EbpfMode, LocalConfig, Mode, OpenclawConfig, OtelConfig,
-    ReceiverConfig,
+    PrometheusConfig, ReceiverConfig,
 };
 
 /// A configuration that cannot be used; exit code 2.

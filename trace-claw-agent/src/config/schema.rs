@@ -50,6 +50,8 @@ pub struct Config {
     pub receiver: ReceiverConfig,
     /// The local JSONL sink.
     pub local: LocalConfig,
+    /// The Prometheus pull endpoint.
+    pub prometheus: PrometheusConfig,
 }
 
 /// `collector.*`
@@ -135,6 +137,15 @@ pub struct LocalConfig {
     pub enabled: bool,
 }
 
+/// `prometheus.*`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Serve the latest samples on `http://<listen>/metrics` (off when absent); `IP:PORT`, e.g.
+    /// `127.0.0.1:9464`, or `0.0.0.0:9464` to be scraped from other hosts.
+    pub listen: Option<String>,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -146,6 +157,7 @@ impl Default for Config {
             openclaw: OpenclawConfig::default(),
             receiver: ReceiverConfig::default(),
             local: LocalConfig { enabled: true },
+            prometheus: PrometheusConfig::default(),
         }
     }
 }

@@ -46,16 +46,16 @@ impl Config {
                 ));
             }
         }
-        if self
-            .receiver
-            .listen
-            .parse::<std::net::SocketAddr>()
-            .is_err()
-        {
-            return Err(fail(
-                "receiver.listen",
-                format!("must be IP:PORT, got '{}'", self.receiver.listen),
-            ));
+        let listeners = [
+            ("receiver.listen", Some(&self.receiver.listen)),
+            ("prometheus.listen", self.prometheus.listen.as_ref()),
+        ];
+        for (key, listen) in listeners {
+            if let Some(listen) = listen {
+                if listen.parse::<std::net::SocketAddr>().is_err() {
+                    return Err(fail(key, format!("must be IP:PORT, got '{listen}'")));
+                }
+            }
         }
         if !(0.0..=1.0).contains(&self.openclaw.sample_rate) {
             return Err(fail(

@@ -6,8 +6,9 @@
 pub mod jsonl;
 pub mod otlp;
 mod otlp_request;
+pub mod prometheus;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use trace_claw_common::event::ProcessEvent;
@@ -16,6 +17,30 @@ use trace_claw_common::sample::MetricSample;
 
 use crate::config::Config;
 use crate::error::error_chain;
+
+/// The attributes that describe where samples come from, in the order the sinks write them:
+/// `service.name`, `service.version`, `host.name` (the host's name unless `extra` sets it, e.g.
+/// to the Kubernetes node name), then `extra` (`otel.resource_attributes`).
+pub fn resource_attributes(
+    service_name: &str,
+    extra: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut attributes = vec![
+        ("service.name".to_owned(), service_name.to_owned()),
+        (
+            "service.version".to_owned(),
+            env!("CARGO_PKG_VERSION").to_owned(),
+        ),
+    ];
+    if !extra.contains_key("host.name") {
+        let host = sysinfo::System::host_name().unwrap_or_else(|_| "unknown".to_owned());
+        attributes.push(("host.name".to_owned(), host));
+    }
+    for (key, value) in extra.iter().filter(|(k, _)| k.as_str() != "service.name") {
+        attributes.push((key.clone(), value.clone()));
+    }
+    attributes
+}
 
 /// A sink failure.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +62,15 @@ pub enum ExportError {
         /// Why.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The Prometheus endpoint cannot listen on `prometheus.listen`.
+    #[error("cannot serve prometheus metrics on '{addr}'")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
     /// A sink's background thread could not start.
     #[error("cannot start the {what} thread")]
@@ -84,6 +118,11 @@ impl Sinks {
         }
         if config.exports_otlp() {
             exporters.push(Box::new(otlp::OtlpExporter::new(&config.otel)?));
+        }
+        if let Some(listen) = &config.prometheus.listen {
+            exporters.push(Box::new(prometheus::PrometheusExporter::new(
+                listen, config,
+            )?));
         }
         Ok(Self {
             exporters,

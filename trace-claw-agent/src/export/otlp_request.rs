@@ -22,22 +22,13 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use trace_claw_common::names::{self, MetricKind};
 use trace_claw_common::sample::MetricSample;
 
-/// The resource every request carries: `service.name`, `service.version`, `host.name` (the
-/// host's name unless `extra` sets it, e.g. to the Kubernetes node name), then `extra`.
+/// The resource every request carries ([`super::resource_attributes`]).
 pub(super) fn resource(service_name: &str, extra: &BTreeMap<String, String>) -> Resource {
-    let mut attributes = vec![
-        string_attr("service.name", service_name),
-        string_attr("service.version", env!("CARGO_PKG_VERSION")),
-    ];
-    if !extra.contains_key("host.name") {
-        let host = sysinfo::System::host_name().unwrap_or_else(|_| "unknown".to_owned());
-        attributes.push(string_attr("host.name", &host));
-    }
-    for (key, value) in extra.iter().filter(|(k, _)| k.as_str() != "service.name") {
-        attributes.push(string_attr(key, value));
-    }
     Resource {
-        attributes,
+        attributes: super::resource_attributes(service_name, extra)
+            .iter()
+            .map(|(k, v)| string_attr(k, v))
+            .collect(),
         ..Default::default()
     }
 }

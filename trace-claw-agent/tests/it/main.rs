@@ -8,6 +8,7 @@ mod openclaw_replay;
 mod openclaw_sqlite;
 mod otlp_export;
 mod peers;
+mod prometheus;
 mod readme;
 mod receive;
 mod reliability;

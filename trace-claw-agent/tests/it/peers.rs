@@ -286,17 +286,27 @@ impl Drop for VictoriaMetrics {
 }
 
 /// Starts `trace-claw-agent collect` with its receiver on a free loopback port, writing into
-/// `dir`; returns the child and the address the receiver reports. Stderr keeps draining in the
-/// background so the agent never blocks on it.
+/// `dir`; returns the child and the address the receiver reports.
 pub fn agent_with_receiver(
     dir: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Child, SocketAddr) {
+    agent_listening(dir, "--receive-listen", extra)
+}
+
+/// Starts `trace-claw-agent collect` with the listener of `listen_flag` on a free loopback port,
+/// writing into `dir`; returns the child and the address it reports. Stderr keeps draining in
+/// the background so the agent never blocks on it.
+pub fn agent_listening(
+    dir: &std::path::Path,
+    listen_flag: &str,
     extra: &[&str],
 ) -> (std::process::Child, SocketAddr) {
     use std::io::BufRead;
     let mut child = crate::util::agent()
         .args([
             "collect",
-            "--receive-listen",
+            listen_flag,
             "127.0.0.1:0",
             "--duration",
             "120",
@@ -312,11 +322,11 @@ pub fn agent_with_receiver(
     let addr: SocketAddr = loop {
         let line = lines
             .next()
-            .expect("agent logs the receiver address")
+            .expect("agent logs the listening address")
             .expect("stderr line");
         if let Some(rest) = line.split("listening on http://").nth(1) {
             break rest
-                .split_whitespace()
+                .split(['/', ' '])
                 .next()
                 .expect("addr")
                 .parse()

@@ -730,6 +730,41 @@ fn daemonset_runs_unprivileged_with_only_the_needed_capabilities() {
 }
 
 #[test]
+fn daemonset_offers_the_prometheus_endpoint_of_the_configmap() {
+    let cm = k8s_doc("deploy/kubernetes/configmap.yaml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trace_claw.yaml");
+    std::fs::write(&path, cm["data"]["trace_claw.yaml"].as_str().expect("text")).expect("write");
+    let config = Config::load(Some(&path), |_| None, None).expect("ConfigMap trace_claw.yaml");
+    let listen: std::net::SocketAddr = config
+        .prometheus
+        .listen
+        .expect("prometheus.listen")
+        .parse()
+        .expect("IP:PORT");
+    assert!(
+        listen.ip().is_unspecified(),
+        "scraped on the pod IP: {listen}"
+    );
+    let ds = k8s_doc("deploy/kubernetes/daemonset.yaml");
+    let template = &ds["spec"]["template"];
+    let port = template["spec"]["containers"][0]["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .find(|p| p["name"] == "metrics")
+        .expect("a port named metrics");
+    assert_eq!(port["containerPort"], listen.port());
+    let annotations = &template["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/scrape"], "true");
+    assert_eq!(annotations["prometheus.io/port"], listen.port().to_string());
+    assert_eq!(
+        annotations["prometheus.io/path"],
+        trace_claw_agent::export::prometheus::METRICS_PATH
+    );
+}
+
+#[test]
 fn kustomization_lists_every_manifest() {
     let k = k8s_doc("deploy/kubernetes/kustomization.yaml");
     let listed: BTreeSet<String> = k["resources"]

@@ -138,6 +138,12 @@ pub mod labels {
     pub const CPU: &str = "cpu";
     /// Network interface name.
     pub const INTERFACE: &str = "interface";
+    /// The 64-hex id of the container a process runs in (from its cgroup path; absent on the
+    /// host). OTel semantic convention `container.id`.
+    pub const CONTAINER_ID: &str = "container.id";
+    /// The uid of the Kubernetes pod a process runs in (from its cgroup path; absent outside
+    /// pods). OTel semantic convention `k8s.pod.uid`.
+    pub const K8S_POD_UID: &str = "k8s.pod.uid";
     /// Value of [`PID`] on the samples that sum the whole tracked tree.
     pub const PID_TOTAL: &str = "total";
     /// Value of [`CPU`] on the all-core sample.

@@ -9,6 +9,7 @@
 //!   samples and tree totals of the tracked processes); `procfs` (Linux) and `sysproc`
 //!   (elsewhere) are the process tables.
 
+mod container;
 pub mod ebpf;
 mod polling;
 mod process;

@@ -46,13 +46,18 @@ pub struct ProcessCollector {
 impl ProcessCollector {
     /// Tracks processes matching `name` (and their descendants) in `table`.
     pub fn new(table: Box<dyn ProcessTable>, name: &str, total_memory_bytes: u64) -> Self {
+        let samples = TreeSamples::new(&Backend::POLLING, total_memory_bytes);
+        let samples = match table.cgroup_root() {
+            Some(root) => samples.with_containers(root),
+            None => samples,
+        };
         Self {
             table,
             matcher: NameMatcher::new(name),
             match_cache: HashMap::new(),
             seen: HashMap::new(),
             scan_buf: Vec::new(),
-            samples: TreeSamples::new(&Backend::POLLING, total_memory_bytes),
+            samples,
             events: Vec::new(),
             ticks: 0,
         }

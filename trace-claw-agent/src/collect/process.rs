@@ -11,6 +11,7 @@ use std::time::Instant;
 use trace_claw_common::event::ProcessTotals;
 use trace_claw_common::names::{self, labels, MetricDef};
 
+use super::container::ContainerIds;
 use super::SampleBuffer;
 use crate::target::{tracked_tree, NameMatcher, ProcessKey, Tracked};
 
@@ -41,6 +42,11 @@ pub trait ProcessTable: Send {
     fn names(&self, pid: u32) -> (Option<String>, Option<String>);
     /// Storage read and write bytes of a process, when readable.
     fn io(&self, pid: u32) -> Option<(u64, u64)>;
+    /// The procfs root whose `PID/cgroup` files name each process's container and pod; `None`
+    /// where the platform has no cgroups.
+    fn cgroup_root(&self) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 /// The tracked tree in a scan of the process table: the processes for which `matched` holds
@@ -162,6 +168,8 @@ pub struct TreeSamples {
     /// The `pid` and `ppid` labels of the process being pushed (kept for their allocations).
     pid_label: String,
     ppid_label: String,
+    /// Where the `container.id` and `k8s.pod.uid` labels come from; `None`: no such labels.
+    containers: Option<ContainerIds>,
 }
 
 impl TreeSamples {
@@ -178,7 +186,15 @@ impl TreeSamples {
             prev_cpu_ns: None,
             pid_label: String::new(),
             ppid_label: String::new(),
+            containers: None,
         }
+    }
+
+    /// Also labels each process with its container and pod (read from its cgroup file under
+    /// `proc_root` once per process).
+    pub fn with_containers(mut self, proc_root: &std::path::Path) -> Self {
+        self.containers = Some(ContainerIds::new(proc_root));
+        self
     }
 
     /// Starts a tick now: the time since the last one is the base of this tick's CPU percents.
@@ -190,6 +206,9 @@ impl TreeSamples {
             .filter(|&ns| ns > 0.0);
         self.last_tick = Some(now);
         self.live = LiveSums::default();
+        if let Some(containers) = self.containers.as_mut() {
+            containers.start_tick();
+        }
     }
 
     /// Pushes one live process's samples and counts it in the tree: CPU percent when its CPU
@@ -205,19 +224,29 @@ impl TreeSamples {
     ) {
         write_number(&mut self.pid_label, stat.key.pid);
         write_number(&mut self.ppid_label, stat.ppid);
-        let l = [
+        let mut l = [
             (labels::PID, self.pid_label.as_str()),
             (labels::PPID, self.ppid_label.as_str()),
             (labels::PROCESS_NAME, stat.comm.as_str()),
             (labels::TRACKED, tracked.label()),
             (labels::SOURCE, self.backend.source),
+            ("", ""),
+            ("", ""),
         ];
-        if let Some(pct) = prev_cpu_ns.and_then(|prev| self.cpu_percent(totals.cpu_ns, prev)) {
-            buf.push(&names::PROCESS_CPU_USAGE, pct, &l);
+        let mut n = 5;
+        let container = self.containers.as_mut().and_then(|c| c.of(stat.key));
+        let container_labels = container.as_deref().into_iter().flat_map(|c| c.labels());
+        for (slot, label) in l[n..].iter_mut().zip(container_labels) {
+            *slot = label;
+            n += 1;
         }
-        buf.push(&names::PROCESS_CPU_TIME, totals.cpu_ns as f64 / 1e9, &l);
+        let l = &l[..n];
+        if let Some(pct) = prev_cpu_ns.and_then(|prev| self.cpu_percent(totals.cpu_ns, prev)) {
+            buf.push(&names::PROCESS_CPU_USAGE, pct, l);
+        }
+        buf.push(&names::PROCESS_CPU_TIME, totals.cpu_ns as f64 / 1e9, l);
         for c in self.backend.byte_counters {
-            buf.push(c.metric, (c.value)(totals) as f64, &l);
+            buf.push(c.metric, (c.value)(totals) as f64, l);
         }
         let gauges = [
             (&names::PROCESS_MEMORY_RSS, stat.rss_bytes as f64),
@@ -229,7 +258,7 @@ impl TreeSamples {
             (&names::PROCESS_THREADS, stat.threads as f64),
         ];
         for (def, value) in gauges {
-            buf.push(def, value, &l);
+            buf.push(def, value, l);
         }
         self.live.totals += *totals;
         self.live.rss_bytes += stat.rss_bytes;

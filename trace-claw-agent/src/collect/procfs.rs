@@ -65,6 +65,10 @@ impl ProcessTable for ProcfsTable {
         let io = self.process(pid)?.io().ok()?;
         Some((io.read_bytes, io.write_bytes))
     }
+
+    fn cgroup_root(&self) -> Option<&Path> {
+        Some(&self.root)
+    }
 }
 
 /// The units of `/proc/PID/stat` on this host: CPU times in clock ticks, RSS in pages.

@@ -252,7 +252,13 @@ fn openclaw_metrics() -> (Vec<OtlpMetric>, Attrs) {
 /// fixed vocabulary in names.rs are limited to it.
 fn trace_claw_metrics() -> Vec<OtlpMetric> {
     let mut attributes = Attrs::new();
-    for free in [labels::PPID, labels::PROCESS_NAME, labels::INTERFACE] {
+    for free in [
+        labels::PPID,
+        labels::PROCESS_NAME,
+        labels::INTERFACE,
+        labels::CONTAINER_ID,
+        labels::K8S_POD_UID,
+    ] {
         allow(&mut attributes, free, None);
     }
     // Dashboards select the tree total and the all-core CPU sample by these values.

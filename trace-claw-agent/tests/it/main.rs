@@ -3,6 +3,7 @@
 mod analyze;
 mod cli;
 mod collect;
+mod container_ids;
 mod deploy;
 mod openclaw_replay;
 mod openclaw_sqlite;

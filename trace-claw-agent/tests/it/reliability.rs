@@ -13,4 +13,4 @@ mod bad_input;
 mod ebpf_fallback;
 mod faults;
 mod soak;
-mod support;
+pub mod support;

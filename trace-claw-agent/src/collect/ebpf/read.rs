@@ -106,7 +106,8 @@ impl EbpfCollector {
             _reader: reader,
             pending: Vec::new(),
             live: HashMap::new(),
-            samples: TreeSamples::new(&Backend::EBPF, options.total_memory_bytes),
+            samples: TreeSamples::new(&Backend::EBPF, options.total_memory_bytes)
+                .with_containers(&options.proc_root),
             events: Vec::new(),
             clock_offset_ns: realtime_minus_monotonic_ns(),
             dropped_warned: 0,

@@ -238,6 +238,30 @@ mod tests {
     }
 
     #[test]
+    fn prometheus_listen_is_off_unless_file_env_or_flag_sets_it() {
+        assert_eq!(
+            load_text("", no_env).expect("valid").prometheus.listen,
+            None
+        );
+        let text = "prometheus:\n  listen: 127.0.0.1:9464\n";
+        let c = load_text(text, no_env).expect("valid");
+        assert_eq!(c.prometheus.listen.as_deref(), Some("127.0.0.1:9464"));
+        let env =
+            |k: &str| (k == "TRACE_CLAW_PROMETHEUS_LISTEN").then(|| "0.0.0.0:9100".to_owned());
+        let c = load_text(text, env).expect("valid");
+        assert_eq!(c.prometheus.listen.as_deref(), Some("0.0.0.0:9100"));
+        let flags = CollectArgs {
+            prometheus_listen: Some("9464".to_owned()),
+            ..Default::default()
+        };
+        let msg = Config::load(None, env, Some(&flags))
+            .expect_err("not IP:PORT")
+            .to_string();
+        assert!(msg.contains("prometheus.listen"), "{msg}");
+        assert!(msg.contains("--prometheus-listen"), "{msg}");
+    }
+
+    #[test]
     fn bad_env_value_names_the_variable() {
         let env = |k: &str| (k == "TRACE_CLAW_COLLECTOR_INTERVAL").then(|| "soon".to_owned());
         let msg = load_text("mode: local\n", env)

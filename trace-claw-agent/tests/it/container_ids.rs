@@ -142,27 +142,30 @@ fn samples_carry_the_container_and_pod_of_each_runtime_shape() {
     want.insert(host.0.id().to_string(), (None, None));
     children.push(host);
 
-    let out = dir.path().join("out");
-    let o = run(agent()
-        .args(["collect", "--process", &name, "--ebpf", "off"])
-        .args(["--interval", "0.2", "--count", "2", "--output-dir"])
-        .arg(&out));
-    assert!(o.status.success(), "{}", text(&o));
-    let samples = read_jsonl(&out, "resources-");
-    for (pid, (container, pod)) in &want {
-        let mine: Vec<&serde_json::Value> = samples
-            .iter()
-            .filter(|s| s["labels"][labels::PID] == pid.as_str())
-            .collect();
-        assert!(!mine.is_empty(), "no samples of pid {pid}");
-        for s in mine {
-            let l = &s["labels"];
-            assert_eq!(
-                l[labels::CONTAINER_ID].as_str(),
-                container.as_deref(),
-                "{s}"
-            );
-            assert_eq!(l[labels::K8S_POD_UID].as_str(), pod.as_deref(), "{s}");
+    // Both backends label through the same code; `auto` is eBPF where it loads.
+    for ebpf in ["off", "auto"] {
+        let out = dir.path().join(format!("out-{ebpf}"));
+        let o = run(agent()
+            .args(["collect", "--process", &name, "--ebpf", ebpf])
+            .args(["--interval", "0.2", "--count", "2", "--output-dir"])
+            .arg(&out));
+        assert!(o.status.success(), "{}", text(&o));
+        let samples = read_jsonl(&out, "resources-");
+        for (pid, (container, pod)) in &want {
+            let mine: Vec<&serde_json::Value> = samples
+                .iter()
+                .filter(|s| s["labels"][labels::PID] == pid.as_str())
+                .collect();
+            assert!(!mine.is_empty(), "--ebpf {ebpf}: no samples of pid {pid}");
+            for s in mine {
+                let l = &s["labels"];
+                assert_eq!(
+                    l[labels::CONTAINER_ID].as_str(),
+                    container.as_deref(),
+                    "{s}"
+                );
+                assert_eq!(l[labels::K8S_POD_UID].as_str(), pod.as_deref(), "{s}");
+            }
         }
     }
     drop(children);

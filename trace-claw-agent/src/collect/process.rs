@@ -224,6 +224,8 @@ impl TreeSamples {
     ) {
         write_number(&mut self.pid_label, stat.key.pid);
         write_number(&mut self.ppid_label, stat.ppid);
+        // The five labels of every process, then room for its container labels when it has
+        // any: a fixed array, so pushing allocates nothing per process.
         let mut l = [
             (labels::PID, self.pid_label.as_str()),
             (labels::PPID, self.ppid_label.as_str()),

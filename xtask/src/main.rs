@@ -37,9 +37,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Install what the eBPF build and the tests need (idempotent).
+    /// Install what building and running the agent needs; --tests adds what the tests need (idempotent).
     Setup(setup::SetupArgs),
-    /// Setup, fmt check, clippy -D warnings, every test, and the macOS check.
+    /// The whole suite as CI runs it: setup --tests, fmt, clippy, every test, macOS check, deploy, package, soak, fuzz.
     Test(test::TestArgs),
     /// Build the agent (release) and run it with the given arguments.
     Run(run::RunArgs),

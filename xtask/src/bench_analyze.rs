@@ -1,30 +1,38 @@
-//! `cargo xtask bench analyze`: how fast `analyze` reads a large trace directory, and how much
-//! memory it needs, beside a straightforward baseline in the same run.
+//! `cargo xtask bench analyze`: how fast `analyze` reads a large trace directory, how much
+//! memory it needs and how it scales with cores, beside a plain Python baseline in the same run.
 //!
 //! 1. Builds the release agent and a release xtask.
 //! 2. Generates trace directories of the requested sizes (default 100 MB and 1 GB; reused when
-//!    already there): daily `resources-*.jsonl` with ~46 samples per 1 s tick shaped like
-//!    `collect`'s output (system, 4 processes, the `pid="total"` tree sums), `events-*.jsonl`
-//!    with an LLM call every 20 s and a tool call every 60 s in hourly sessions, and
-//!    `process-events-*.jsonl`; one malformed line per 100 000.
-//! 3. Times, interleaved, `trace-claw-agent analyze --format json` and the baseline: one thread,
-//!    one pass, `BufRead::lines` + `serde_json::Value` per line, per-metric count/sum/max and
-//!    event totals. Reports the median wall time and peak RSS (wait4 rusage) of each, and the
-//!    ratio.
+//!    already there) in one of two profiles:
+//!    - `dense` (default), a busy gateway: a 300 s session after another, an action every 5 s
+//!      (LLM and tool calls by turns, about 4,000 sessions and 200,000 actions per GB), each in
+//!      `events-*.jsonl` and each LLM call also in OpenClaw's daily file log
+//!      (`openclaw-*.log`, the real 2026.4.29 line format, `embedded run` lines), beside 1 Hz
+//!      `resources-*.jsonl` with the tracked tree's totals;
+//!    - `sparse`: ~46 samples per 1 s tick shaped like `collect`'s output (system, 4 processes,
+//!      the `pid="total"` tree sums), an LLM call every 20 s and a tool call every 60 s in
+//!      hourly sessions, and `process-events-*.jsonl`.
+//!
+//!    Both write daily files and one malformed resource line per 100 000.
+//! 3. Times, interleaved, `trace-claw-agent analyze --format json`, on all cores or pinned to
+//!    each `--cores` count (sched affinity, which rayon sizes its pool by), and the baseline
+//!    `tests/bench/analyze_baseline.py` (one thread, `json.loads` per line, the same merge,
+//!    per-session totals and per-action CPU cost) when python3 is there. Reports the median
+//!    wall time, CPU time and peak RSS (wait4 rusage) of each, and the ratios.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::bench::{median, wait_usage};
-use crate::proc_util::{run_checked, workspace_root};
+use crate::proc_util::{run_checked, succeeds, workspace_root};
 
 /// `writeln!` into a `String`, whose `fmt::Write` impl never returns an error.
 macro_rules! put {
@@ -34,34 +42,66 @@ macro_rules! put {
     }};
 }
 
+/// The shape of a generated trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Profile {
+    /// A busy gateway: an action per 5 s of samples, ~4,000 sessions per GB, OpenClaw logs.
+    Dense,
+    /// Many samples per second, few actions (~8,000 per GB).
+    Sparse,
+}
+
+impl Profile {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Dense => "dense",
+            Self::Sparse => "sparse",
+        }
+    }
+}
+
 /// Flags of `bench analyze`.
 #[derive(Debug, Args)]
 pub struct BenchAnalyzeArgs {
     /// Trace directory sizes to generate and analyze, in MB (10^6 bytes).
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     sizes_mb: Vec<u64>,
-    /// Runs per program and size (the median is reported).
+    /// The shape of the generated traces.
+    #[arg(long, value_enum, default_value_t = Profile::Dense)]
+    profile: Profile,
+    /// Runs per program, size and core count (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Also run the analyzer pinned to each of these core counts (CPUs 0..N); empty: all cores.
+    #[arg(long, value_delimiter = ',')]
+    cores: Vec<usize>,
+    /// Runs of the Python baseline per size (0: none); it is slow and steady, so one is plenty.
+    #[arg(long, default_value_t = 1)]
+    python_runs: usize,
     /// Where the generated trace directories live (kept for reuse).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Delete each generated trace directory once measured (for sizes the disk holds once).
+    #[arg(long)]
+    delete_after: bool,
     /// Internal: generate a trace directory of `--sizes-mb` into DIR and exit.
     #[arg(long, hide = true, value_name = "DIR")]
     generate: Option<PathBuf>,
-    /// Internal: run the baseline over DIR and exit.
-    #[arg(long, hide = true, value_name = "DIR")]
-    baseline: Option<PathBuf>,
 }
 
-/// Runs the benchmark (or one of its internal steps).
+/// The file marking a generated directory complete; it holds the number of distinct actions.
+const MARKER: &str = ".complete";
+
+/// Runs the benchmark (or its internal generate step).
 pub fn run(args: &BenchAnalyzeArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.generate {
         let mb = args.sizes_mb.first().copied().unwrap_or(100);
-        return generate(dir, mb * 1_000_000);
-    }
-    if let Some(dir) = &args.baseline {
-        return baseline(dir);
+        let actions = match args.profile {
+            Profile::Dense => generate_dense(dir, mb * 1_000_000)?,
+            Profile::Sparse => generate(dir, mb * 1_000_000)?,
+        };
+        std::fs::write(dir.join(MARKER), format!("{actions}\n"))?;
+        return Ok(());
     }
     let root = workspace_root();
     run_checked(Command::new("cargo").args([
@@ -75,97 +115,148 @@ pub fn run(args: &BenchAnalyzeArgs) -> anyhow::Result<()> {
     ]))?;
     let agent = root.join("target/release/trace-claw-agent");
     let xtask = root.join("target/release/xtask");
+    let python = root.join("tests/bench/analyze_baseline.py");
+    let python_runs = if succeeds(Command::new("python3").arg("--version")) {
+        args.python_runs
+    } else {
+        eprintln!("bench-analyze: no python3, no baseline");
+        0
+    };
     let base = args
         .dir
         .clone()
         .unwrap_or_else(|| root.join("target/bench-analyze"));
+    let all_cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let cores = if args.cores.is_empty() {
+        vec![all_cores]
+    } else {
+        args.cores.clone()
+    };
     let mut report = String::new();
-    writeln!(
+    put!(
         report,
-        "| trace dir | program | wall s (median of {}) | CPU s user+sys | peak RSS MiB | MB/s (wall) |",
+        "| trace dir | actions | program | cores | wall s (median of {}) | CPU s user+sys | CPU % | peak RSS MiB | MB/s (wall) | baseline wall / wall | 1-core wall / wall |",
         args.runs
-    )?;
-    writeln!(report, "|---|---|---|---|---|---|")?;
-    let mut ratios = Vec::new();
+    );
+    put!(report, "|---|---|---|---|---|---|---|---|---|---|---|");
     for &mb in &args.sizes_mb {
-        let dir = base.join(format!("{mb}mb"));
-        let marker = dir.join(".complete");
-        if !marker.exists() {
-            eprintln!("bench-analyze: generating {} ({mb} MB)", dir.display());
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)?;
-            }
-            run_checked(
-                Command::new(&xtask)
-                    .args([
-                        "bench",
-                        "analyze",
-                        "--sizes-mb",
-                        &mb.to_string(),
-                        "--generate",
-                    ])
-                    .arg(&dir),
-            )?;
-            File::create(&marker)?;
-        }
+        let dir = base.join(format!("{mb}mb-{}", args.profile.name()));
+        let actions = generated(&xtask, &dir, mb, args.profile)?;
         let bytes = dir_bytes(&dir)?;
-        // Warm the page cache once so both programs read from memory alike.
-        let _warm = measure(
-            Command::new(&xtask)
-                .args(["bench", "analyze", "--baseline"])
-                .arg(&dir),
-        )?;
-        let mut ours = Vec::new();
+        let size = format!("{mb} MB ({:.0} MB on disk)", bytes as f64 / 1e6);
+        let mbs = |w: f64| bytes as f64 / 1e6 / w;
+        // Warm the page cache once so every run reads from memory alike.
+        measure(&mut analyze_cmd(&agent, &dir, None))?;
+        let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); cores.len()];
         let mut theirs = Vec::new();
         for run in 0..args.runs {
             eprintln!("bench-analyze: {mb} MB run {}/{}", run + 1, args.runs);
-            ours.push(measure(
-                Command::new(&agent)
-                    .args([
-                        "analyze",
-                        "--format",
-                        "json",
-                        "--output",
-                        "/dev/null",
-                        "--trace-dir",
-                    ])
-                    .arg(&dir),
-            )?);
-            theirs.push(measure(
-                Command::new(&xtask)
-                    .args(["bench", "analyze", "--baseline"])
-                    .arg(&dir),
-            )?);
+            for (i, &n) in cores.iter().enumerate() {
+                let pin = (n < all_cores).then_some(n);
+                runs[i].push(measure(&mut analyze_cmd(&agent, &dir, pin))?);
+            }
+            if run < python_runs {
+                theirs.push(measure(Command::new("python3").arg(&python).arg(&dir))?);
+            }
         }
-        let (ow, ocpu, orss) = medians(&ours);
-        let (bw, bcpu, brss) = medians(&theirs);
-        let mbs = |w: f64| bytes as f64 / 1e6 / w;
-        writeln!(
-            report,
-            "| {mb} MB ({:.0} MB on disk) | trace-claw analyze (rayon, all cores) | {ow:.3} | {ocpu:.3} | {orss:.1} | {:.0} |",
-            bytes as f64 / 1e6,
-            mbs(ow)
-        )?;
-        writeln!(
-            report,
-            "| | baseline: 1 thread, serde_json::Value per line | {bw:.3} | {bcpu:.3} | {brss:.1} | {:.0} |",
-            mbs(bw)
-        )?;
-        ratios.push((mb, bw / ow, bcpu / ocpu));
+        let base_wall = (!theirs.is_empty()).then(|| medians(&theirs).wall);
+        let one_core = cores
+            .iter()
+            .position(|&n| n == 1)
+            .map(|i| medians(&runs[i]).wall);
+        let ratio =
+            |num: Option<f64>, w: f64| num.map_or_else(String::new, |b| format!("{:.1}x", b / w));
+        for (m, &n) in runs.iter().zip(&cores) {
+            let m = medians(m);
+            put!(
+                report,
+                "| {size} | {actions} | trace-claw analyze | {n} | {:.3} | {:.3} | {:.0} | {:.1} | {:.0} | {} | {} |",
+                m.wall,
+                m.cpu,
+                100.0 * m.cpu / m.wall,
+                m.rss_mib,
+                mbs(m.wall),
+                ratio(base_wall, m.wall),
+                ratio(one_core, m.wall)
+            );
+        }
+        if !theirs.is_empty() {
+            let m = medians(&theirs);
+            put!(
+                report,
+                "| {size} | {actions} | baseline: Python, 1 thread | 1 | {:.3} | {:.3} | {:.0} | {:.1} | {:.1} | 1.0x | |",
+                m.wall,
+                m.cpu,
+                100.0 * m.cpu / m.wall,
+                m.rss_mib,
+                mbs(m.wall)
+            );
+        }
+        if args.delete_after {
+            std::fs::remove_dir_all(&dir)?;
+        }
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     print!("{report}");
-    for (mb, wall, cpu) in ratios {
-        println!(
-            "{mb} MB: baseline wall / analyze wall = {wall:.2}x; baseline CPU / analyze CPU = {cpu:.2}x"
-        );
-    }
     println!(
-        "cores: {}; load average at the end: {}",
-        std::thread::available_parallelism().map_or(0, usize::from),
+        "profile: {}; cores: {all_cores}; load average at the end: {}",
+        args.profile.name(),
         load.trim()
     );
     Ok(())
+}
+
+/// Generates `dir` unless a complete copy is there; returns its number of distinct actions.
+fn generated(xtask: &Path, dir: &Path, mb: u64, profile: Profile) -> anyhow::Result<u64> {
+    let marker = dir.join(MARKER);
+    if !marker.exists() {
+        eprintln!("bench-analyze: generating {} ({mb} MB)", dir.display());
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+        run_checked(
+            Command::new(xtask)
+                .args(["bench", "analyze", "--sizes-mb", &mb.to_string()])
+                .args(["--profile", profile.name(), "--generate"])
+                .arg(dir),
+        )?;
+    }
+    let text = std::fs::read_to_string(&marker)?;
+    text.trim()
+        .parse()
+        .with_context(|| format!("{}: not a count", marker.display()))
+}
+
+/// `analyze --format json` of `dir` to /dev/null, pinned to CPUs `0..n` when `pin` is `Some(n)`.
+fn analyze_cmd(agent: &Path, dir: &Path, pin: Option<usize>) -> Command {
+    let mut cmd = Command::new(agent);
+    cmd.args([
+        "analyze",
+        "--format",
+        "json",
+        "--output",
+        "/dev/null",
+        "--trace-dir",
+    ])
+    .arg(dir);
+    if let Some(n) = pin {
+        // SAFETY: between fork and exec the closure only fills a stack cpu_set_t and makes
+        // one async-signal-safe syscall.
+        unsafe {
+            cmd.pre_exec(move || {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                for cpu in 0..n {
+                    libc::CPU_SET(cpu, &mut set);
+                }
+                if libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    cmd
 }
 
 fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
@@ -202,12 +293,13 @@ fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
     })
 }
 
-fn medians(m: &[Measured]) -> (f64, f64, f64) {
-    (
-        median(m.iter().map(|x| x.wall).collect()),
-        median(m.iter().map(|x| x.cpu).collect()),
-        median(m.iter().map(|x| x.rss_mib).collect()),
-    )
+/// The per-field medians of several runs.
+fn medians(m: &[Measured]) -> Measured {
+    Measured {
+        wall: median(m.iter().map(|x| x.wall).collect()),
+        cpu: median(m.iter().map(|x| x.cpu).collect()),
+        rss_mib: median(m.iter().map(|x| x.rss_mib).collect()),
+    }
 }
 
 /// `YYYY-MM-DD` and `YYYY-MM-DDTHH:MM:SS.000000Z` of Unix seconds.
@@ -234,19 +326,21 @@ fn civil(secs: i64) -> (String, String) {
     (date, time)
 }
 
-/// A daily-file writer for one prefix.
+/// A daily-file writer for one prefix: `{prefix}-{date}.{ext}`.
 struct Daily {
     dir: PathBuf,
     prefix: &'static str,
+    ext: &'static str,
     date: String,
     out: Option<BufWriter<File>>,
 }
 
 impl Daily {
-    fn new(dir: &Path, prefix: &'static str) -> Self {
+    fn new(dir: &Path, prefix: &'static str, ext: &'static str) -> Self {
         Self {
             dir: dir.to_owned(),
             prefix,
+            ext,
             date: String::new(),
             out: None,
         }
@@ -257,7 +351,9 @@ impl Daily {
             if let Some(mut o) = self.out.take() {
                 o.flush()?;
             }
-            let path = self.dir.join(format!("{}-{date}.jsonl", self.prefix));
+            let path = self
+                .dir
+                .join(format!("{}-{date}.{}", self.prefix, self.ext));
             self.out = Some(BufWriter::with_capacity(1 << 20, File::create(path)?));
             date.clone_into(&mut self.date);
         }
@@ -275,11 +371,13 @@ impl Daily {
     }
 }
 
-fn generate(dir: &Path, target: u64) -> anyhow::Result<()> {
+/// The `sparse` profile (see the module doc); returns the number of actions.
+fn generate(dir: &Path, target: u64) -> anyhow::Result<u64> {
     std::fs::create_dir_all(dir)?;
-    let mut res = Daily::new(dir, "resources");
-    let mut events = Daily::new(dir, "events");
-    let mut procs = Daily::new(dir, "process-events");
+    let mut res = Daily::new(dir, "resources", "jsonl");
+    let mut events = Daily::new(dir, "events", "jsonl");
+    let mut procs = Daily::new(dir, "process-events", "jsonl");
+    let mut actions = 0u64;
     let start = 1_795_132_800i64; // 2026-11-20T00:00:00Z
     let pids: [(u32, &str); 4] = [
         (31952, "openclaw"),
@@ -428,6 +526,7 @@ fn generate(dir: &Path, target: u64) -> anyhow::Result<()> {
                 800 + (tick * 37) % 4000
             );
             written += events.write(&date, &line)?;
+            actions += 1;
         }
         if tick % 60 == 30 {
             line.clear();
@@ -438,6 +537,7 @@ fn generate(dir: &Path, target: u64) -> anyhow::Result<()> {
                 30 + tick % 400
             );
             written += events.write(&date, &line)?;
+            actions += 1;
             line.clear();
             put!(
                 line,
@@ -455,47 +555,137 @@ fn generate(dir: &Path, target: u64) -> anyhow::Result<()> {
         "generated {written} bytes, {lines} sample lines, {tick} ticks in {}",
         dir.display()
     );
-    Ok(())
+    Ok(actions)
 }
 
-/// The straightforward analyzer: one thread, one pass, a `serde_json::Value` per line.
-fn baseline(dir: &Path) -> anyhow::Result<()> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    let mut metrics: HashMap<String, (u64, f64, f64)> = HashMap::new();
-    let (mut events, mut tokens, mut bad) = (0u64, 0u64, 0u64);
-    for path in files {
-        let reader = BufReader::new(File::open(&path)?);
-        for line in reader.lines() {
-            let line = line?;
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-                bad += 1;
-                continue;
-            };
-            if let (Some(name), Some(value)) = (
-                v.get("name").and_then(|n| n.as_str()),
-                v.get("value").and_then(serde_json::Value::as_f64),
-            ) {
-                let e = metrics.entry(name.to_owned()).or_insert((0, 0.0, f64::MIN));
-                e.0 += 1;
-                e.1 += value;
-                e.2 = e.2.max(value);
-            } else if v.get("event_type").is_some() {
-                events += 1;
-                tokens += v
-                    .get("tokens_input")
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(0);
-            }
-        }
-    }
-    println!(
-        "metrics={} samples={} events={events} tokens_input={tokens} bad={bad}",
-        metrics.len(),
-        metrics.values().map(|m| m.0).sum::<u64>()
+/// Seconds per generated session of the `dense` profile.
+const DENSE_SESSION_S: i64 = 300;
+/// Seconds between actions of the `dense` profile (LLM and tool calls by turns).
+const DENSE_ACTION_S: i64 = 5;
+
+/// One OpenClaw file-log line (tslog, 2026.4.29) of the `agent/embedded` subsystem, logged at
+/// `secs` + `ms`.
+fn openclaw_line(line: &mut String, secs: i64, ms: i64, message: &str) {
+    let (_, iso) = civil(secs);
+    let second = &iso[..19];
+    line.clear();
+    put!(
+        line,
+        r#"{{"0":"{{\"subsystem\":\"agent/embedded\"}}","1":"{message}","_meta":{{"runtime":"node","runtimeVersion":"26.10.0","hostname":"unknown","name":"{{\"subsystem\":\"agent/embedded\"}}","parentNames":["openclaw"],"date":"{second}.{ms:03}Z","logLevelId":2,"logLevelName":"DEBUG","path":{{"fullFilePath":"file:///usr/lib/node_modules/openclaw/dist/subsystem-DwIxKdWw.js:150:14","fileName":"subsystem-DwIxKdWw.js","fileNameWithLine":"subsystem-DwIxKdWw.js:150","fileColumn":"14","fileLine":"150","filePath":"node_modules/openclaw/dist/subsystem-DwIxKdWw.js","filePathWithLine":"node_modules/openclaw/dist/subsystem-DwIxKdWw.js:150","method":"logToFile"}}}},"time":"{second}.{ms:03}+00:00","hostname":"gateway","message":"{message}","traceId":"42faca267669d70c82e689ac175d45ae","spanId":"3bcd690895d59fc3","traceFlags":"01"}}"#
     );
-    Ok(())
+}
+
+/// The `dense` profile (see the module doc); returns the number of distinct actions.
+fn generate_dense(dir: &Path, target: u64) -> anyhow::Result<u64> {
+    std::fs::create_dir_all(dir)?;
+    let mut res = Daily::new(dir, "resources", "jsonl");
+    let mut events = Daily::new(dir, "events", "jsonl");
+    let mut log = Daily::new(dir, "openclaw", "log");
+    let start = 1_795_132_800i64; // 2026-11-20T00:00:00Z
+    let (mut written, mut lines, mut actions) = (0u64, 0u64, 0u64);
+    let mut line = String::with_capacity(2048);
+    let (mut cpu_time, mut io_read) = (0.0f64, 0u64);
+    let mut tick = 0i64;
+    while written < target {
+        let t = start + tick;
+        let (date, ts) = civil(t);
+        let k = tick / DENSE_SESSION_S;
+        let session = format!(
+            "{k:08x}-7cf6-4040-8978-{:012x}",
+            k * 2_654_435_761 % (1 << 48)
+        );
+        let run = format!("{k:08x}-0e72-4bd0-9f30-{:012x}", k * 40_503 % (1 << 48));
+        cpu_time += 0.05 + 0.001 * (tick * 7919 % 100) as f64;
+        io_read += (tick * 104_729 % 50_000) as u64;
+        for (name, value, unit, labels) in [
+            (
+                "system.cpu.usage_percent",
+                20.0 + (tick % 37) as f64,
+                "%",
+                r#""cpu":"total","source":"sysinfo""#,
+            ),
+            (
+                "process.cpu.time_seconds",
+                cpu_time,
+                "s",
+                r#""pid":"total","source":"procfs""#,
+            ),
+            (
+                "process.memory.rss_bytes",
+                (8e8 as i64 + tick % 4_000_000) as f64,
+                "By",
+                r#""pid":"total","source":"procfs""#,
+            ),
+            (
+                "process.io.read_bytes",
+                io_read as f64,
+                "By",
+                r#""pid":"total","source":"procfs""#,
+            ),
+        ] {
+            line.clear();
+            put!(
+                line,
+                r#"{{"timestamp":"{ts}","name":"{name}","value":{value},"unit":"{unit}","labels":{{{labels}}}}}"#
+            );
+            lines += 1;
+            if lines.is_multiple_of(100_000) {
+                written += res.write(&date, "{\"timestamp\":\"broken\n")?;
+            }
+            written += res.write(&date, &line)?;
+        }
+        if tick % DENSE_SESSION_S == 0 {
+            let message = format!("embedded run start: runId={run} sessionId={session} provider=fakellm model=fake-model-1 thinking=off messageChannel=webchat");
+            openclaw_line(&mut line, t, 100, &message);
+            written += log.write(&date, &line)?;
+        }
+        let at = format!("{}.200000Z", &ts[..19]);
+        if tick % (2 * DENSE_ACTION_S) == 2 {
+            let ms = 800 + tick * 37 % 3000;
+            line.clear();
+            put!(
+                line,
+                r#"{{"timestamp":"{at}","event_type":"llm","session_id":"{session}","model":"fake-model-1","provider":"fakellm","tokens_input":{},"tokens_output":{},"tokens_cache_read":1000,"duration_ms":{ms},"cost_usd":0.01}}"#,
+                500 + tick % 700,
+                50 + tick % 90
+            );
+            written += events.write(&date, &line)?;
+            openclaw_line(
+                &mut line,
+                t,
+                203,
+                &format!("embedded run agent start: runId={run}"),
+            );
+            written += log.write(&date, &line)?;
+            let end = 205 + ms;
+            openclaw_line(
+                &mut line,
+                t + end / 1000,
+                end % 1000,
+                &format!("embedded run agent end: runId={run} isError=false"),
+            );
+            written += log.write(&date, &line)?;
+            actions += 1;
+        }
+        if tick % (2 * DENSE_ACTION_S) == 2 + DENSE_ACTION_S {
+            line.clear();
+            put!(
+                line,
+                r#"{{"timestamp":"{at}","event_type":"tool","session_id":"{session}","tool_name":"exec","duration_ms":{}}}"#,
+                30 + tick % 400
+            );
+            written += events.write(&date, &line)?;
+            actions += 1;
+        }
+        tick += 1;
+    }
+    res.finish()?;
+    events.finish()?;
+    log.finish()?;
+    eprintln!(
+        "generated {written} bytes, {actions} actions, {} sessions, {tick} ticks in {}",
+        (tick + DENSE_SESSION_S - 1) / DENSE_SESSION_S,
+        dir.display()
+    );
+    Ok(actions)
 }

@@ -8,6 +8,7 @@ use std::collections::BinaryHeap;
 
 use super::buckets::Buckets;
 use super::series::{Pt, Series, N_SERIES};
+use super::sweep::Sweep;
 use crate::analyze::source::lines::LineStats;
 
 /// Which averages/peaks are kept per window.
@@ -193,6 +194,8 @@ pub struct Aggregate {
     pub chunk_lines: Vec<(usize, usize, LineStats)>,
     /// Down-sampled series per window (only with [`Plan::charts`]; allocated on first use).
     pub charts: Vec<Option<Box<Buckets>>>,
+    /// The windows open at this chunk's latest sample.
+    pub sweep: Sweep,
 }
 
 impl Aggregate {
@@ -216,23 +219,20 @@ impl Aggregate {
         timeline: impl FnOnce() -> TimelineSample,
     ) {
         self.samples += 1;
+        let p = Pt { t, v };
         if let Some(series) = series {
-            let p = Pt { t, v };
             let g = plan.probes.partition_point(|&q| q < t);
             self.gap(g).add(series as usize, p);
-            if plan.charts {
-                for (w, &(a, b)) in plan.windows.iter().enumerate().skip(1) {
-                    if t >= a && t <= b {
-                        self.charts[w]
-                            .get_or_insert_with(|| Box::new(Buckets::new(a, b)))
-                            .add(series, p);
-                    }
-                }
-            }
         }
-        if let Some(stat) = stat {
-            for (w, &(a, b)) in plan.windows.iter().enumerate() {
-                if t >= a && t <= b {
+        if series.is_some() && plan.charts || stat.is_some() {
+            for &w in self.sweep.at(&plan.windows, t) {
+                if let (Some(series), true) = (series, plan.charts && w > 0) {
+                    let (a, b) = plan.windows[w];
+                    self.charts[w]
+                        .get_or_insert_with(|| Box::new(Buckets::new(a, b)))
+                        .add(series, p);
+                }
+                if let Some(stat) = stat {
                     self.stats[w][stat as usize].add(v);
                 }
             }

@@ -183,6 +183,9 @@ fn inputs(files: &[PathBuf], kinds: &[FileKind], mut stats: FileStats) -> Vec<In
                     .iter()
                     .map(|b| format!("{path}:{}: {}", b.line, b.reason))
                     .collect(),
+                incomplete_last_line: stats
+                    .incomplete_last_line
+                    .map(|line| format!("{path}:{line}: {}", report::INCOMPLETE_LAST_LINE)),
                 path,
                 kind: *k,
                 lines: stats.lines,

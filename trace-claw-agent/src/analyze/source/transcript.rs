@@ -31,7 +31,7 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
         .map(str::to_owned);
     let mut provider: Option<String> = None;
     let mut model: Option<String> = None;
-    let lines = lines::for_each_line(path, reader, |no, line| {
+    let read = lines::for_each_line(path, reader, |no, line| {
         if lines::is_blank(line) {
             return;
         }
@@ -87,7 +87,7 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
             _ => {}
         }
     })?;
-    out.stats.lines = lines;
+    out.stats.read(read);
     Ok(out)
 }
 

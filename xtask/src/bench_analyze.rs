@@ -81,6 +81,10 @@ pub struct BenchAnalyzeArgs {
     /// Where the generated trace directories live (kept for reuse).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Use the binaries already built: this xtask and the agent beside it (no cargo; the
+    /// baseline script is looked for under the current directory).
+    #[arg(long)]
+    prebuilt: bool,
     /// Delete each generated trace directory once measured (for sizes the disk holds once).
     #[arg(long)]
     delete_after: bool,
@@ -103,20 +107,25 @@ pub fn run(args: &BenchAnalyzeArgs) -> anyhow::Result<()> {
         std::fs::write(dir.join(MARKER), format!("{actions}\n"))?;
         return Ok(());
     }
-    let root = workspace_root();
-    run_checked(Command::new("cargo").args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "trace-claw-agent",
-        "-p",
-        "xtask",
-    ]))?;
-    let agent = root.join("target/release/trace-claw-agent");
-    let xtask = root.join("target/release/xtask");
+    let (root, xtask) = if args.prebuilt {
+        (std::env::current_dir()?, std::env::current_exe()?)
+    } else {
+        let root = workspace_root();
+        run_checked(Command::new("cargo").args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "trace-claw-agent",
+            "-p",
+            "xtask",
+        ]))?;
+        let xtask = root.join("target/release/xtask");
+        (root, xtask)
+    };
+    let agent = xtask.with_file_name("trace-claw-agent");
     let python = root.join("tests/bench/analyze_baseline.py");
-    let python_runs = if succeeds(Command::new("python3").arg("--version")) {
+    let python_runs = if python.is_file() && succeeds(Command::new("python3").arg("--version")) {
         args.python_runs
     } else {
         eprintln!("bench-analyze: no python3, no baseline");

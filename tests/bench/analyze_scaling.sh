@@ -10,7 +10,7 @@
 #
 # Usage: tests/bench/analyze_scaling.sh [SIZES_MB] [CORES]
 #   defaults: 300,1000 and 1,2,4,8,16 (counts above the machine's cores are dropped)
-#   env: RUNS (3), WORK_DIR (./target/bench-analyze-scaling; needs ~1.1x the largest size free)
+#   env: RUNS (3), PYTHON_RUNS (1; 0 skips the baseline), WORK_DIR (./target/bench-analyze-scaling; needs ~1.1x the largest size free)
 # About 4 minutes on 16 cores for the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,6 +18,7 @@ cd "$(dirname "$0")/../.."
 sizes=${1:-300,1000}
 wanted=${2:-1,2,4,8,16}
 runs=${RUNS:-3}
+python_runs=${PYTHON_RUNS:-1}
 work=${WORK_DIR:-$PWD/target/bench-analyze-scaling}
 available=$(nproc)
 
@@ -37,4 +38,4 @@ echo "machine: $available cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
 echo "sizes: $sizes MB; cores: $cores; runs: $runs; work dir: $work"
 mkdir -p "$work"
 exec target/release/xtask bench analyze --prebuilt --profile dense \
-    --sizes-mb "$sizes" --cores "$cores" --runs "$runs" --dir "$work" --delete-after
+    --sizes-mb "$sizes" --cores "$cores" --runs "$runs" --python-runs "$python_runs" --dir "$work" --delete-after

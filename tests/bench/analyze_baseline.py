@@ -26,80 +26,75 @@ def ns(iso):
     return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
 
 
-def read_events(path, actions):
+def json_lines(path):
+    """Every line of the file that parses as JSON."""
     with open(path, encoding="utf-8") as f:
         for line in f:
             try:
-                e = json.loads(line)
+                yield json.loads(line)
             except ValueError:
                 continue
-            kind = e.get("event_type")
-            if kind not in ("llm", "tool"):
-                continue
-            start = ns(e["timestamp"])
-            actions.append({
-                "kind": kind,
-                "start": start,
-                "end": start + int(e.get("duration_ms", 0) * 1e6),
-                "session": e.get("session_id") or "default",
-                "tokens": (e.get("tokens_input") or 0) + (e.get("tokens_output") or 0),
-                "cost": e.get("cost_usd") or 0.0,
-                "error": bool(e.get("error")),
-            })
+
+
+def read_events(path, actions):
+    for e in json_lines(path):
+        kind = e.get("event_type")
+        if kind not in ("llm", "tool"):
+            continue
+        start = ns(e["timestamp"])
+        actions.append({
+            "kind": kind,
+            "start": start,
+            "end": start + int(e.get("duration_ms", 0) * 1e6),
+            "session": e.get("session_id") or "default",
+            "tokens": (e.get("tokens_input") or 0) + (e.get("tokens_output") or 0),
+            "cost": e.get("cost_usd") or 0.0,
+            "error": bool(e.get("error")),
+        })
 
 
 def read_openclaw_log(path, actions, run_sessions):
     open_calls = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue
-            msg = r.get("message") or r.get("1") or ""
-            if not msg.startswith("embedded run "):
-                continue
-            kv = dict(KV.findall(msg))
-            run = kv.get("runId")
-            t = ns(r["time"])
-            if msg.startswith("embedded run start:"):
-                run_sessions[run] = kv.get("sessionId")
-            elif msg.startswith("embedded run agent start:"):
-                open_calls[("llm", run)] = t
-            elif msg.startswith("embedded run tool start:"):
-                open_calls[("tool", run, kv.get("toolCallId"))] = t
-            elif msg.startswith(("embedded run agent end:", "embedded run tool end:")):
-                key = ("llm", run) if " agent " in msg else ("tool", run, kv.get("toolCallId"))
-                start = open_calls.pop(key, None)
-                if start is not None:
-                    actions.append({"kind": key[0], "start": start, "end": t, "run": run,
-                                    "tokens": 0, "cost": 0.0,
-                                    "error": kv.get("isError") == "true"})
+    for r in json_lines(path):
+        msg = r.get("message") or r.get("1") or ""
+        if not msg.startswith("embedded run "):
+            continue
+        kv = dict(KV.findall(msg))
+        run = kv.get("runId")
+        t = ns(r["time"])
+        if msg.startswith("embedded run start:"):
+            run_sessions[run] = kv.get("sessionId")
+        elif msg.startswith("embedded run agent start:"):
+            open_calls[("llm", run)] = t
+        elif msg.startswith("embedded run tool start:"):
+            open_calls[("tool", run, kv.get("toolCallId"))] = t
+        elif msg.startswith(("embedded run agent end:", "embedded run tool end:")):
+            key = ("llm", run) if " agent " in msg else ("tool", run, kv.get("toolCallId"))
+            start = open_calls.pop(key, None)
+            if start is not None:
+                actions.append({"kind": key[0], "start": start, "end": t, "run": run,
+                                "tokens": 0, "cost": 0.0,
+                                "error": kv.get("isError") == "true"})
 
 
 def read_resources(path, cpu_time, stats):
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                s = json.loads(line)
-            except ValueError:
-                continue
-            name, labels, v = s["name"], s.get("labels", {}), s["value"]
-            key = None
-            if name == "system.cpu.usage_percent" and labels.get("cpu", "total") == "total":
-                key = "system_cpu_percent"
-            elif labels.get("pid") == "total":
-                if name == "process.cpu.time_seconds":
-                    cpu_time.append((ns(s["timestamp"]), v))
-                elif name == "process.memory.rss_bytes":
-                    key = "tree_rss_bytes"
-                elif name == "process.cpu.usage_percent":
-                    key = "tree_cpu_percent"
-            if key:
-                st = stats.setdefault(key, [0, 0.0, float("-inf")])
-                st[0] += 1
-                st[1] += v
-                st[2] = max(st[2], v)
+    for s in json_lines(path):
+        name, labels, v = s["name"], s.get("labels", {}), s["value"]
+        key = None
+        if name == "system.cpu.usage_percent" and labels.get("cpu", "total") == "total":
+            key = "system_cpu_percent"
+        elif labels.get("pid") == "total":
+            if name == "process.cpu.time_seconds":
+                cpu_time.append((ns(s["timestamp"]), v))
+            elif name == "process.memory.rss_bytes":
+                key = "tree_rss_bytes"
+            elif name == "process.cpu.usage_percent":
+                key = "tree_cpu_percent"
+        if key:
+            st = stats.setdefault(key, [0, 0.0, float("-inf")])
+            st[0] += 1
+            st[1] += v
+            st[2] = max(st[2], v)
 
 
 def interpolate(times, values, t):

@@ -3,25 +3,20 @@
 //! a bad line.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
+use crate::util::{agent, run_ok};
+
 fn analyze(dir: &Path, extra: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_trace-claw-agent"))
-        .args(["-v", "analyze", "--format", "json", "--trace-dir"])
-        .arg(dir)
-        .args(extra)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run trace-claw-agent");
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    run_ok(
+        agent()
+            .args(["-v", "analyze", "--format", "json", "--trace-dir"])
+            .arg(dir)
+            .args(extra)
+            .env_remove("RUST_LOG"),
+    )
 }
 
 /// The files and bytes `analyze` says it reads, from its debug line.

@@ -4,38 +4,24 @@
 //!
 //! Refresh with `TRACE_CLAW_BLESS=1 cargo test` and review the diff.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
-}
+use crate::util::{agent, fixture, repo_root, run_ok};
 
 fn golden(case: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/golden/analyze/{case}.json"))
+    repo_root().join(format!("tests/golden/analyze/{case}.json"))
 }
 
 /// The JSON report of `args`, with the fixtures' absolute location replaced by `<fixtures>`.
 fn report(args: &[String]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_trace-claw-agent"))
-        .arg("analyze")
-        .args(args)
-        .args(["--format", "json"])
-        .output()
-        .expect("run trace-claw-agent");
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(agent().arg("analyze").args(args).args(["--format", "json"]));
     String::from_utf8(out.stdout)
         .expect("utf-8")
-        .replace(&fixtures().display().to_string(), "<fixtures>")
+        .replace(&fixture("").display().to_string(), "<fixtures>/")
 }
 
 fn capture(extra: &[&str]) -> Vec<String> {
-    let f = fixtures().join("openclaw");
+    let f = fixture("openclaw");
     let mut v = Vec::new();
     for (flag, dir) in [
         ("--trace-dir", "trace"),
@@ -50,10 +36,7 @@ fn capture(extra: &[&str]) -> Vec<String> {
 }
 
 fn trace_dir(dir: &str, extra: &[&str]) -> Vec<String> {
-    let mut v = vec![
-        "--trace-dir".to_owned(),
-        fixtures().join(dir).display().to_string(),
-    ];
+    let mut v = vec!["--trace-dir".to_owned(), fixture(dir).display().to_string()];
     v.extend(extra.iter().map(|s| (*s).to_owned()));
     v
 }

@@ -3,8 +3,9 @@
 //! timeline.
 //!
 //! Two parallel passes (rayon, files and 8 MiB chunks): first everything but resource samples
-//! (actions are few and kept in memory, then merged across sources), then the resource samples,
-//! streamed into fixed-size aggregates keyed by the actions' start and end times.
+//! (every action is kept in memory, then merged across sources; `docs/analyze-scale.md` says
+//! what that costs on a busy gateway), then the resource samples, streamed into aggregates
+//! sized by the actions and sessions, never by the samples.
 //!
 //! The folders follow the data, each depending only on the ones before it:
 //! - [`source`]: finding and classifying the input files and reading each format (actions,

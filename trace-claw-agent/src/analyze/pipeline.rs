@@ -16,6 +16,7 @@ use super::merge::sessions::{self, SessionSpan, SESSION_SLACK_NS};
 use super::options::Options;
 use super::source::action::Action;
 use super::source::classify::{self, FileKind};
+use super::source::daily;
 use super::source::parsed::SessionInfo;
 use super::source::passes::{self, FileStats};
 use super::source::resources::aggregate::{Aggregate, Plan};
@@ -188,6 +189,9 @@ fn inputs(files: &[PathBuf], kinds: &[FileKind], mut stats: FileStats) -> Vec<In
                     .iter()
                     .map(|b| format!("{path}:{}: {}", b.line, b.reason))
                     .collect(),
+                incomplete_last_line: stats
+                    .incomplete_last_line
+                    .map(|line| format!("{path}:{line}: {}", report::INCOMPLETE_LAST_LINE)),
                 path,
                 kind: *k,
                 lines: stats.lines,
@@ -198,12 +202,30 @@ fn inputs(files: &[PathBuf], kinds: &[FileKind], mut stats: FileStats) -> Vec<In
         .collect()
 }
 
-/// Reads everything and builds the report.
+/// The summed sizes of `files`.
+fn total_bytes(files: &[PathBuf]) -> u64 {
+    files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Reads everything inside the window and builds the report.
 pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
-    let files = classify::discover(
+    let (files, unread): (Vec<PathBuf>, Vec<PathBuf>) = classify::discover(
         &opts.trace_dir,
         opts.openclaw_logs.as_deref(),
         opts.openclaw_state.as_deref(),
+    )
+    .into_iter()
+    .partition(|p| !daily::outside(p, opts.since, opts.until));
+    log::debug!(
+        "reading {} file(s), {} bytes; {} daily file(s), {} bytes, outside the window left unread",
+        files.len(),
+        total_bytes(&files),
+        unread.len(),
+        total_bytes(&unread)
     );
     let kinds: Vec<FileKind> = files.par_iter().map(|p| classify::classify(p)).collect();
     let limit = opts.window.limit;

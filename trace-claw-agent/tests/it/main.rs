@@ -1,6 +1,8 @@
 //! Integration tests: the built binaries, driven as a user would.
 
 mod analyze;
+mod analyze_files;
+mod analyze_golden;
 mod cli;
 mod collect;
 mod container_ids;

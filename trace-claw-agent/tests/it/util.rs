@@ -52,6 +52,13 @@ pub fn run(c: &mut Command) -> Output {
     c.output().expect("binary runs")
 }
 
+/// Runs a command that must exit 0, returning its output.
+pub fn run_ok(c: &mut Command) -> Output {
+    let o = run(c);
+    assert!(o.status.success(), "exit {:?}\n{}", o.status, text(&o));
+    o
+}
+
 /// stdout + stderr as text, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(

@@ -1,73 +1,32 @@
 //! Resource values at the actions' start and end times ("probes"), from the gaps of the merged
-//! [`Aggregate`]: the nearest gauge sample for snapshots, counters interpolated for costs.
+//! [`Aggregate`]'s edges: the nearest gauge sample for snapshots, counters interpolated for
+//! costs.
 
-use crate::analyze::source::resources::aggregate::{Aggregate, Gap};
-use crate::analyze::source::resources::series::{Pt, Series, N_SERIES};
+use crate::analyze::source::resources::aggregate::Aggregate;
+use crate::analyze::source::resources::edges::Edges;
+use crate::analyze::source::resources::series::{Pt, Series};
 
-/// No gap holds a sample of the series on that side.
-const NO_GAP: u32 = u32::MAX;
-
-/// Values of the series at the probe times, from the merged gaps.
+/// Values of the series at the probe times, from the merged edges.
 #[derive(Debug, Clone)]
 pub struct Lookup {
     probes: Vec<i64>,
-    /// The merged gaps (from the first gap any sample fell into).
-    gaps: Vec<Gap>,
-    /// Per probe and series, the gap (index into `gaps`) holding the latest sample at or
-    /// before the probe.
-    before: Vec<[u32; N_SERIES]>,
-    /// Per probe and series, the gap holding the earliest sample after the probe.
-    after: Vec<[u32; N_SERIES]>,
+    /// The samples next to the probes (taken from the merged aggregate).
+    edges: Edges,
 }
 
 impl Lookup {
-    /// Prefix/suffix scans over the merged gaps, which it takes from `agg`.
+    /// A lookup over `probes`, taking the merged edges from `agg`.
     pub fn new(probes: Vec<i64>, agg: &mut Aggregate) -> Self {
-        let n = probes.len();
-        let base = agg.base;
-        let gaps = std::mem::take(&mut agg.gaps);
-        let local = |g: usize| g.checked_sub(base).filter(|i| *i < gaps.len());
-        let mut before = vec![[NO_GAP; N_SERIES]; n];
-        let mut cur = [NO_GAP; N_SERIES];
-        for (j, slot) in before.iter_mut().enumerate() {
-            if let Some(i) = local(j) {
-                for (c, l) in cur.iter_mut().zip(gaps[i].last) {
-                    if l.get().is_some() {
-                        *c = i as u32;
-                    }
-                }
-            }
-            *slot = cur;
-        }
-        let mut after = vec![[NO_GAP; N_SERIES]; n];
-        let mut cur = [NO_GAP; N_SERIES];
-        for j in (0..n).rev() {
-            if let Some(i) = local(j + 1) {
-                for (c, f) in cur.iter_mut().zip(gaps[i].first) {
-                    if f.get().is_some() {
-                        *c = i as u32;
-                    }
-                }
-            }
-            after[j] = cur;
-        }
         Self {
             probes,
-            gaps,
-            before,
-            after,
+            edges: std::mem::take(&mut agg.edges),
         }
     }
 
     /// The latest sample at or before, and the earliest after, probe `t`.
     fn around(&self, series: Series, t: i64) -> Option<(Option<Pt>, Option<Pt>)> {
         let j = self.probes.binary_search(&t).ok()?;
-        let s = series as usize;
-        let pick = |i: u32, first: bool| {
-            let g = self.gaps.get(i as usize)?;
-            if first { g.first[s] } else { g.last[s] }.get()
-        };
-        Some((pick(self.before[j][s], false), pick(self.after[j][s], true)))
+        Some(self.edges.around(series as usize, j))
     }
 
     /// The sample of a gauge series nearest to probe time `t`.
@@ -195,7 +154,11 @@ pub(crate) mod tests {
             .collect();
         let probes = [-5 * s, s / 2, 10 * s];
         let mut a = read_samples(&lines, &probes);
-        assert_eq!(a.base, 1, "no sample precedes the first probe");
+        let gaps: Vec<usize> = a.edges.0[Series::IoRead as usize]
+            .iter()
+            .map(|e| e.gap)
+            .collect();
+        assert_eq!(gaps, [1, 2], "no sample precedes the first probe");
         let look = Lookup::new(probes.to_vec(), &mut a);
         assert_eq!(look.interpolate(Series::IoRead, -5 * s), None);
         assert_eq!(look.nearest(Series::IoRead, -5 * s).map(|p| p.t), Some(0));

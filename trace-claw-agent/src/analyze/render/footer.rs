@@ -42,6 +42,13 @@ pub fn write_footer(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             f.bad_lines
         )?;
     }
+    for note in r
+        .inputs
+        .iter()
+        .filter_map(|f| f.incomplete_last_line.as_ref())
+    {
+        writeln!(out, "note: {note}")?;
+    }
     let bad: u64 = r.inputs.iter().map(|f| f.bad_lines).sum();
     if bad > 0 {
         writeln!(out, "skipped {bad} bad line(s):")?;

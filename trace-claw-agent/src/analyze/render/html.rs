@@ -168,6 +168,13 @@ svg text{font-size:11px;fill:#333}.note{color:#666;font-size:12px}.legend span{d
         }
         h.push_str("</div>");
     }
+    for note in r
+        .inputs
+        .iter()
+        .filter_map(|f| f.incomplete_last_line.as_ref())
+    {
+        put!(h, "<div class=\"note\">{}</div>", esc(note));
+    }
     h.push_str("</body></html>\n");
     out.write_all(h.as_bytes())
 }

@@ -33,6 +33,9 @@ pub struct LineStats {
     pub bad: u64,
     /// The first [`BAD_LINES_SHOWN`] bad lines.
     pub first_bad: Vec<BadLine>,
+    /// The last line, when it has no newline yet: the file may still be being written, so it
+    /// is left unparsed (counted in `lines`, neither a record nor bad).
+    pub incomplete_last_line: Option<u64>,
 }
 
 impl LineStats {
@@ -47,11 +50,20 @@ impl LineStats {
         }
     }
 
+    /// Takes the line count of a reading (and its incomplete last line, if any).
+    pub fn read(&mut self, r: LinesRead) {
+        self.lines = r.lines;
+        self.incomplete_last_line = r.incomplete_last_line;
+    }
+
     /// Adds the counts of a later chunk of the same file whose first line is `offset + 1`.
     pub fn absorb(&mut self, other: LineStats, offset: u64) {
         self.lines += other.lines;
         self.records += other.records;
         self.bad += other.bad;
+        if let Some(line) = other.incomplete_last_line {
+            self.incomplete_last_line = Some(line + offset);
+        }
         for b in other.first_bad {
             if self.first_bad.len() < BAD_LINES_SHOWN {
                 self.first_bad.push(BadLine {
@@ -61,6 +73,15 @@ impl LineStats {
             }
         }
     }
+}
+
+/// What a line reader went through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinesRead {
+    /// Lines, the incomplete last one included.
+    pub lines: u64,
+    /// The number of the last line when it had no newline (it was not passed on).
+    pub incomplete_last_line: Option<u64>,
 }
 
 /// A newline-aligned part of a file: the lines that start in `[start, end)`.
@@ -101,12 +122,13 @@ pub fn open(path: &Path) -> Result<File, AnalyzeError> {
     })
 }
 
-/// Calls `f(line_number, line)` for every line of the chunk (without the newline; a final `\r`
-/// is stripped too). Line numbers are 1-based and relative to the chunk's first line.
+/// Calls `f(line_number, line)` for every complete line of the chunk (without the newline; a
+/// final `\r` is stripped too). Line numbers are 1-based and relative to the chunk's first
+/// line. A last line without a newline is counted, not passed on.
 pub fn for_each_line_in_chunk(
     chunk: &Chunk,
     mut f: impl FnMut(u64, &[u8]),
-) -> Result<u64, AnalyzeError> {
+) -> Result<LinesRead, AnalyzeError> {
     let io = |source| AnalyzeError::Io {
         path: chunk.path.clone(),
         source,
@@ -126,7 +148,7 @@ pub fn for_each_line_in_chunk(
         pos += n as u64;
         buf.clear();
     }
-    let mut line_no = 0u64;
+    let mut read = LinesRead::default();
     while pos < chunk.end {
         buf.clear();
         let n = reader.read_until(b'\n', &mut buf).map_err(io)?;
@@ -134,21 +156,24 @@ pub fn for_each_line_in_chunk(
             break;
         }
         pos += n as u64;
-        line_no += 1;
-        f(line_no, trim_newline(&buf));
+        if !read.line(&buf) {
+            break;
+        }
+        f(read.lines, trim_newline(&buf));
     }
-    Ok(line_no)
+    Ok(read)
 }
 
-/// Calls `f(line_number, line)` for every line of any reader.
+/// Calls `f(line_number, line)` for every complete line of any reader (see
+/// [`for_each_line_in_chunk`]).
 pub fn for_each_line(
     path: &Path,
     reader: impl Read,
     mut f: impl FnMut(u64, &[u8]),
-) -> Result<u64, AnalyzeError> {
+) -> Result<LinesRead, AnalyzeError> {
     let mut reader = BufReader::with_capacity(256 * 1024, reader);
     let mut buf = Vec::with_capacity(64 * 1024);
-    let mut line_no = 0u64;
+    let mut read = LinesRead::default();
     loop {
         buf.clear();
         let n = reader
@@ -157,11 +182,22 @@ pub fn for_each_line(
                 path: path.to_owned(),
                 source,
             })?;
-        if n == 0 {
-            return Ok(line_no);
+        if n == 0 || !read.line(&buf) {
+            return Ok(read);
         }
-        line_no += 1;
-        f(line_no, trim_newline(&buf));
+        f(read.lines, trim_newline(&buf));
+    }
+}
+
+impl LinesRead {
+    /// Counts `line` as read; whether it is complete (ends in a newline).
+    fn line(&mut self, line: &[u8]) -> bool {
+        self.lines += 1;
+        let complete = line.ends_with(b"\n");
+        if !complete {
+            self.incomplete_last_line = Some(self.lines);
+        }
+        complete
     }
 }
 
@@ -223,6 +259,26 @@ mod tests {
     }
 
     #[test]
+    fn a_last_line_without_newline_is_counted_but_not_passed_on() {
+        let text = b"one\ntwo\nthr";
+        let mut got = Vec::new();
+        let read = for_each_line(Path::new("f"), &text[..], |no, l| {
+            got.push((no, l.to_vec()))
+        })
+        .expect("read");
+        assert_eq!(got, [(1, b"one".to_vec()), (2, b"two".to_vec())]);
+        assert_eq!(
+            read,
+            LinesRead {
+                lines: 3,
+                incomplete_last_line: Some(3)
+            }
+        );
+        let whole = for_each_line(Path::new("f"), &b"one\n"[..], |_, _| {}).expect("read");
+        assert_eq!(whole.incomplete_last_line, None);
+    }
+
+    #[test]
     fn stats_shift_line_numbers_of_later_chunks() {
         let mut a = LineStats {
             lines: 10,
@@ -234,8 +290,10 @@ mod tests {
             ..LineStats::default()
         };
         b.bad(2, "y");
+        b.incomplete_last_line = Some(5);
         a.absorb(b, 10);
         assert_eq!(a.bad, 2);
         assert_eq!(a.first_bad[1].line, 12);
+        assert_eq!(a.incomplete_last_line, Some(15));
     }
 }

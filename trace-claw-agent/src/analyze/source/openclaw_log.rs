@@ -233,7 +233,7 @@ struct Meta<'a> {
 pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
     let mut rec = Recogniser::new(Source::OpenclawLog, path.display().to_string().into());
     let mut stats = LineStats::default();
-    stats.lines = lines::for_each_line(path, reader, |no, line| {
+    let read = lines::for_each_line(path, reader, |no, line| {
         if lines::is_blank(line) {
             return;
         }
@@ -261,6 +261,7 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
             line: no,
         });
     })?;
+    stats.read(read);
     let mut out = rec.out;
     out.stats = stats;
     Ok(out)

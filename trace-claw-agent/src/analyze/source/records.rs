@@ -13,7 +13,7 @@ use crate::analyze::error::AnalyzeError;
 pub fn read_events(chunk: &Chunk) -> Result<Parsed, AnalyzeError> {
     let file: Arc<str> = chunk.path.display().to_string().into();
     let mut out = Parsed::default();
-    out.stats.lines = lines::for_each_line_in_chunk(chunk, |no, line| {
+    let read = lines::for_each_line_in_chunk(chunk, |no, line| {
         if lines::is_blank(line) {
             return;
         }
@@ -27,13 +27,14 @@ pub fn read_events(chunk: &Chunk) -> Result<Parsed, AnalyzeError> {
             Err(e) => out.stats.bad(no, json_reason(&e)),
         }
     })?;
+    out.stats.read(read);
     Ok(out)
 }
 
 /// Reads `process-events-*.jsonl` lines ([`ProcessEvent`]).
 pub fn read_process_events(chunk: &Chunk) -> Result<Parsed, AnalyzeError> {
     let mut out = Parsed::default();
-    out.stats.lines = lines::for_each_line_in_chunk(chunk, |no, line| {
+    let read = lines::for_each_line_in_chunk(chunk, |no, line| {
         if lines::is_blank(line) {
             return;
         }
@@ -45,5 +46,6 @@ pub fn read_process_events(chunk: &Chunk) -> Result<Parsed, AnalyzeError> {
             Err(e) => out.stats.bad(no, json_reason(&e)),
         }
     })?;
+    out.stats.read(read);
     Ok(out)
 }

@@ -33,9 +33,10 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
         session_id,
     );
     let mut out = Parsed::default();
-    out.stats.lines = lines::for_each_line(path, reader, |no, line| {
+    let read = lines::for_each_line(path, reader, |no, line| {
         events.read(no, line, &mut out);
     })?;
+    out.stats.read(read);
     Ok(out)
 }
 

@@ -30,7 +30,14 @@ pub struct InputFile {
     /// Why the file could not be opened at all, `file: reason` (absent when it could).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `file:line: incomplete last line, ...` when the last line had no newline yet (it was
+    /// left unparsed; absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete_last_line: Option<String>,
 }
+
+/// What [`InputFile::incomplete_last_line`] says after `file:line: `.
+pub const INCOMPLETE_LAST_LINE: &str = "incomplete last line, the file may still be being written";
 
 /// Copies of one call dropped in favour of a more trusted source.
 #[derive(Debug, Clone, Serialize)]

@@ -42,7 +42,7 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
     let mut logs = Recogniser::new(Source::OtlpLog, Arc::clone(&file));
     let mut out = Parsed::default();
     let mut stats = LineStats::default();
-    stats.lines = lines::for_each_line(path, reader, |no, line| {
+    let read = lines::for_each_line(path, reader, |no, line| {
         if lines::is_blank(line) {
             return;
         }
@@ -86,6 +86,7 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
             stats.bad(no, "no resourceSpans, resourceMetrics or resourceLogs");
         }
     })?;
+    stats.read(read);
     out.extend(logs.out);
     out.stats = stats;
     Ok(out)

@@ -7,7 +7,9 @@
 use std::collections::BinaryHeap;
 
 use super::buckets::Buckets;
-use super::series::{Pt, Series, N_SERIES};
+use super::edges::Edges;
+use super::series::{Pt, Series};
+use super::sweep::Sweep;
 use crate::analyze::source::lines::LineStats;
 
 /// Which averages/peaks are kept per window.
@@ -75,60 +77,6 @@ impl Stat {
     }
 }
 
-/// A sample slot that may be empty, 16 bytes (an `Option<Pt>` takes 24): memory per action
-/// matters when a trace holds many actions.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Slot(Pt);
-
-impl Slot {
-    const EMPTY: Slot = Slot(Pt {
-        t: i64::MIN,
-        v: 0.0,
-    });
-
-    /// The sample, unless empty.
-    pub fn get(self) -> Option<Pt> {
-        (self.0.t != i64::MIN).then_some(self.0)
-    }
-}
-
-impl Default for Slot {
-    fn default() -> Self {
-        Self::EMPTY
-    }
-}
-
-/// The earliest and latest sample of each series between two consecutive probe times.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Gap {
-    /// Earliest sample per series.
-    pub first: [Slot; N_SERIES],
-    /// Latest sample per series.
-    pub last: [Slot; N_SERIES],
-}
-
-impl Gap {
-    fn add(&mut self, s: usize, p: Pt) {
-        if self.first[s].get().is_none_or(|f| p.t < f.t) {
-            self.first[s] = Slot(p);
-        }
-        if self.last[s].get().is_none_or(|l| p.t >= l.t) {
-            self.last[s] = Slot(p);
-        }
-    }
-
-    fn merge(&mut self, o: &Gap) {
-        for s in 0..N_SERIES {
-            if let Some(p) = o.first[s].get() {
-                self.add(s, p);
-            }
-            if let Some(p) = o.last[s].get() {
-                self.add(s, p);
-            }
-        }
-    }
-}
-
 /// What the resource pass needs to know before reading.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
@@ -177,10 +125,8 @@ impl Ord for TimelineSample {
 /// The aggregates of a chunk, or of all chunks merged.
 #[derive(Debug, Clone, Default)]
 pub struct Aggregate {
-    /// Gaps `[base, base + gaps.len())`; gap `j` holds samples in `(probes[j-1], probes[j]]`.
-    pub base: usize,
-    /// See `base`.
-    pub gaps: Vec<Gap>,
+    /// The samples next to the probe times.
+    pub edges: Edges,
     /// Per window, per [`StatKind`].
     pub stats: Vec<[Stat; N_STATS]>,
     /// The earliest samples (max-heap on time, bounded).
@@ -193,6 +139,8 @@ pub struct Aggregate {
     pub chunk_lines: Vec<(usize, usize, LineStats)>,
     /// Down-sampled series per window (only with [`Plan::charts`]; allocated on first use).
     pub charts: Vec<Option<Box<Buckets>>>,
+    /// The windows open at this chunk's latest sample.
+    pub sweep: Sweep,
 }
 
 impl Aggregate {
@@ -216,23 +164,20 @@ impl Aggregate {
         timeline: impl FnOnce() -> TimelineSample,
     ) {
         self.samples += 1;
+        let p = Pt { t, v };
         if let Some(series) = series {
-            let p = Pt { t, v };
-            let g = plan.probes.partition_point(|&q| q < t);
-            self.gap(g).add(series as usize, p);
-            if plan.charts {
-                for (w, &(a, b)) in plan.windows.iter().enumerate().skip(1) {
-                    if t >= a && t <= b {
-                        self.charts[w]
-                            .get_or_insert_with(|| Box::new(Buckets::new(a, b)))
-                            .add(series, p);
-                    }
-                }
-            }
+            let gap = plan.probes.partition_point(|&q| q < t);
+            self.edges.add(series as usize, gap, p);
         }
-        if let Some(stat) = stat {
-            for (w, &(a, b)) in plan.windows.iter().enumerate() {
-                if t >= a && t <= b {
+        if series.is_some() && plan.charts || stat.is_some() {
+            for &w in self.sweep.at(&plan.windows, t) {
+                if let (Some(series), true) = (series, plan.charts && w > 0) {
+                    let (a, b) = plan.windows[w];
+                    self.charts[w]
+                        .get_or_insert_with(|| Box::new(Buckets::new(a, b)))
+                        .add(series, p);
+                }
+                if let Some(stat) = stat {
                     self.stats[w][stat as usize].add(v);
                 }
             }
@@ -244,24 +189,7 @@ impl Aggregate {
         }
     }
 
-    fn gap(&mut self, g: usize) -> &mut Gap {
-        if self.gaps.is_empty() {
-            self.base = g;
-        }
-        if g < self.base {
-            let mut front = vec![Gap::default(); self.base - g];
-            front.append(&mut self.gaps);
-            self.gaps = front;
-            self.base = g;
-        }
-        let i = g - self.base;
-        if i >= self.gaps.len() {
-            self.gaps.resize(i + 1, Gap::default());
-        }
-        &mut self.gaps[i]
-    }
-
-    /// Adds another aggregate (a later or earlier chunk).
+    /// Adds the aggregate of a later chunk.
     pub fn merge(&mut self, mut o: Aggregate, limit: usize) {
         self.chunk_lines.append(&mut o.chunk_lines);
         if self.charts.len() < o.charts.len() {
@@ -274,9 +202,7 @@ impl Aggregate {
                 _ => {}
             }
         }
-        for (i, g) in o.gaps.iter().enumerate() {
-            self.gap(o.base + i).merge(g);
-        }
+        self.edges.merge(o.edges);
         if self.stats.len() < o.stats.len() {
             self.stats.resize(o.stats.len(), [Stat::default(); N_STATS]);
         }

@@ -95,7 +95,7 @@ fn label_text(l: &RawLabels<'_>) -> String {
 pub fn read_chunk(chunk: &Chunk, plan: &Plan) -> Result<Aggregate, AnalyzeError> {
     let mut agg = Aggregate::new(plan);
     let mut stats = LineStats::default();
-    stats.lines = lines::for_each_line_in_chunk(chunk, |no, line| {
+    let read = lines::for_each_line_in_chunk(chunk, |no, line| {
         if lines::is_blank(line) {
             return;
         }
@@ -120,6 +120,7 @@ pub fn read_chunk(chunk: &Chunk, plan: &Plan) -> Result<Aggregate, AnalyzeError>
             },
         );
     })?;
+    stats.read(read);
     agg.lines = stats;
     Ok(agg)
 }

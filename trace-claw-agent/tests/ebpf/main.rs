@@ -156,6 +156,7 @@ mod with_ebpf {
                 proc_root: PathBuf::from("/proc"),
                 total_memory_bytes: 1 << 30,
                 fast_entries,
+                tree_costs_dir: None,
             })
             .expect("eBPF backend starts")
         }

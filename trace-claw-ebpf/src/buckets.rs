@@ -1,0 +1,123 @@
+//! Time buckets of the tracked trees' counters, so that an action's cost can be measured over
+//! its own window instead of interpolated between ticks.
+//!
+//! Every delta the hot programs add to a tracked process's counters is also added to
+//! `BUCKETS[(root of its tree, now / BUCKET_NS)]`. Only the tracked path pays for it (a clock
+//! read and a hash lookup; an insert for the first delta of a tree in a slot), and only
+//! buckets that something was added to exist. Userspace drains the closed slots every tick.
+//!
+//! rchar/wchar are kept by the kernel per thread (`task->ioac`), not by a program: each
+//! runtime update of a tracked thread charges what its rchar/wchar grew since the previous one
+//! (`THREAD_IO`), and its exit charges the rest. A thread born to a tracked process starts
+//! from zero; one that was running before tracking began is baselined at its first update.
+
+use core::ptr::addr_of_mut;
+
+use aya_ebpf::bindings::BPF_NOEXIST;
+use aya_ebpf::helpers::bpf_ktime_get_ns;
+use trace_claw_common::abi::{BucketKey, ProcCounters, ThreadIo, BUCKET_NS, STAT_BUCKETS_FULL};
+
+use crate::maps::{add, bump_stat, BUCKETS, THREAD_IO};
+
+/// The bucket of tree `root` for the current slot, created empty if it is the slot's first
+/// delta; `None` for an unknown root (0) or when `BUCKETS` is full (counted in `STATS`).
+#[inline(always)]
+fn current_bucket(root: u32) -> Option<*mut ProcCounters> {
+    if root == 0 {
+        return None;
+    }
+    // SAFETY: bpf_ktime_get_ns has no preconditions.
+    let slot = unsafe { bpf_ktime_get_ns() } / BUCKET_NS;
+    let key = BucketKey {
+        root,
+        _pad: 0,
+        slot,
+    };
+    if let Some(b) = BUCKETS.get_ptr_mut(&key) {
+        return Some(b);
+    }
+    // Another CPU may insert the same key first: ours then fails and the lookup finds theirs.
+    let _raced = BUCKETS.insert(&key, &ProcCounters::default(), u64::from(BPF_NOEXIST));
+    let bucket = BUCKETS.get_ptr_mut(&key);
+    if bucket.is_none() {
+        bump_stat(STAT_BUCKETS_FULL);
+    }
+    bucket
+}
+
+/// Adds `value` to `field` of tree `root`'s current bucket.
+#[inline(always)]
+pub fn charge<F: Fn(*mut ProcCounters) -> *mut u64>(root: u32, value: u64, field: F) {
+    if let Some(b) = current_bucket(root) {
+        add(field(b), value);
+    }
+}
+
+/// Adds on-CPU `runtime` ns and the thread's rchar/wchar growth (see [`thread_io_delta`]) to
+/// tree `root`'s current bucket.
+#[inline(always)]
+pub fn charge_runtime(root: u32, runtime: u64, io: (u64, u64)) {
+    let Some(b) = current_bucket(root) else {
+        return;
+    };
+    // SAFETY: `b` points to a live BUCKETS value.
+    unsafe {
+        add(addr_of_mut!((*b).on_cpu_ns), runtime);
+        if io.0 != 0 {
+            add(addr_of_mut!((*b).read_bytes), io.0);
+        }
+        if io.1 != 0 {
+            add(addr_of_mut!((*b).write_bytes), io.1);
+        }
+    }
+}
+
+/// What thread `tid`'s rchar/wchar (now `read`, `write`) grew since its last update, which
+/// becomes this one. A thread seen for the first time is baselined (nothing charged).
+#[inline(always)]
+pub fn thread_io_delta(tid: u32, read: u64, write: u64) -> (u64, u64) {
+    let now = ThreadIo {
+        read_bytes: read,
+        write_bytes: write,
+    };
+    let Some(last) = THREAD_IO.get_ptr_mut(&tid) else {
+        let _full = THREAD_IO.insert(&tid, &now, 0);
+        return (0, 0);
+    };
+    // SAFETY: `last` points to a live THREAD_IO value. A task's runtime updates run under its
+    // runqueue's lock, and its exit on its own CPU, so no two updates of one entry race.
+    unsafe {
+        let delta = (
+            read.saturating_sub((*last).read_bytes),
+            write.saturating_sub((*last).write_bytes),
+        );
+        *last = now;
+        delta
+    }
+}
+
+/// Starts thread `tid` of a tracked process from zero (a new task's `ioac` is zeroed).
+#[inline(always)]
+pub fn thread_born(tid: u32) {
+    let _full = THREAD_IO.insert(&tid, &ThreadIo::default(), 0);
+}
+
+/// Charges what exiting thread `tid` (rchar/wchar now `read`, `write`) did since its last
+/// runtime update to `root`'s current bucket, and forgets the thread.
+#[inline(always)]
+pub fn thread_exit(root: u32, tid: u32, read: u64, write: u64) {
+    if THREAD_IO.get_ptr(&tid).is_none() {
+        return;
+    }
+    let io = thread_io_delta(tid, read, write);
+    let _gone = THREAD_IO.remove(&tid);
+    if io != (0, 0) {
+        charge_runtime(root, 0, io);
+    }
+}
+
+/// Forgets thread `tid` (its task is freed); a miss costs a lookup.
+#[inline(always)]
+pub fn thread_freed(tid: u32) {
+    let _gone = THREAD_IO.remove(&tid);
+}

@@ -137,6 +137,21 @@ pub struct BucketKey {
     pub slot: u64,
 }
 
+/// Value of the `BUCKETS` map: a tree's counters in one slot, and the part of the slot in which
+/// they were used, so that an action whose window cuts the slot is charged by that part (a
+/// burst that ended before the action's end is charged whole, not pro rata of the slot).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SlotCounters {
+    /// `bpf_ktime_get_ns()` at which the first delta of the slot began (for a runtime delta,
+    /// the time it was reported minus its length; not before the slot's start).
+    pub active_from_ns: u64,
+    /// `bpf_ktime_get_ns()` of the last delta added.
+    pub active_to_ns: u64,
+    /// What the tree used in the slot.
+    pub counters: ProcCounters,
+}
+
 /// Value of the `THREAD_IO` map (key: tid): a tracked thread's rchar and wchar as last
 /// charged to a time bucket, so the next runtime update charges only what it added since.
 #[repr(C)]
@@ -265,8 +280,8 @@ pub const fn exit_code_from_status(status: i32) -> i32 {
 #[cfg(all(feature = "user", target_os = "linux"))]
 mod pod {
     use super::{
-        BucketKey, ExitingProc, FastCounters, KernelConfig, ProcCounters, ProcEvent, ThreadIo,
-        TrackedProc,
+        BucketKey, ExitingProc, FastCounters, KernelConfig, ProcCounters, ProcEvent, SlotCounters,
+        ThreadIo, TrackedProc,
     };
 
     // SAFETY: see the module comment.
@@ -285,6 +300,8 @@ mod pod {
     unsafe impl aya::Pod for BucketKey {}
     // SAFETY: see the module comment.
     unsafe impl aya::Pod for ThreadIo {}
+    // SAFETY: see the module comment.
+    unsafe impl aya::Pod for SlotCounters {}
 }
 
 #[cfg(test)]
@@ -298,6 +315,7 @@ mod tests {
         assert_eq!(size_of::<TrackedProc>(), size_of::<ProcCounters>() + 16);
         assert_eq!(size_of::<BucketKey>(), 16);
         assert_eq!(size_of::<ThreadIo>(), 16);
+        assert_eq!(size_of::<SlotCounters>(), 16 + size_of::<ProcCounters>());
         assert_eq!(size_of::<ExitingProc>(), 32);
         assert_eq!(size_of::<FastCounters>(), 16 + size_of::<ProcCounters>());
         assert_eq!(

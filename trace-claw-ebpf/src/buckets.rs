@@ -15,52 +15,72 @@ use core::ptr::addr_of_mut;
 
 use aya_ebpf::bindings::BPF_NOEXIST;
 use aya_ebpf::helpers::bpf_ktime_get_ns;
-use trace_claw_common::abi::{BucketKey, ProcCounters, ThreadIo, BUCKET_NS, STAT_BUCKETS_FULL};
+use trace_claw_common::abi::{
+    BucketKey, ProcCounters, SlotCounters, ThreadIo, BUCKET_NS, STAT_BUCKETS_FULL,
+};
 
 use crate::maps::{add, bump_stat, BUCKETS, THREAD_IO};
 
-/// The bucket of tree `root` for the current slot, created empty if it is the slot's first
-/// delta; `None` for an unknown root (0) or when `BUCKETS` is full (counted in `STATS`).
+/// The counters of tree `root`'s bucket for the current slot, created empty if this is the
+/// slot's first delta, which began `began_ns_ago` ns ago; the slot's active span is extended
+/// to now. `None` for an unknown root (0) or when `BUCKETS` is full (counted in `STATS`).
 #[inline(always)]
-fn current_bucket(root: u32) -> Option<*mut ProcCounters> {
+fn current_bucket(root: u32, began_ns_ago: u64) -> Option<*mut ProcCounters> {
     if root == 0 {
         return None;
     }
     // SAFETY: bpf_ktime_get_ns has no preconditions.
-    let slot = unsafe { bpf_ktime_get_ns() } / BUCKET_NS;
+    let now = unsafe { bpf_ktime_get_ns() };
+    let slot = now / BUCKET_NS;
     let key = BucketKey {
         root,
         _pad: 0,
         slot,
     };
-    if let Some(b) = BUCKETS.get_ptr_mut(&key) {
-        return Some(b);
-    }
-    // Another CPU may insert the same key first: ours then fails and the lookup finds theirs.
-    let _raced = BUCKETS.insert(&key, &ProcCounters::default(), u64::from(BPF_NOEXIST));
-    let bucket = BUCKETS.get_ptr_mut(&key);
-    if bucket.is_none() {
+    let bucket = match BUCKETS.get_ptr_mut(&key) {
+        Some(b) => Some(b),
+        None => {
+            let fresh = SlotCounters {
+                active_from_ns: now.saturating_sub(began_ns_ago).max(slot * BUCKET_NS),
+                active_to_ns: now,
+                counters: ProcCounters::default(),
+            };
+            // Another CPU may insert the same key first: ours then fails and the lookup
+            // finds theirs.
+            let _raced = BUCKETS.insert(&key, &fresh, u64::from(BPF_NOEXIST));
+            BUCKETS.get_ptr_mut(&key)
+        }
+    };
+    let Some(b) = bucket else {
         bump_stat(STAT_BUCKETS_FULL);
+        return None;
+    };
+    // SAFETY: `b` points to a live BUCKETS value. Concurrent updates of the span from other
+    // CPUs race benignly: each stores a time within the slot.
+    unsafe {
+        if (*b).active_to_ns < now {
+            core::ptr::write_volatile(addr_of_mut!((*b).active_to_ns), now);
+        }
+        Some(addr_of_mut!((*b).counters))
     }
-    bucket
 }
 
-/// Adds `value` to `field` of tree `root`'s current bucket.
+/// Adds `value` (used just now) to `field` of tree `root`'s current bucket.
 #[inline(always)]
 pub fn charge<F: Fn(*mut ProcCounters) -> *mut u64>(root: u32, value: u64, field: F) {
-    if let Some(b) = current_bucket(root) {
+    if let Some(b) = current_bucket(root, 0) {
         add(field(b), value);
     }
 }
 
-/// Adds on-CPU `runtime` ns and the thread's rchar/wchar growth (see [`thread_io_delta`]) to
-/// tree `root`'s current bucket.
+/// Adds on-CPU `runtime` ns and the thread's rchar/wchar growth (see [`thread_io_delta`]),
+/// both of the `runtime` just reported, to tree `root`'s current bucket.
 #[inline(always)]
 pub fn charge_runtime(root: u32, runtime: u64, io: (u64, u64)) {
-    let Some(b) = current_bucket(root) else {
+    let Some(b) = current_bucket(root, runtime) else {
         return;
     };
-    // SAFETY: `b` points to a live BUCKETS value.
+    // SAFETY: `b` points to the counters of a live BUCKETS value.
     unsafe {
         add(addr_of_mut!((*b).on_cpu_ns), runtime);
         if io.0 != 0 {

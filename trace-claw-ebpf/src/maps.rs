@@ -9,8 +9,8 @@ use aya_ebpf::maps::{Array, HashMap, RingBuf};
 use aya_ebpf::programs::TracePointContext;
 use aya_ebpf::EbpfContext;
 use trace_claw_common::abi::{
-    BucketKey, ExitingProc, FastCounters, KernelConfig, ProcCounters, ThreadIo, TrackedProc,
-    EVENTS_RING_BYTES, MAX_BUCKETS, MAX_EXITING, MAX_FAST, MAX_THREADS, MAX_TRACKED,
+    BucketKey, ExitingProc, FastCounters, KernelConfig, ProcCounters, SlotCounters, ThreadIo,
+    TrackedProc, EVENTS_RING_BYTES, MAX_BUCKETS, MAX_EXITING, MAX_FAST, MAX_THREADS, MAX_TRACKED,
     PID_BITMAP_WORDS, STAT_COUNT,
 };
 
@@ -46,7 +46,7 @@ pub static FAST: Array<FastCounters> = Array::with_max_entries(MAX_FAST, 0);
 
 /// The tracked trees' counters per 10 ms of time (see `buckets`); drained by userspace.
 #[map]
-pub static BUCKETS: HashMap<BucketKey, ProcCounters> = HashMap::with_max_entries(MAX_BUCKETS, 0);
+pub static BUCKETS: HashMap<BucketKey, SlotCounters> = HashMap::with_max_entries(MAX_BUCKETS, 0);
 
 /// rchar/wchar of each tracked thread at its last runtime update, by tid (see `buckets`).
 #[map]

@@ -19,7 +19,7 @@ pub type Amounts = [f64; 6];
 pub struct Tree {
     /// Its root's process name.
     pub root_name: String,
-    /// `(start, end)` of each slot, Unix ns, sorted by start.
+    /// `(start, end)` of the active part of each slot, Unix ns, sorted by start.
     spans: Vec<(i64, i64)>,
     /// What the tree used in each slot (same index).
     amounts: Vec<Amounts>,
@@ -28,16 +28,21 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// What the tree used in `[start, end)`: every slot inside, and the part of a slot cut by
-    /// an edge in proportion to the overlap (within a slot, use is taken as uniform).
+    /// What the tree used in `[start, end)`: every slot whose active part is inside, and the
+    /// share of one whose active part an edge cuts in proportion to the overlap (within the
+    /// active part, use is taken as uniform; an instant counts where it falls).
     pub fn cost(&self, start: i64, end: i64) -> Amounts {
         let mut sum = [0.0; 6];
-        let first = self.spans.partition_point(|&(_, e)| e <= start);
+        let first = self.spans.partition_point(|&(_, e)| e < start);
         for (&(s, e), a) in self.spans[first..].iter().zip(&self.amounts[first..]) {
             if s >= end {
                 break;
             }
-            let overlap = (e.min(end) - s.max(start)).max(0) as f64 / (e - s).max(1) as f64;
+            let overlap = if e > s {
+                (e.min(end) - s.max(start)).max(0) as f64 / (e - s) as f64
+            } else {
+                f64::from(u8::from(s >= start))
+            };
             for (total, v) in sum.iter_mut().zip(a) {
                 *total += v * overlap;
             }
@@ -140,7 +145,7 @@ impl TreeSlots {
             tree.root_name.clone_from(&line.root_name);
         }
         for slot in &line.slots {
-            let span = line.slot_span(slot);
+            let span = line.active_span(slot);
             if span.1 <= since || span.0 >= until {
                 continue;
             }
@@ -204,8 +209,8 @@ mod tests {
         slots
     }
 
-    const GATEWAY: &str = r#"{"timestamp":"1970-01-01T00:00:01Z","root_pid":10,"root_name":"node","slot_ms":10,"pids":[10,11],"slots":[[0,10000000,100,0,0,0,0],[2,4000000,0,50,0,0,0]]}"#;
-    const DECOY: &str = r#"{"timestamp":"1970-01-01T00:00:01Z","root_pid":20,"root_name":"node","slot_ms":10,"pids":[20],"slots":[[0,9000000,0,0,0,0,0]]}"#;
+    const GATEWAY: &str = r#"{"timestamp":"1970-01-01T00:00:01Z","root_pid":10,"root_name":"node","slot_ms":10,"pids":[10,11],"slots":[[0,10000000,100,0,0,0,0,0,10000],[2,4000000,0,50,0,0,0,0,10000]]}"#;
+    const DECOY: &str = r#"{"timestamp":"1970-01-01T00:00:01Z","root_pid":20,"root_name":"node","slot_ms":10,"pids":[20],"slots":[[0,9000000,0,0,0,0,0,1000,10000]]}"#;
 
     #[test]
     fn cost_takes_whole_slots_and_the_overlapping_part_of_cut_ones() {
@@ -218,6 +223,19 @@ mod tests {
         assert!((c[1] - 50.0).abs() < 1e-9, "half of slot 0's reads: {c:?}");
         assert!((c[2] - 25.0).abs() < 1e-9, "half of slot 2's writes: {c:?}");
         assert_eq!(tree.cost(at(10), at(20)), [0.0; 6], "an empty slot");
+    }
+
+    #[test]
+    fn a_burst_inside_a_cut_slot_is_charged_whole() {
+        // 3 ms of CPU between 2 and 5 ms into slot 0, then nothing
+        let s = slots(&[
+            r#"{"timestamp":"1970-01-01T00:00:01Z","root_pid":10,"slot_ms":10,"slots":[[0,3000000,0,0,0,0,0,2000,5000]]}"#,
+        ]);
+        let tree = &s.trees[&10];
+        let at = |ms: i64| 1_000 * MS + ms * MS;
+        assert!((tree.cost(at(1), at(6))[0] - 0.003).abs() < 1e-12);
+        assert!((tree.cost(at(4), at(6))[0] - 0.001).abs() < 1e-12);
+        assert_eq!(tree.cost(at(5), at(9))[0], 0.0);
     }
 
     #[test]

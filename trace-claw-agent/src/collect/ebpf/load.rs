@@ -10,7 +10,7 @@ use aya::maps::{Array, HashMap, MapData, RingBuf};
 use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use trace_claw_common::abi::{
-    BucketKey, ExitingProc, FastCounters, KernelConfig, ProcCounters, TrackedProc, COMM_LEN,
+    BucketKey, ExitingProc, FastCounters, KernelConfig, SlotCounters, TrackedProc, COMM_LEN,
     MAX_FAST, PID_BITMAP_WORDS,
 };
 
@@ -55,7 +55,7 @@ pub struct Kernel {
     /// Lifecycle events; taken by the reader thread.
     pub events: Option<RingBuf<MapData>>,
     /// The trees' time buckets; taken by the tree-cost log.
-    pub buckets: Option<HashMap<MapData, BucketKey, ProcCounters>>,
+    pub buckets: Option<HashMap<MapData, BucketKey, SlotCounters>>,
 }
 
 impl Kernel {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use aya::maps::{HashMap, MapData};
-use trace_claw_common::abi::{BucketKey, ProcCounters, BUCKET_NS};
+use trace_claw_common::abi::{BucketKey, SlotCounters, BUCKET_NS};
 use trace_claw_common::cost::{Slot, TreeCosts, TREE_COSTS_PREFIX};
 use trace_claw_common::time::Timestamp;
 
@@ -29,12 +29,12 @@ pub struct Tree {
 
 /// Drains `BUCKETS` into `tree-costs-*.jsonl`.
 pub struct TreeCostLog {
-    map: HashMap<MapData, BucketKey, ProcCounters>,
+    map: HashMap<MapData, BucketKey, SlotCounters>,
     out: Option<DailyJsonl>,
     /// Keys of the last walk (kept for its allocation).
     keys: Vec<BucketKey>,
     /// Closed buckets read this tick, by (root, slot).
-    closed: BTreeMap<(u32, u64), ProcCounters>,
+    closed: BTreeMap<(u32, u64), SlotCounters>,
     /// Lines written so far (the tests read them back).
     lines: u64,
     write_failed: bool,
@@ -43,7 +43,7 @@ pub struct TreeCostLog {
 impl TreeCostLog {
     /// Drains `map`; lines go to `dir` (none when `None`: the buckets are only emptied).
     pub fn new(
-        map: HashMap<MapData, BucketKey, ProcCounters>,
+        map: HashMap<MapData, BucketKey, SlotCounters>,
         dir: Option<&Path>,
     ) -> Result<Self, ExportError> {
         Ok(Self {
@@ -99,7 +99,7 @@ impl TreeCostLog {
                 slot_ms: (BUCKET_NS / 1_000_000) as u32,
                 pids: tree.pids.clone(),
                 slots: slots
-                    .map(|(&(_, slot), c)| slot_of(slot - first.unwrap_or(slot), c))
+                    .map(|(&(_, slot), c)| slot_of(slot - first.unwrap_or(slot), slot, c))
                     .collect(),
             };
             self.write(&line);
@@ -133,8 +133,11 @@ impl TreeCostLog {
     }
 }
 
-/// The JSON slot of `c` at `offset`.
-fn slot_of(offset: u64, c: &ProcCounters) -> Slot {
+/// The JSON slot of bucket `c` of slot number `slot`, at `offset`.
+fn slot_of(offset: u64, slot: u64, s: &SlotCounters) -> Slot {
+    let start = slot * BUCKET_NS;
+    let us = |t: u64| t.clamp(start, start + BUCKET_NS).saturating_sub(start) / 1_000;
+    let c = &s.counters;
     [
         offset,
         c.on_cpu_ns,
@@ -143,5 +146,7 @@ fn slot_of(offset: u64, c: &ProcCounters) -> Slot {
         c.block_read_bytes,
         c.net_sent_bytes,
         c.net_recv_bytes,
+        us(s.active_from_ns),
+        us(s.active_to_ns),
     ]
 }

@@ -6,6 +6,7 @@
 //! stops everything, copies OpenClaw's file log and transcripts into the trace dir, runs
 //! `analyze --format json` and checks it against what the fake model served. See docs/e2e.md.
 
+mod action_cost;
 mod checks;
 mod install;
 mod model;

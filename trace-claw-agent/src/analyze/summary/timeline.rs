@@ -409,6 +409,32 @@ mod tests {
     }
 
     #[test]
+    fn interpolation_is_off_by_at_most_the_use_in_the_intervals_around_the_edges() {
+        // Polling at 2 s; a 300 ms burst at 0.5-0.8 s, nothing else (docs/analyze-json.md).
+        let cpu = names::PROCESS_CPU_TIME.name;
+        let ms = S / 1000;
+        let look = lookup(
+            &[
+                (0, cpu, TOTAL, 0.0),
+                (2 * S, cpu, TOTAL, 0.3),
+                (4 * S, cpu, TOTAL, 0.3),
+            ],
+            &[500 * ms, 800 * ms],
+        );
+        let c = interpolated_cost(&look, Timestamp(500 * ms), Timestamp(800 * ms)).expect("cost");
+        let got = c.cpu_seconds.expect("cpu");
+        assert!(
+            (got - 0.045).abs() < 1e-9,
+            "smeared over the interval: {got}"
+        );
+        assert_eq!(c.resolution_ms, Some(2000.0));
+        assert!(c.is_interpolated());
+        // The stated bound: use in the interval around the start plus the one around the end.
+        let bound = 0.3 + 0.3;
+        assert!((got - 0.3).abs() <= bound);
+    }
+
+    #[test]
     fn no_counter_on_both_sides_means_no_cost() {
         let cpu = names::PROCESS_CPU_TIME.name;
         let look = lookup(&[(5 * S, cpu, TOTAL, 1.0)], &[6 * S, 8 * S]);

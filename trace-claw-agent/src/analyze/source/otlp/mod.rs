@@ -22,6 +22,8 @@ use super::lines::{self, json_reason, LineStats};
 use super::openclaw_log::{Level, Recogniser, Record};
 use super::parsed::{MetricPoint, Note, Parsed};
 use crate::analyze::error::AnalyzeError;
+/// OTel resource attribute of the sending process's pid.
+const PROCESS_PID: &str = "process.pid";
 use wire::{attr_str, attributes, each, int, num, text, LogRecord, Metric, Request, Scalar, Span};
 
 /// Span names that become non-LLM, non-tool actions (named without the `openclaw.` prefix).
@@ -55,11 +57,17 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
         let known =
             v.resource_spans.is_some() || v.resource_metrics.is_some() || v.resource_logs.is_some();
         for rs in each(&v.resource_spans) {
+            // The sender's pid (the gateway): its tracked tree is charged the actions.
+            let pid = rs.resource.as_ref().and_then(|r| {
+                let attrs = attributes(&r.attributes);
+                attr_str(&attrs, PROCESS_PID).and_then(|p| p.parse().ok())
+            });
             for ss in each(&rs.scope_spans) {
                 for span in each(&ss.spans) {
                     if let Some(n) = span_note(span) {
                         out.notes.push(n);
-                    } else if let Some(e) = span_action(span) {
+                    } else if let Some(mut e) = span_action(span) {
+                        e.pid = pid;
                         out.actions
                             .push(Action::new(e, Source::OtlpSpan, &file, no));
                     }
@@ -274,7 +282,7 @@ mod tests {
     fn reads_what_the_receiver_writes() {
         let spans = capture_line(
             Signal::Traces,
-            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[
+            r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"process.pid","value":{"intValue":"4242"}}]},"scopeSpans":[{"spans":[
               {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"openclaw.model.call","kind":1,
                "startTimeUnixNano":"1795535071158000000","endTimeUnixNano":"1795535071678000000",
                "attributes":[{"key":"openclaw.model","value":{"stringValue":"m1"}},{"key":"openclaw.model_call.request_bytes","value":{"intValue":"1234"}}],
@@ -307,6 +315,7 @@ mod tests {
             .expect("model call span");
         assert_eq!(span.event.event_type, EVENT_LLM);
         assert_eq!(span.event.model.as_deref(), Some("m1"));
+        assert_eq!(span.event.pid, Some(4242), "the sender's process.pid");
         assert!(span.event.is_error(), "status code 2 is an error");
         assert!((span.event.duration_ms - 520.0).abs() < 1e-9);
         assert_eq!(

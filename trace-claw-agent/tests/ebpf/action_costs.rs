@@ -17,8 +17,8 @@ use trace_claw_common::event::{ActionEvent, EVENT_TOOL};
 use trace_claw_common::time::Timestamp;
 
 use crate::require_ebpf;
-use crate::with_ebpf::roles::burn_cpu;
-use crate::with_ebpf::{wait4, Target, ROLE};
+use crate::with_ebpf::roles::{burn_cpu, cpu_clock};
+use crate::with_ebpf::{proc_io, wait4, Target, ROLE};
 
 /// One action: CPU the child burns, KiB it writes to /dev/null, reads from /dev/zero, and
 /// sends to (and receives from) itself over loopback UDP.
@@ -373,23 +373,10 @@ pub fn action(args: &[String]) -> ExitCode {
 
 /// This process's CPU time (all threads), ns.
 fn process_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer; the clock always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID).as_nanos() as u64
 }
 
-/// This process's rchar and wchar (/proc/self/io).
+/// This process's rchar and wchar.
 fn self_io() -> (u64, u64) {
-    let text = std::fs::read_to_string("/proc/self/io").expect("/proc/self/io");
-    let field = |key: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {key} in {text}"))
-    };
-    (field("rchar:"), field("wchar:"))
+    proc_io(std::process::id())
 }

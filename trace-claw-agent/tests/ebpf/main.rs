@@ -292,7 +292,7 @@ mod with_ebpf {
     }
 
     /// Reads `rchar` and `wchar` from /proc/PID/io.
-    fn proc_io(pid: u32) -> (u64, u64) {
+    pub(crate) fn proc_io(pid: u32) -> (u64, u64) {
         let text = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("read /proc/PID/io");
         let field = |key: &str| -> u64 {
             text.lines()
@@ -668,14 +668,19 @@ mod with_ebpf {
             }
         }
 
-        fn thread_cpu() -> Duration {
+        /// The CPU time `clock` (a CPU-time clock id) reads.
+        pub(crate) fn cpu_clock(clock: libc::clockid_t) -> Duration {
             let mut ts = libc::timespec {
                 tv_sec: 0,
                 tv_nsec: 0,
             };
-            // SAFETY: `ts` is a valid out-pointer; the clock always exists.
-            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+            // SAFETY: `ts` is a valid out-pointer; the caller passes a clock that exists.
+            unsafe { libc::clock_gettime(clock, &mut ts) };
             Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+        }
+
+        fn thread_cpu() -> Duration {
+            cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
         }
 
         /// Busy-loops until this thread has used `d` more CPU time.

@@ -56,10 +56,7 @@ fn default_tree(slots: &TreeSlots) -> Option<u32> {
     if let Some((&root, _)) = named {
         return Some(root);
     }
-    let cpu = |t: &super::slots::Tree| {
-        let (a, b) = t.seen();
-        t.cost(i64::MIN, b.saturating_add(1).max(a))[0]
-    };
+    let cpu = |t: &super::slots::Tree| t.cost(i64::MIN, i64::MAX)[0];
     slots
         .trees
         .iter()
@@ -162,4 +159,79 @@ pub fn other_trees(slots: &TreeSlots, charged: &Charged, window: (i64, i64)) -> 
     }
     other.cost.root_pid = None;
     (other.trees > 0).then_some(other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use trace_claw_common::event::ActionEvent;
+    use trace_claw_common::time::Timestamp;
+
+    use crate::analyze::source::action::Source;
+
+    const MS: i64 = 1_000_000;
+    const T0: i64 = 1_000 * MS;
+
+    /// The gateway (root 10, name `openclaw`) uses 5 ms of CPU in each of slots 0-3 (0-40 ms
+    /// after T0) and 8 ms in slot 9; the decoy (root 20) 9 ms in slot 0.
+    fn slots() -> TreeSlots {
+        let mut f = tempfile::NamedTempFile::new().expect("temp");
+        let gw = (0..4)
+            .map(|i| format!("[{i},5000000,0,0,0,0,0,0,10000]"))
+            .chain(["[9,8000000,0,0,0,0,0,0,10000]".to_owned()])
+            .collect::<Vec<_>>()
+            .join(",");
+        writeln!(f, r#"{{"timestamp":"1970-01-01T00:00:01Z","root_pid":10,"root_name":"openclaw","slot_ms":10,"pids":[10,11],"slots":[{gw}]}}"#).expect("w");
+        writeln!(f, r#"{{"timestamp":"1970-01-01T00:00:01Z","root_pid":20,"root_name":"node","slot_ms":10,"pids":[20],"slots":[[0,9000000,0,0,0,0,0,0,10000]]}}"#).expect("w");
+        f.flush().expect("flush");
+        TreeSlots::read(&[f.path()], i64::MIN, i64::MAX).0
+    }
+
+    fn action(pid: Option<u32>, from_ms: i64, to_ms: i64) -> Action {
+        let mut e = ActionEvent::new("tool", Timestamp(T0 + from_ms * MS));
+        e.duration_ms = (to_ms - from_ms) as f64;
+        e.pid = pid;
+        Action::new(e, Source::EventLog, &Arc::from("events.jsonl"), 1)
+    }
+
+    #[test]
+    fn overlapping_actions_are_marked_counted_once_and_the_rest_is_idle() {
+        let s = slots();
+        let owned = [
+            action(Some(11), 0, 20),
+            action(Some(11), 10, 30),
+            action(None, 35, 40),
+            action(Some(20), 0, 10),
+        ];
+        let actions: Vec<&Action> = owned.iter().collect();
+        let charged = charge(&s, &actions);
+        assert_eq!(
+            charged.trees,
+            [Some(10), Some(10), Some(10), Some(20)],
+            "by pid; without one, the tree named openclaw"
+        );
+        let cpu = |i: usize| charged.costs[i].and_then(|c| c.cpu_seconds).expect("cpu");
+        assert!((cpu(0) - 0.010).abs() < 1e-12);
+        assert!((cpu(1) - 0.010).abs() < 1e-12);
+        assert_eq!(charged.costs[0].map(|c| c.overlapping_actions), Some(1));
+        assert_eq!(charged.costs[2].map(|c| c.overlapping_actions), Some(0));
+        let gateway = [0, 1, 2];
+        let (busy, idle) =
+            group_costs(&s, &actions, &charged, &gateway, (T0, T0 + 100 * MS)).expect("slots");
+        // 0-30 ms once (15 ms) + 35-40 ms (2.5 ms); idle: the rest of 28 ms
+        assert!(
+            (busy.cpu_seconds.expect("cpu") - 0.0175).abs() < 1e-12,
+            "{busy:?}"
+        );
+        assert!(
+            (idle.cpu_seconds.expect("cpu") - 0.0105).abs() < 1e-12,
+            "{idle:?}"
+        );
+        let others = other_trees(&s, &charge(&s, &actions[..3]), (T0, T0 + 100 * MS));
+        assert_eq!(others.map(|o| o.trees), Some(1));
+        assert_eq!(others.and_then(|o| o.cost.cpu_seconds), Some(0.009));
+    }
 }

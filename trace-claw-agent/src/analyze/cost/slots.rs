@@ -23,8 +23,6 @@ pub struct Tree {
     spans: Vec<(i64, i64)>,
     /// What the tree used in each slot (same index).
     amounts: Vec<Amounts>,
-    /// The first and last times a line of the tree was written.
-    seen: (i64, i64),
 }
 
 impl Tree {
@@ -75,11 +73,6 @@ impl Tree {
             flush(w);
         }
         sum
-    }
-
-    /// The span of time the tree's lines cover.
-    pub fn seen(&self) -> (i64, i64) {
-        self.seen
     }
 }
 
@@ -136,11 +129,7 @@ impl TreeSlots {
     fn add(&mut self, line: &TreeCosts, since: i64, until: i64) {
         let t = line.timestamp.0;
         self.slot_ms = self.slot_ms.max(line.slot_ms);
-        let tree = self.trees.entry(line.root_pid).or_insert_with(|| Tree {
-            seen: (t, t),
-            ..Tree::default()
-        });
-        tree.seen = (tree.seen.0.min(t), tree.seen.1.max(t));
+        let tree = self.trees.entry(line.root_pid).or_default();
         if !line.root_name.is_empty() {
             tree.root_name.clone_from(&line.root_name);
         }

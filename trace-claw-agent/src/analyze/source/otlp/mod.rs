@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use trace_claw_common::event::{ActionEvent, EVENT_LLM, EVENT_TOOL, STATUS_ERROR};
+use trace_claw_common::names::labels;
 use trace_claw_common::time::Timestamp;
 
 use super::action::{Action, Source};
@@ -22,8 +23,6 @@ use super::lines::{self, json_reason, LineStats};
 use super::openclaw_log::{Level, Recogniser, Record};
 use super::parsed::{MetricPoint, Note, Parsed};
 use crate::analyze::error::AnalyzeError;
-/// OTel resource attribute of the sending process's pid.
-const PROCESS_PID: &str = "process.pid";
 use wire::{attr_str, attributes, each, int, num, text, LogRecord, Metric, Request, Scalar, Span};
 
 /// Span names that become non-LLM, non-tool actions (named without the `openclaw.` prefix).
@@ -60,7 +59,7 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
             // The sender's pid (the gateway): its tracked tree is charged the actions.
             let pid = rs.resource.as_ref().and_then(|r| {
                 let attrs = attributes(&r.attributes);
-                attr_str(&attrs, PROCESS_PID).and_then(|p| p.parse().ok())
+                attr_str(&attrs, labels::RESOURCE_PROCESS_PID).and_then(|p| p.parse().ok())
             });
             for ss in each(&rs.scope_spans) {
                 for span in each(&ss.spans) {

@@ -219,6 +219,7 @@ impl EbpfCollector {
             trees.entry(tracked.root).or_default().pids.push(pid);
         }
         for (root, tree) in &mut trees {
+            tree.pids.sort_unstable();
             if let Some(live) = self.live.get(root) {
                 tree.root_name.clone_from(&live.comm);
             }

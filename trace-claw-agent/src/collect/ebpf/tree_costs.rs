@@ -4,10 +4,10 @@
 //!
 //! A slot is closed once it is at least one slot old: a program adds to the slot of the
 //! moment it runs, and runs for nanoseconds, so nothing is added to a closed slot after it is
-//! read. Trees without a busy slot still get a line (their processes), so that an action can
-//! be matched to its tree, and an idle tree is seen to cost nothing.
+//! read. A tree without a busy slot gets a line (its processes, so that an action's pid can be
+//! matched to its tree) when its set of processes changed, and at least once a minute.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap as StdHashMap};
 use std::path::Path;
 
 use aya::maps::{HashMap, MapData};
@@ -27,6 +27,9 @@ pub struct Tree {
     pub pids: Vec<u32>,
 }
 
+/// How often an idle tree whose processes did not change gets a line anyway.
+const MEMBERSHIP_REFRESH_NS: u64 = 60_000_000_000;
+
 /// Drains `BUCKETS` into `tree-costs-*.jsonl`.
 pub struct TreeCostLog {
     map: HashMap<MapData, BucketKey, SlotCounters>,
@@ -35,6 +38,8 @@ pub struct TreeCostLog {
     keys: Vec<BucketKey>,
     /// Closed buckets read this tick, by (root, slot).
     closed: BTreeMap<(u32, u64), SlotCounters>,
+    /// Per tree, the processes of its last line and when (monotonic ns) it was written.
+    last_line: StdHashMap<u32, (Vec<u32>, u64)>,
     /// Lines written so far (the tests read them back).
     lines: u64,
     write_failed: bool,
@@ -53,6 +58,7 @@ impl TreeCostLog {
                 .transpose()?,
             keys: Vec::new(),
             closed: BTreeMap::new(),
+            last_line: StdHashMap::new(),
             lines: 0,
             write_failed: false,
         })
@@ -63,8 +69,9 @@ impl TreeCostLog {
         self.lines
     }
 
-    /// Reads and deletes the slots closed at `now_mono_ns` (CLOCK_MONOTONIC) and writes one
-    /// line per tree of `trees` (by root) and per root that had a bucket; wall time is
+    /// Reads and deletes the slots closed at `now_mono_ns` (CLOCK_MONOTONIC) and writes a line
+    /// for each root that had a bucket, and each tree of `trees` (by root, pids sorted) whose
+    /// processes changed or that had no line for a minute; wall time is
     /// `monotonic + clock_offset_ns`.
     pub fn tick(&mut self, now_mono_ns: u64, clock_offset_ns: i64, trees: &BTreeMap<u32, Tree>) {
         let open_from = (now_mono_ns / BUCKET_NS).saturating_sub(1);
@@ -87,11 +94,20 @@ impl TreeCostLog {
         roots.extend(self.closed.keys().map(|&(root, _)| root));
         roots.sort_unstable();
         roots.dedup();
+        self.last_line.retain(|root, _| trees.contains_key(root));
         let empty = Tree::default();
         for root in roots {
             let tree = trees.get(&root).unwrap_or(&empty);
             let mut slots = self.closed.range((root, 0)..=(root, u64::MAX)).peekable();
             let first = slots.peek().map(|(&(_, slot), _)| slot);
+            let due = self.last_line.get(&root).is_none_or(|(pids, at)| {
+                *pids != tree.pids || now_mono_ns.saturating_sub(*at) >= MEMBERSHIP_REFRESH_NS
+            });
+            if first.is_none() && !due {
+                continue;
+            }
+            self.last_line
+                .insert(root, (tree.pids.clone(), now_mono_ns));
             let line = TreeCosts {
                 timestamp: first.map_or(now, wall),
                 root_pid: root,

@@ -7,6 +7,7 @@ mod deploy;
 mod openclaw_replay;
 mod otlp_export;
 mod peers;
+mod polling_cost;
 mod readme;
 mod receive;
 mod reliability;

@@ -52,8 +52,6 @@ pub const BUCKET_NS: u64 = 10_000_000;
 /// Capacity of the time-bucket map; userspace empties it every tick, so it holds about one
 /// interval's busy buckets (200 per running tree at the default 2 s).
 pub const MAX_BUCKETS: u32 = 16_384;
-/// Capacity of the per-thread rchar/wchar map of tracked threads (`THREAD_IO`).
-pub const MAX_THREADS: u32 = 32_768;
 
 /// Per-process resource counters kept by the kernel programs, keyed by tgid.
 #[repr(C)]
@@ -152,11 +150,17 @@ pub struct SlotCounters {
     pub counters: ProcCounters,
 }
 
-/// Value of the `THREAD_IO` map (key: tid): a tracked thread's rchar and wchar as last
-/// charged to a time bucket, so the next runtime update charges only what it added since.
+/// Element of the `THREAD_IO` array, at index `tid & fast_mask` (direct-mapped like `FAST`): a
+/// tracked thread's rchar and wchar as last charged to a time bucket, so the next runtime update
+/// charges only what it added since.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ThreadIo {
+    /// The thread owning the entry; 0 if free. A thread finding another's entry takes it over
+    /// (the other is baselined again at its next update).
+    pub tid: u32,
+    /// Explicit padding; always 0.
+    pub _pad: u32,
     /// `task->ioac.rchar` at the last update.
     pub read_bytes: u64,
     /// `task->ioac.wchar` at the last update.
@@ -314,7 +318,7 @@ mod tests {
         assert_eq!(size_of::<ProcCounters>(), 6 * 8);
         assert_eq!(size_of::<TrackedProc>(), size_of::<ProcCounters>() + 16);
         assert_eq!(size_of::<BucketKey>(), 16);
-        assert_eq!(size_of::<ThreadIo>(), 16);
+        assert_eq!(size_of::<ThreadIo>(), 24);
         assert_eq!(size_of::<SlotCounters>(), 16 + size_of::<ProcCounters>());
         assert_eq!(size_of::<ExitingProc>(), 32);
         assert_eq!(size_of::<FastCounters>(), 16 + size_of::<ProcCounters>());

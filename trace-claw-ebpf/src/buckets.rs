@@ -8,7 +8,7 @@
 //!
 //! rchar/wchar are kept by the kernel per thread (`task->ioac`), not by a program: each
 //! runtime update of a tracked thread charges what its rchar/wchar grew since the previous one
-//! (`THREAD_IO`), and its exit charges the rest. A thread born to a tracked process starts
+//! (`THREAD_IO`, direct-mapped by tid like `FAST`), and its exit charges the rest. A thread born to a tracked process starts
 //! from zero; one that was running before tracking began is baselined at its first update.
 
 use core::ptr::addr_of_mut;
@@ -19,7 +19,7 @@ use trace_claw_common::abi::{
     BucketKey, ProcCounters, SlotCounters, ThreadIo, BUCKET_NS, STAT_BUCKETS_FULL,
 };
 
-use crate::maps::{add, bump_stat, BUCKETS, THREAD_IO};
+use crate::maps::{add, bump_stat, config_fast_mask, BUCKETS, THREAD_IO};
 
 /// The counters of tree `root`'s bucket for the current slot, created empty if this is the
 /// slot's first delta, which began `began_ns_ago` ns ago; the slot's active span is extended
@@ -93,25 +93,32 @@ pub fn charge_runtime(root: u32, runtime: u64, io: (u64, u64)) {
 }
 
 /// What thread `tid`'s rchar/wchar (now `read`, `write`) grew since its last update, which
-/// becomes this one. A thread seen for the first time is baselined (nothing charged).
+/// becomes this one. A thread seen for the first time (or whose entry another thread took) is
+/// baselined: nothing is charged.
 #[inline(always)]
 pub fn thread_io_delta(tid: u32, read: u64, write: u64) -> (u64, u64) {
-    let now = ThreadIo {
-        read_bytes: read,
-        write_bytes: write,
-    };
-    let Some(last) = THREAD_IO.get_ptr_mut(&tid) else {
-        let _full = THREAD_IO.insert(&tid, &now, 0);
+    let Some(e) = THREAD_IO.get_ptr_mut(tid & config_fast_mask()) else {
         return (0, 0);
     };
-    // SAFETY: `last` points to a live THREAD_IO value. A task's runtime updates run under its
-    // runqueue's lock, and its exit on its own CPU, so no two updates of one entry race.
+    // SAFETY: `e` points to a live THREAD_IO element. A task's runtime updates run under its
+    // runqueue's lock, and its exit on its own CPU, so no two updates of one thread race; two
+    // threads sharing an index take the entry over from each other (a lost delta, not a
+    // wrong one).
     unsafe {
-        let delta = (
-            read.saturating_sub((*last).read_bytes),
-            write.saturating_sub((*last).write_bytes),
-        );
-        *last = now;
+        let delta = if (*e).tid == tid {
+            (
+                read.saturating_sub((*e).read_bytes),
+                write.saturating_sub((*e).write_bytes),
+            )
+        } else {
+            (0, 0)
+        };
+        *e = ThreadIo {
+            tid,
+            _pad: 0,
+            read_bytes: read,
+            write_bytes: write,
+        };
         delta
     }
 }
@@ -119,25 +126,37 @@ pub fn thread_io_delta(tid: u32, read: u64, write: u64) -> (u64, u64) {
 /// Starts thread `tid` of a tracked process from zero (a new task's `ioac` is zeroed).
 #[inline(always)]
 pub fn thread_born(tid: u32) {
-    let _full = THREAD_IO.insert(&tid, &ThreadIo::default(), 0);
+    if let Some(e) = THREAD_IO.get_ptr_mut(tid & config_fast_mask()) {
+        // SAFETY: `e` points to a live THREAD_IO element; the new task has not run yet.
+        unsafe {
+            *e = ThreadIo {
+                tid,
+                ..ThreadIo::default()
+            }
+        };
+    }
 }
 
 /// Charges what exiting thread `tid` (rchar/wchar now `read`, `write`) did since its last
-/// runtime update to `root`'s current bucket, and forgets the thread.
+/// runtime update to `root`'s current bucket, and frees its entry.
 #[inline(always)]
 pub fn thread_exit(root: u32, tid: u32, read: u64, write: u64) {
-    if THREAD_IO.get_ptr(&tid).is_none() {
-        return;
-    }
     let io = thread_io_delta(tid, read, write);
-    let _gone = THREAD_IO.remove(&tid);
+    thread_freed(tid);
     if io != (0, 0) {
         charge_runtime(root, 0, io);
     }
 }
 
-/// Forgets thread `tid` (its task is freed); a miss costs a lookup.
+/// Frees thread `tid`'s entry, if it owns it (its task is freed).
 #[inline(always)]
 pub fn thread_freed(tid: u32) {
-    let _gone = THREAD_IO.remove(&tid);
+    if let Some(e) = THREAD_IO.get_ptr_mut(tid & config_fast_mask()) {
+        // SAFETY: `e` points to a live THREAD_IO element.
+        unsafe {
+            if (*e).tid == tid {
+                core::ptr::write_volatile(addr_of_mut!((*e).tid), 0);
+            }
+        }
+    }
 }

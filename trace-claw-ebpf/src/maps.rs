@@ -10,7 +10,7 @@ use aya_ebpf::programs::TracePointContext;
 use aya_ebpf::EbpfContext;
 use trace_claw_common::abi::{
     BucketKey, ExitingProc, FastCounters, KernelConfig, ProcCounters, SlotCounters, ThreadIo,
-    TrackedProc, EVENTS_RING_BYTES, MAX_BUCKETS, MAX_EXITING, MAX_FAST, MAX_THREADS, MAX_TRACKED,
+    TrackedProc, EVENTS_RING_BYTES, MAX_BUCKETS, MAX_EXITING, MAX_FAST, MAX_TRACKED,
     PID_BITMAP_WORDS, STAT_COUNT,
 };
 
@@ -48,9 +48,10 @@ pub static FAST: Array<FastCounters> = Array::with_max_entries(MAX_FAST, 0);
 #[map]
 pub static BUCKETS: HashMap<BucketKey, SlotCounters> = HashMap::with_max_entries(MAX_BUCKETS, 0);
 
-/// rchar/wchar of each tracked thread at its last runtime update, by tid (see `buckets`).
+/// rchar/wchar of each tracked thread at its last runtime update, at index
+/// `tid & CONFIG.fast_mask` (see `buckets`); the loader sizes it as `FAST`.
 #[map]
-pub static THREAD_IO: HashMap<u32, ThreadIo> = HashMap::with_max_entries(MAX_THREADS, 0);
+pub static THREAD_IO: Array<ThreadIo> = Array::with_max_entries(MAX_FAST, 0);
 
 /// Lifecycle events for userspace.
 #[map]
@@ -206,7 +207,7 @@ pub fn take_fast(tgid: u32) -> ProcCounters {
 
 /// `CONFIG.fast_mask` (read volatile so the compiler keeps the loader's value).
 #[inline(always)]
-fn config_fast_mask() -> u32 {
+pub fn config_fast_mask() -> u32 {
     // SAFETY: CONFIG is a plain static; the loader rewrites its bytes before the program runs.
     unsafe { core::ptr::read_volatile(core::ptr::addr_of!(CONFIG.fast_mask)) }
 }

@@ -84,6 +84,7 @@ impl Kernel {
             .map_max_entries("KERNEL_BITS", words)
             .map_max_entries("SEEDED_BITS", words)
             .map_max_entries("FAST", fast_len)
+            .map_max_entries("THREAD_IO", fast_len)
             .load(OBJECT)
             .map_err(EbpfError::Load)?;
         for &(name, _, hooks) in TRACEPOINTS {

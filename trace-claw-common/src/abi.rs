@@ -48,7 +48,7 @@ pub const STAT_COUNT: u32 = 3;
 
 /// Width of a time bucket of a tracked tree's counters (`BUCKETS`), in nanoseconds of
 /// `bpf_ktime_get_ns` (CLOCK_MONOTONIC).
-pub const BUCKET_NS: u64 = 10_000_000;
+pub const BUCKET_NS: u64 = 5_000_000;
 /// Capacity of the time-bucket map; userspace empties it every tick, so it holds about one
 /// interval's busy buckets (200 per running tree at the default 2 s).
 pub const MAX_BUCKETS: u32 = 16_384;

@@ -44,7 +44,7 @@ pub static SEEDED_BITS: Array<u64> = Array::with_max_entries(PID_BITMAP_WORDS, 0
 #[map]
 pub static FAST: Array<FastCounters> = Array::with_max_entries(MAX_FAST, 0);
 
-/// The tracked trees' counters per 10 ms of time (see `buckets`); drained by userspace.
+/// The tracked trees' counters per 5 ms of time (see `buckets`); drained by userspace.
 #[map]
 pub static BUCKETS: HashMap<BucketKey, SlotCounters> = HashMap::with_max_entries(MAX_BUCKETS, 0);
 

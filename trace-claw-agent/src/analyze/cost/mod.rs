@@ -1,4 +1,4 @@
-//! Per-action resource cost measured from the tracked trees' 10 ms time slots (eBPF,
+//! Per-action resource cost measured from the tracked trees' 5 ms time slots (eBPF,
 //! `tree-costs-*.jsonl`), charged to the tree that ran each action.
 //!
 //! - `slots`: reading the slots of every tree, and which tree held which pid.

@@ -1,4 +1,4 @@
-//! Reading `tree-costs-*.jsonl` (eBPF): each tracked tree's 10 ms time slots, and which tree
+//! Reading `tree-costs-*.jsonl` (eBPF): each tracked tree's 5 ms time slots, and which tree
 //! held which pid when.
 
 use std::collections::{BTreeMap, HashMap};

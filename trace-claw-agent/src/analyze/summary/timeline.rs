@@ -12,7 +12,7 @@ use crate::analyze::source::parsed::Note;
 use crate::analyze::source::resources::aggregate::TimelineSample;
 use crate::analyze::source::resources::series::Series;
 
-/// Resources one action used during `[start, end]`: measured from its tree's 10 ms time slots
+/// Resources one action used during `[start, end]`: measured from its tree's 5 ms time slots
 /// (eBPF, [`METHOD_TIME_SLOTS`]), else the tracked tree's counters interpolated between
 /// samples ([`METHOD_INTERPOLATED`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -45,7 +45,7 @@ pub struct ResourceCost {
     pub net_recv_bytes: Option<f64>,
 }
 
-/// [`ResourceCost::method`] of a cost measured from the tree's 10 ms time slots (eBPF).
+/// [`ResourceCost::method`] of a cost measured from the tree's 5 ms time slots (eBPF).
 pub const METHOD_TIME_SLOTS: &str = "time_slots";
 /// [`ResourceCost::method`] of a cost interpolated between the tree's counter samples.
 pub const METHOD_INTERPOLATED: &str = "interpolated";

@@ -6,7 +6,7 @@
 //! - `load` loads and attaches the programs; `ring_reader` is the thread that drains their ring
 //!   buffer; `read` seeds the tracked set and turns its events, the maps and the tracked
 //!   processes' /proc files (`proc_files`) into samples and [`ProcessEvent`]s; `tree_costs`
-//!   drains the trees' 10 ms time buckets into `tree-costs-*.jsonl`.
+//!   drains the trees' 5 ms time buckets into `tree-costs-*.jsonl`.
 //!
 //! [`ProcessEvent`]: trace_claw_common::event::ProcessEvent
 

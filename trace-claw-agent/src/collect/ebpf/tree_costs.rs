@@ -1,4 +1,4 @@
-//! The tracked trees' time buckets: every tick, the closed 10 ms slots of the kernel's
+//! The tracked trees' time buckets: every tick, the closed 5 ms slots of the kernel's
 //! `BUCKETS` map are read, deleted, and written as one [`TreeCosts`] line per tree to
 //! `tree-costs-YYYY-MM-DD.jsonl`, where the analyzer measures each action's cost.
 //!

@@ -157,6 +157,7 @@ fn log_event(config: &Config, args: &LogEventArgs) -> anyhow::Result<ExitCode> {
     e.tool_name.clone_from(&args.tool_name);
     e.status.clone_from(&args.status);
     e.error.clone_from(&args.error);
+    e.pid = Some(args.pid.unwrap_or_else(std::os::unix::process::parent_id));
     if e.error.is_some() {
         e.status = STATUS_ERROR.to_owned();
     }

@@ -212,6 +212,11 @@ pub struct LogEventArgs {
     #[arg(long)]
     pub error: Option<String>,
 
+    /// Process that ran the action; its cost is charged to the tracked tree holding it
+    /// (default: the process that runs log-event, i.e. its parent).
+    #[arg(long)]
+    pub pid: Option<u32>,
+
     /// Start time (RFC 3339); default now minus the duration.
     #[arg(long, value_name = "TIME")]
     pub timestamp: Option<String>,

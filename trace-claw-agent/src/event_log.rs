@@ -23,8 +23,14 @@ impl EventLogger {
         })
     }
 
-    /// Records any action and writes it out.
+    /// Records any action and writes it out; an action without a `pid` gets the caller's.
     pub fn log(&mut self, event: &ActionEvent) -> Result<(), ExportError> {
+        if event.pid.is_none() {
+            let mut own = event.clone();
+            own.pid = Some(std::process::id());
+            self.out.append(own.timestamp, &own)?;
+            return self.out.flush();
+        }
         self.out.append(event.timestamp, event)?;
         self.out.flush()
     }
@@ -40,6 +46,7 @@ impl EventLogger {
         cost_usd: f64,
     ) -> Result<ActionEvent, ExportError> {
         let mut e = ActionEvent::new(EVENT_LLM, started_ago(duration_ms));
+        e.pid = Some(std::process::id());
         e.model = Some(model.to_owned());
         e.provider = Some(provider.to_owned());
         e.tokens_input = tokens_input;
@@ -57,6 +64,7 @@ impl EventLogger {
         duration_ms: f64,
     ) -> Result<ActionEvent, ExportError> {
         let mut e = ActionEvent::new(EVENT_TOOL, started_ago(duration_ms));
+        e.pid = Some(std::process::id());
         e.tool_name = Some(tool_name.to_owned());
         e.duration_ms = duration_ms;
         self.log(&e)?;
@@ -93,5 +101,6 @@ mod tests {
         assert_eq!(events.len(), 2);
         assert_eq!(events[0], llm);
         assert_eq!(events[1].tool_name.as_deref(), Some("web_search"));
+        assert_eq!(events[1].pid, Some(std::process::id()));
     }
 }

@@ -40,8 +40,18 @@ pub const EVENT_EXIT: u32 = 3;
 pub const STAT_EVENTS_DROPPED: u32 = 0;
 /// Index in the `STATS` array: forks not tracked because `PROCS` was full.
 pub const STAT_TRACK_FULL: u32 = 1;
+/// Index in the `STATS` array: counter deltas not put in a time bucket because `BUCKETS` was
+/// full (they still count in the per-process counters).
+pub const STAT_BUCKETS_FULL: u32 = 2;
 /// Number of slots in the `STATS` array.
-pub const STAT_COUNT: u32 = 2;
+pub const STAT_COUNT: u32 = 3;
+
+/// Width of a time bucket of a tracked tree's counters (`BUCKETS`), in nanoseconds of
+/// `bpf_ktime_get_ns` (CLOCK_MONOTONIC).
+pub const BUCKET_NS: u64 = 5_000_000;
+/// Capacity of the time-bucket map; userspace empties it every tick, so it holds about one
+/// interval's busy buckets (200 per running tree at the default 2 s).
+pub const MAX_BUCKETS: u32 = 16_384;
 
 /// Per-process resource counters kept by the kernel programs, keyed by tgid.
 #[repr(C)]
@@ -87,6 +97,11 @@ pub struct FastCounters {
     /// (compare and swap from 0; 64 bits, the width BPF's compare and swap takes) the first time
     /// it counts for a tracked process whose entry is free.
     pub owner: u64,
+    /// The root of the owner's tracked tree (see [`TrackedProc::root`]), copied from its
+    /// `PROCS` value when the entry is claimed.
+    pub root: u32,
+    /// Explicit padding; always 0.
+    pub _pad: u32,
     /// Counters added here since the entry was claimed.
     pub counters: ProcCounters,
 }
@@ -101,6 +116,55 @@ pub struct TrackedProc {
     pub ppid: u32,
     /// `TRACK_*` bits.
     pub flags: u32,
+    /// The tgid of the process that roots its tracked tree: itself for a process that matched
+    /// the target, its parent's root for a tracked process's child. Time buckets are per root.
+    pub root: u32,
+    /// Explicit padding; always 0.
+    pub _pad: u32,
+}
+
+/// Key of the `BUCKETS` map: one tracked tree in one [`BUCKET_NS`] slot of time.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct BucketKey {
+    /// The tree's root tgid ([`TrackedProc::root`]).
+    pub root: u32,
+    /// Explicit padding; always 0.
+    pub _pad: u32,
+    /// `bpf_ktime_get_ns() / BUCKET_NS` when the counters were added.
+    pub slot: u64,
+}
+
+/// Value of the `BUCKETS` map: a tree's counters in one slot, and the part of the slot in which
+/// they were used, so that an action whose window cuts the slot is charged by that part (a
+/// burst that ended before the action's end is charged whole, not pro rata of the slot).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SlotCounters {
+    /// `bpf_ktime_get_ns()` at which the first delta of the slot began (for a runtime delta,
+    /// the time it was reported minus its length; not before the slot's start).
+    pub active_from_ns: u64,
+    /// `bpf_ktime_get_ns()` of the last delta added.
+    pub active_to_ns: u64,
+    /// What the tree used in the slot.
+    pub counters: ProcCounters,
+}
+
+/// Element of the `THREAD_IO` array, at index `tid & fast_mask` (direct-mapped like `FAST`): a
+/// tracked thread's rchar and wchar as last charged to a time bucket, so the next runtime update
+/// charges only what it added since.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadIo {
+    /// The thread owning the entry; 0 if free. A thread finding another's entry takes it over
+    /// (the other is baselined again at its next update).
+    pub tid: u32,
+    /// Explicit padding; always 0.
+    pub _pad: u32,
+    /// `task->ioac.rchar` at the last update.
+    pub read_bytes: u64,
+    /// `task->ioac.wchar` at the last update.
+    pub write_bytes: u64,
 }
 
 /// Value of the `EXITING` map, keyed by the tid of the thread whose exit ended the group.
@@ -175,6 +239,10 @@ pub struct KernelConfig {
     pub task_comm_offset: u32,
     /// `FAST`'s length minus one (a power of two minus one): the mask that gives a tgid's index.
     pub fast_mask: u32,
+    /// Byte offset of `task_struct.ioac.rchar` (the thread's own read bytes).
+    pub task_rchar_offset: u32,
+    /// Byte offset of `task_struct.ioac.wchar`.
+    pub task_wchar_offset: u32,
 }
 
 impl KernelConfig {
@@ -194,6 +262,8 @@ impl KernelConfig {
             task_pid_offset: 0,
             task_comm_offset: 0,
             fast_mask: 0,
+            task_rchar_offset: 0,
+            task_wchar_offset: 0,
         }
     }
 }
@@ -213,7 +283,10 @@ pub const fn exit_code_from_status(status: i32) -> i32 {
 // with no implicit padding (checked by `layouts_have_no_padding`), so any bit pattern is valid.
 #[cfg(all(feature = "user", target_os = "linux"))]
 mod pod {
-    use super::{ExitingProc, FastCounters, KernelConfig, ProcCounters, ProcEvent, TrackedProc};
+    use super::{
+        BucketKey, ExitingProc, FastCounters, KernelConfig, ProcCounters, ProcEvent, SlotCounters,
+        ThreadIo, TrackedProc,
+    };
 
     // SAFETY: see the module comment.
     unsafe impl aya::Pod for ProcCounters {}
@@ -227,6 +300,12 @@ mod pod {
     unsafe impl aya::Pod for ProcEvent {}
     // SAFETY: see the module comment.
     unsafe impl aya::Pod for KernelConfig {}
+    // SAFETY: see the module comment.
+    unsafe impl aya::Pod for BucketKey {}
+    // SAFETY: see the module comment.
+    unsafe impl aya::Pod for ThreadIo {}
+    // SAFETY: see the module comment.
+    unsafe impl aya::Pod for SlotCounters {}
 }
 
 #[cfg(test)]
@@ -237,14 +316,17 @@ mod tests {
     #[test]
     fn layouts_have_no_padding() {
         assert_eq!(size_of::<ProcCounters>(), 6 * 8);
-        assert_eq!(size_of::<TrackedProc>(), size_of::<ProcCounters>() + 8);
+        assert_eq!(size_of::<TrackedProc>(), size_of::<ProcCounters>() + 16);
+        assert_eq!(size_of::<BucketKey>(), 16);
+        assert_eq!(size_of::<ThreadIo>(), 24);
+        assert_eq!(size_of::<SlotCounters>(), 16 + size_of::<ProcCounters>());
         assert_eq!(size_of::<ExitingProc>(), 32);
-        assert_eq!(size_of::<FastCounters>(), 8 + size_of::<ProcCounters>());
+        assert_eq!(size_of::<FastCounters>(), 16 + size_of::<ProcCounters>());
         assert_eq!(
             size_of::<ProcEvent>(),
             8 + 6 * 4 + size_of::<ProcCounters>() + COMM_LEN + FILENAME_LEN
         );
-        assert_eq!(size_of::<KernelConfig>(), COMM_LEN + 12 * 4);
+        assert_eq!(size_of::<KernelConfig>(), COMM_LEN + 14 * 4);
     }
 
     #[test]

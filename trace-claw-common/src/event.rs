@@ -65,6 +65,10 @@ pub struct ActionEvent {
     /// Tool name of a tool call.
     #[serde(default)]
     pub tool_name: Option<String>,
+    /// The process that ran (or logged) the action: its resource cost is charged to the
+    /// tracked process tree holding this pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
     /// Anything else the source said about the action.
     #[serde(default)]
     pub attributes: BTreeMap<String, serde_json::Value>,
@@ -92,6 +96,7 @@ impl ActionEvent {
             status: default_status(),
             error: None,
             tool_name: None,
+            pid: None,
             attributes: BTreeMap::new(),
         }
     }

@@ -5,7 +5,7 @@
 //! - [`names`]: the one definition of every metric name, with unit and kind.
 //! - [`tracepoint`]: the tracepoint field offsets and kernel flag values the programs rely on
 //!   (always available, `no_std`).
-//! - [`sample`], [`event`], [`time`] (feature `user`): the serde types written to JSONL by the
+//! - [`sample`], [`event`], [`cost`], [`time`] (feature `user`): the serde types written to JSONL by the
 //!   agent and read back by the analyzer.
 #![cfg_attr(not(feature = "user"), no_std)]
 
@@ -13,6 +13,8 @@ pub mod abi;
 pub mod names;
 pub mod tracepoint;
 
+#[cfg(feature = "user")]
+pub mod cost;
 #[cfg(feature = "user")]
 pub mod event;
 #[cfg(feature = "user")]

@@ -158,6 +158,9 @@ pub mod labels {
     pub const TRACKED_MATCH: &str = "match";
     /// Spawned (directly or not) by a matched process.
     pub const TRACKED_DESCENDANT: &str = "descendant";
+    /// OTel resource attribute: the pid of the process that sent the telemetry (OpenClaw's
+    /// gateway); its tracked tree is charged the actions the spans describe.
+    pub const RESOURCE_PROCESS_PID: &str = "process.pid";
 }
 
 #[cfg(test)]

@@ -9,6 +9,9 @@ use aya_ebpf::programs::TracePointContext;
 
 use trace_claw_common::tracepoint::{BIO_NR_SECTOR, BIO_RWBS, SECTOR_BYTES};
 
+use trace_claw_common::abi::ProcCounters;
+
+use crate::buckets::charge;
 use crate::maps::{add_to, current_tgid, field, return_code};
 
 /// `block:block_bio_queue`: adds the size of read bios submitted by a tracked process
@@ -26,9 +29,11 @@ fn try_block_bio_queue(ctx: &TracePointContext) -> Result<(), i32> {
     }
     // SAFETY: as above.
     let sectors: u32 = unsafe { field(ctx, BIO_NR_SECTOR) };
-    add_to(current_tgid(), u64::from(sectors) * SECTOR_BYTES, |p| {
-        // SAFETY: `p` points to live counters (a FAST or PROCS value).
+    let field = |p: *mut ProcCounters| {
+        // SAFETY: `p` points to live counters (a FAST, PROCS or BUCKETS value).
         unsafe { addr_of_mut!((*p).block_read_bytes) }
-    });
+    };
+    let bytes = u64::from(sectors) * SECTOR_BYTES;
+    charge(add_to(current_tgid(), bytes, field), bytes, field);
     Ok(())
 }

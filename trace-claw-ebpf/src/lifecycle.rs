@@ -29,12 +29,14 @@ use trace_claw_common::tracepoint::{
     NEWTASK_FLAGS, NEWTASK_PID, RENAME_NEWCOMM, RENAME_PID,
 };
 
+use crate::buckets::{thread_born, thread_exit, thread_freed};
 use crate::maps::{
-    bump_stat, config, current_tgid, field, maybe_tracked, return_code, take_fast, task_field,
-    track, untrack, CONFIG, EVENTS, EXITING, PROCS,
+    bump_stat, config, current_tgid, field, maybe_tracked, return_code, root_of, take_fast,
+    task_field, track, untrack, CONFIG, EVENTS, EXITING, PROCS,
 };
 
-/// `task:task_newtask`: a tracked process created a child process.
+/// `task:task_newtask`: a tracked process created a child process (tracked in its tree) or a
+/// thread (whose I/O then counts from zero).
 #[tracepoint]
 pub fn task_newtask(ctx: TracePointContext) -> i32 {
     return_code(try_task_newtask(&ctx))
@@ -43,20 +45,24 @@ pub fn task_newtask(ctx: TracePointContext) -> i32 {
 fn try_task_newtask(ctx: &TracePointContext) -> Result<(), i32> {
     // SAFETY: `tracepoint` offsets, from /sys/kernel/tracing/events/task/task_newtask/format.
     let clone_flags: u64 = unsafe { field(ctx, NEWTASK_FLAGS) };
-    if clone_flags & CLONE_THREAD != 0 {
-        return Ok(());
-    }
     let parent = current_tgid();
-    if !maybe_tracked(parent) || PROCS.get_ptr(parent).is_none() {
+    let root = root_of(parent);
+    if root == 0 {
         return Ok(());
     }
     // SAFETY: as above.
     let child: i32 = unsafe { field(ctx, NEWTASK_PID) };
     let child = child as u32;
+    thread_born(child);
+    if clone_flags & CLONE_THREAD != 0 {
+        return Ok(());
+    }
     let tracked = TrackedProc {
         counters: ProcCounters::default(),
         ppid: parent,
         flags: TRACK_DESCENDANT,
+        root,
+        _pad: 0,
     };
     if track(child, &tracked).is_err() {
         bump_stat(STAT_TRACK_FULL);
@@ -89,6 +95,8 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
                 counters: ProcCounters::default(),
                 ppid: parent_tgid(&cfg),
                 flags: TRACK_MATCH | TRACK_EXEC_MATCH,
+                root: tgid,
+                _pad: 0,
             };
             if track(tgid, &tracked).is_err() {
                 bump_stat(STAT_TRACK_FULL);
@@ -140,6 +148,8 @@ fn try_task_rename(ctx: &TracePointContext) -> Result<(), i32> {
         counters: ProcCounters::default(),
         ppid: parent_tgid(&cfg),
         flags: TRACK_MATCH,
+        root: tgid,
+        _pad: 0,
     };
     if track(tgid, &tracked).is_err() {
         bump_stat(STAT_TRACK_FULL);
@@ -147,7 +157,8 @@ fn try_task_rename(ctx: &TracePointContext) -> Result<(), i32> {
     Ok(())
 }
 
-/// `sched:sched_process_exit`: the thread ending a tracked process records its exit status.
+/// `sched:sched_process_exit`: a tracked thread's last rchar/wchar growth goes to its tree's
+/// time bucket; the thread ending a tracked process records its exit status.
 #[tracepoint]
 pub fn sched_process_exit(ctx: TracePointContext) -> i32 {
     return_code(try_sched_process_exit(&ctx))
@@ -157,25 +168,28 @@ fn try_sched_process_exit(ctx: &TracePointContext) -> Result<(), i32> {
     // SAFETY: `tracepoint` offsets, from
     // /sys/kernel/tracing/events/sched/sched_process_exit/format.
     let group_dead: u8 = unsafe { field(ctx, EXIT_GROUP_DEAD) };
-    if group_dead == 0 {
-        return Ok(());
-    }
     let tgid = current_tgid();
-    if !maybe_tracked(tgid) || PROCS.get_ptr(tgid).is_none() {
+    let root = root_of(tgid);
+    if root == 0 {
         return Ok(());
     }
     // SAFETY: as above.
     let tid: i32 = unsafe { field(ctx, EXIT_PID) };
     let cfg = config();
+    // SAFETY: bpf_get_current_task has no preconditions.
+    let task = unsafe { bpf_get_current_task() };
+    let own = ioac(task + u64::from(cfg.task_ioac_offset), &cfg);
+    thread_exit(root, tid as u32, own.0, own.1);
+    if group_dead == 0 {
+        return Ok(());
+    }
     // SAFETY: do_exit has stored the status in current->exit_code before this tracepoint; the
     // offset comes from the running kernel's BTF and the read faults safely regardless.
-    let (task, exit_status) = unsafe {
-        let task = bpf_get_current_task();
-        let status =
-            bpf_probe_read_kernel((task + u64::from(cfg.task_exit_code_offset)) as *const i32);
-        (task, status.unwrap_or(0))
-    };
-    let (read_bytes, write_bytes) = process_io(task, &cfg);
+    let exit_status = unsafe {
+        bpf_probe_read_kernel((task + u64::from(cfg.task_exit_code_offset)) as *const i32)
+    }
+    .unwrap_or(0);
+    let (read_bytes, write_bytes) = process_io(task, own, &cfg);
     // With EXITING full the exit event is lost; userspace counts the process when its pid is
     // gone (`collect::ebpf::read`).
     let exiting = ExitingProc {
@@ -201,12 +215,13 @@ pub fn sched_process_free(ctx: BtfTracePointContext) -> i32 {
     // SAFETY: `task` is the tracepoint's task_struct pointer (typed by BTF) and CONFIG, frozen
     // before load, holds task_struct.tgid's offset in the running kernel.
     let tgid: i32 = unsafe { task_field(task, addr_of!(CONFIG.task_tgid_offset)) };
-    if !maybe_tracked(tgid as u32) {
-        return 0;
-    }
     // SAFETY: as above, for task_struct.pid (the thread id).
     let tid: i32 = unsafe { task_field(task, addr_of!(CONFIG.task_pid_offset)) };
     let tid = tid as u32;
+    thread_freed(tid);
+    if !maybe_tracked(tgid as u32) {
+        return 0;
+    }
     let Some(exiting) = EXITING.get_ptr(tid) else {
         if tid == tgid as u32 && PROCS.get_ptr(tid).is_none() {
             // The group leader goes last: an entry left by a process userspace stopped
@@ -311,30 +326,32 @@ fn comm_matches(comm: &[u8; COMM_LEN], cfg: &KernelConfig) -> bool {
     false
 }
 
-/// rchar and wchar of the process whose last thread is `task`: the thread's own
-/// `task_io_accounting` plus the one its dead threads folded into `signal_struct`.
+/// rchar and wchar of the `task_io_accounting` at kernel address `ioac`.
 #[inline(always)]
-fn process_io(task: u64, cfg: &KernelConfig) -> (u64, u64) {
-    let read = |ioac: u64| -> (u64, u64) {
-        // SAFETY: offsets from the running kernel's BTF; the reads fault safely regardless.
-        unsafe {
-            (
-                bpf_probe_read_kernel((ioac + u64::from(cfg.ioac_rchar_offset)) as *const u64)
-                    .unwrap_or(0),
-                bpf_probe_read_kernel((ioac + u64::from(cfg.ioac_wchar_offset)) as *const u64)
-                    .unwrap_or(0),
-            )
-        }
-    };
-    let own = read(task + u64::from(cfg.task_ioac_offset));
-    // SAFETY: as above.
+fn ioac(ioac: u64, cfg: &KernelConfig) -> (u64, u64) {
+    // SAFETY: offsets from the running kernel's BTF; the reads fault safely regardless.
+    unsafe {
+        (
+            bpf_probe_read_kernel((ioac + u64::from(cfg.ioac_rchar_offset)) as *const u64)
+                .unwrap_or(0),
+            bpf_probe_read_kernel((ioac + u64::from(cfg.ioac_wchar_offset)) as *const u64)
+                .unwrap_or(0),
+        )
+    }
+}
+
+/// rchar and wchar of the process whose last thread is `task` (whose own are `own`): the
+/// thread's own `task_io_accounting` plus the one its dead threads folded into `signal_struct`.
+#[inline(always)]
+fn process_io(task: u64, own: (u64, u64), cfg: &KernelConfig) -> (u64, u64) {
+    // SAFETY: as in `ioac`.
     let signal: u64 =
         unsafe { bpf_probe_read_kernel((task + u64::from(cfg.task_signal_offset)) as *const u64) }
             .unwrap_or(0);
     if signal == 0 {
         return own;
     }
-    let dead = read(signal + u64::from(cfg.signal_ioac_offset));
+    let dead = ioac(signal + u64::from(cfg.signal_ioac_offset), cfg);
     (own.0 + dead.0, own.1 + dead.1)
 }
 

@@ -10,6 +10,7 @@
 //! - [`io`]: block-layer read bytes.
 //! - [`net`]: socket bytes sent and received.
 //! - [`lifecycle`]: fork, exec and exit, and the tracked set they maintain.
+//! - [`buckets`]: the tracked trees' counters per 5 ms, for per-action costs.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 // Atomic add without compare-and-swap: the bpf target has no `AtomicU64::fetch_add`, only the
@@ -20,6 +21,8 @@
     expect(internal_features, reason = "core_intrinsics for atomic_xadd")
 )]
 
+#[cfg(target_arch = "bpf")]
+mod buckets;
 #[cfg(target_arch = "bpf")]
 mod io;
 #[cfg(target_arch = "bpf")]

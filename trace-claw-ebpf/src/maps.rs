@@ -9,8 +9,9 @@ use aya_ebpf::maps::{Array, HashMap, RingBuf};
 use aya_ebpf::programs::TracePointContext;
 use aya_ebpf::EbpfContext;
 use trace_claw_common::abi::{
-    ExitingProc, FastCounters, KernelConfig, ProcCounters, TrackedProc, EVENTS_RING_BYTES,
-    MAX_EXITING, MAX_FAST, MAX_TRACKED, PID_BITMAP_WORDS, STAT_COUNT,
+    BucketKey, ExitingProc, FastCounters, KernelConfig, ProcCounters, SlotCounters, ThreadIo,
+    TrackedProc, EVENTS_RING_BYTES, MAX_BUCKETS, MAX_EXITING, MAX_FAST, MAX_TRACKED,
+    PID_BITMAP_WORDS, STAT_COUNT,
 };
 
 /// Tracked processes and their counters, keyed by tgid. Seeded by userspace, extended on fork
@@ -42,6 +43,15 @@ pub static SEEDED_BITS: Array<u64> = Array::with_max_entries(PID_BITMAP_WORDS, 0
 /// that comes second counts in `PROCS`.
 #[map]
 pub static FAST: Array<FastCounters> = Array::with_max_entries(MAX_FAST, 0);
+
+/// The tracked trees' counters per 5 ms of time (see `buckets`); drained by userspace.
+#[map]
+pub static BUCKETS: HashMap<BucketKey, SlotCounters> = HashMap::with_max_entries(MAX_BUCKETS, 0);
+
+/// rchar/wchar of each tracked thread at its last runtime update, at index
+/// `tid & CONFIG.fast_mask` (see `buckets`); the loader sizes it as `FAST`.
+#[map]
+pub static THREAD_IO: Array<ThreadIo> = Array::with_max_entries(MAX_FAST, 0);
 
 /// Lifecycle events for userspace.
 #[map]
@@ -118,10 +128,11 @@ pub fn untrack(tgid: u32) {
 /// Adds to `field` of the counters of the process `tgid`, if it is tracked: in its `FAST`
 /// entry if it owns it (the common case: two array loads for the bitmaps, one for the entry);
 /// else, if it is in `PROCS`, in the `FAST` entry it claims if that is free, or in `PROCS`.
+/// Returns the root of its tree (0 if it is not tracked).
 #[inline(always)]
-pub fn add_to<F: Fn(*mut ProcCounters) -> *mut u64>(tgid: u32, value: u64, field: F) {
+pub fn add_to<F: Fn(*mut ProcCounters) -> *mut u64>(tgid: u32, value: u64, field: F) -> u32 {
     if !maybe_tracked(tgid) {
-        return;
+        return 0;
     }
     let fast = FAST.get_ptr_mut(tgid & config_fast_mask());
     if let Some(e) = fast {
@@ -129,12 +140,15 @@ pub fn add_to<F: Fn(*mut ProcCounters) -> *mut u64>(tgid: u32, value: u64, field
         if unsafe { (*e).owner } == u64::from(tgid) {
             // SAFETY: as above.
             add(field(unsafe { addr_of_mut!((*e).counters) }), value);
-            return;
+            // SAFETY: as above.
+            return unsafe { (*e).root };
         }
     }
     let Some(p) = PROCS.get_ptr_mut(tgid) else {
-        return; // a stale bitmap bit
+        return 0; // a stale bitmap bit
     };
+    // SAFETY: `p` points to a live PROCS value.
+    let root = unsafe { (*p).root };
     if let Some(e) = fast {
         // SAFETY: `e` points to a live FAST element, 8-byte aligned; other CPUs may claim it
         // at the same time, hence the compare and swap. A free entry's counters are zero.
@@ -146,13 +160,27 @@ pub fn add_to<F: Fn(*mut ProcCounters) -> *mut u64>(tgid: u32, value: u64, field
             )
         };
         if claimed {
-            // SAFETY: as above; the entry is now this process's.
+            // SAFETY: as above; the entry is now this process's. Another CPU reading the
+            // root before this store sees 0, and that one delta misses its time bucket.
+            unsafe { core::ptr::write_volatile(addr_of_mut!((*e).root), root) };
+            // SAFETY: as above.
             add(field(unsafe { addr_of_mut!((*e).counters) }), value);
-            return;
+            return root;
         }
     }
     // SAFETY: `p` points to a live PROCS value.
     add(field(unsafe { addr_of_mut!((*p).counters) }), value);
+    root
+}
+
+/// The root of tracked process `tgid`'s tree, 0 if it is not tracked.
+#[inline(always)]
+pub fn root_of(tgid: u32) -> u32 {
+    if !maybe_tracked(tgid) {
+        return 0;
+    }
+    // SAFETY: a live PROCS value, copied out at once.
+    PROCS.get_ptr(tgid).map_or(0, |p| unsafe { (*p).root })
 }
 
 /// Frees the `FAST` entry of `tgid` if it owns it, returning the counters it held (zero if
@@ -171,6 +199,7 @@ pub fn take_fast(tgid: u32) -> ProcCounters {
         }
         let counters = (*e).counters;
         core::ptr::write_volatile(addr_of_mut!((*e).counters), ProcCounters::default());
+        core::ptr::write_volatile(addr_of_mut!((*e).root), 0);
         core::ptr::write_volatile(addr_of_mut!((*e).owner), 0);
         counters
     }
@@ -178,7 +207,7 @@ pub fn take_fast(tgid: u32) -> ProcCounters {
 
 /// `CONFIG.fast_mask` (read volatile so the compiler keeps the loader's value).
 #[inline(always)]
-fn config_fast_mask() -> u32 {
+pub fn config_fast_mask() -> u32 {
     // SAFETY: CONFIG is a plain static; the loader rewrites its bytes before the program runs.
     unsafe { core::ptr::read_volatile(core::ptr::addr_of!(CONFIG.fast_mask)) }
 }

@@ -11,6 +11,9 @@ use trace_claw_common::tracepoint::{
     AF_INET, AF_INET6, MSG_PEEK, SOCK_FAMILY, SOCK_FLAGS, SOCK_RET,
 };
 
+use trace_claw_common::abi::ProcCounters;
+
+use crate::buckets::charge;
 use crate::maps::{add_to, current_tgid, field};
 
 /// `sock:sock_send_length` (kernel 6.3+): adds bytes sent.
@@ -18,10 +21,11 @@ use crate::maps::{add_to, current_tgid, field};
 pub fn sock_send_length(ctx: TracePointContext) -> i32 {
     match socket_bytes(&ctx) {
         Ok(n) if n > 0 => {
-            add_to(current_tgid(), n, |p| {
-                // SAFETY: `p` points to live counters (a FAST or PROCS value).
+            let field = |p: *mut ProcCounters| {
+                // SAFETY: `p` points to live counters (a FAST, PROCS or BUCKETS value).
                 unsafe { addr_of_mut!((*p).net_sent_bytes) }
-            });
+            };
+            charge(add_to(current_tgid(), n, field), n, field);
             0
         }
         Ok(_) => 0,
@@ -34,10 +38,11 @@ pub fn sock_send_length(ctx: TracePointContext) -> i32 {
 pub fn sock_recv_length(ctx: TracePointContext) -> i32 {
     match socket_bytes(&ctx) {
         Ok(n) if n > 0 => {
-            add_to(current_tgid(), n, |p| {
-                // SAFETY: `p` points to live counters (a FAST or PROCS value).
+            let field = |p: *mut ProcCounters| {
+                // SAFETY: `p` points to live counters (a FAST, PROCS or BUCKETS value).
                 unsafe { addr_of_mut!((*p).net_recv_bytes) }
-            });
+            };
+            charge(add_to(current_tgid(), n, field), n, field);
             0
         }
         Ok(_) => 0,

@@ -10,6 +10,7 @@
 //! turns, stop, copy the artifacts) whose steps share the run's services and timings; what it
 //! drives lives in the submodules.
 
+mod action_cost;
 mod checks;
 mod install;
 mod model;

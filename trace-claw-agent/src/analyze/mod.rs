@@ -19,6 +19,7 @@
 //! [`pipeline`] runs the passes in that order; [`run`], here, is the command around it:
 //! validate the flags, analyze, render in the chosen format and write the result out.
 
+pub mod cost;
 pub mod error;
 pub mod merge;
 pub mod options;

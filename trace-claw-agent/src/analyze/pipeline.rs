@@ -4,11 +4,13 @@
 //! summarise into the [`Report`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use trace_claw_common::event::{ProcessEvent, ProcessEventKind};
 
+use super::cost::charge::{self, Charged};
+use super::cost::slots::TreeSlots;
 use super::error::AnalyzeError;
 use super::merge::actions::{self as merge, in_window};
 use super::merge::lookup::Lookup;
@@ -37,6 +39,9 @@ struct Merged<'a> {
     sessions: Vec<SessionSpan>,
     /// Per action (same index), its resource cost.
     costs: Vec<Option<ResourceCost>>,
+    /// The tracked trees' time slots (eBPF) and the tree each action was charged to.
+    slots: TreeSlots,
+    charged: Charged,
     /// Resource values at the actions' start and end times.
     lookup: Lookup,
     /// The aggregates of pass 2 (stats, chart buckets, the earliest samples).
@@ -52,6 +57,17 @@ impl Merged<'_> {
     }
 
     /// The action timeline row of action `i`.
+    /// Fills in what the actions `idx` cost together and the idle cost of their trees over
+    /// `window`, when time slots measured them.
+    fn group_costs(&self, sum: &mut Summary, idx: &[usize], window: (i64, i64)) {
+        if let Some((busy, idle)) =
+            charge::group_costs(&self.slots, &self.actions, &self.charged, idx, window)
+        {
+            sum.action_cost = Some(busy);
+            sum.idle_cost = Some(idle);
+        }
+    }
+
     fn row(&self, i: usize) -> ActionRow {
         let a = self.actions[i];
         ActionRow::new(
@@ -114,6 +130,9 @@ fn session_summaries(
             );
             sum.session_key = session_keys.get(&s.id).cloned();
             sum.openclaw = session_infos.get(&s.id).cloned();
+            if let (Some(start), Some(end)) = (sum.start, sum.end) {
+                m.group_costs(&mut sum, m.of_session(&s.id), (start.0, end.0));
+            }
             sum
         })
         .collect()
@@ -249,9 +268,23 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
 
     let mut agg = passes::read_resources(&files, &kinds, &plan, &mut file_stats);
     let lookup = Lookup::new(plan.probes.clone(), &mut agg);
+    let tree_cost_files: Vec<(usize, &Path)> = files
+        .iter()
+        .zip(&kinds)
+        .enumerate()
+        .filter(|(_, (_, k))| **k == FileKind::TreeCosts)
+        .map(|(i, (p, _))| (i, p.as_path()))
+        .collect();
+    let paths: Vec<&Path> = tree_cost_files.iter().map(|&(_, p)| p).collect();
+    let (slots, slot_stats) = TreeSlots::read(&paths, plan.since, plan.until);
+    for ((i, _), stats) in tree_cost_files.iter().zip(slot_stats) {
+        file_stats.push(*i, 0, stats);
+    }
+    let charged = charge::charge(&slots, &actions);
     let costs: Vec<Option<ResourceCost>> = actions
         .iter()
-        .map(|a| timeline::cost(&lookup, a.start(), a.end()))
+        .zip(&charged.costs)
+        .map(|(a, c)| c.or_else(|| timeline::interpolated_cost(&lookup, a.start(), a.end())))
         .collect();
     let mut by_session: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, a) in actions.iter().enumerate() {
@@ -269,6 +302,8 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
         by_session,
         sessions,
         costs,
+        slots,
+        charged,
         lookup,
         agg,
     };
@@ -282,6 +317,9 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
         &m.agg.stats[0],
     );
     overall.sessions = m.sessions.len();
+    let every_action: Vec<usize> = (0..m.actions.len()).collect();
+    m.group_costs(&mut overall, &every_action, (since, until));
+    overall.other_trees = charge::other_trees(&m.slots, &m.charged, (since, until));
     let action_rows: Vec<ActionRow> = (0..m.actions.len().min(limit)).map(|i| m.row(i)).collect();
     let action_omitted = m.actions.len().saturating_sub(action_rows.len()) as u64;
     let notes: Vec<_> = merge::dedupe_notes(std::mem::take(&mut all.notes))

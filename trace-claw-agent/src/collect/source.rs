@@ -35,6 +35,7 @@ impl ProcessSource {
             proc_root: c.proc_root.clone(),
             total_memory_bytes,
             fast_entries: None,
+            tree_costs_dir: Some(config.output_dir.clone()),
         };
         match start_ebpf(&options) {
             Ok(source) => Ok(source),

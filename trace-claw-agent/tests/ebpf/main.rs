@@ -13,6 +13,9 @@
 use std::process::ExitCode;
 
 use trace_claw_agent::collect::ebpf::probe;
+
+#[cfg(not(no_ebpf))]
+mod action_costs;
 #[cfg(not(no_ebpf))]
 use with_ebpf::{roles, tests};
 
@@ -31,7 +34,7 @@ fn main() -> ExitCode {
         return roles::run(&role);
     }
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let tests: [(&str, fn()); 8] = [
+    let tests: [(&str, fn()); 9] = [
         ("cpu_matches_wait4_rusage", tests::cpu_matches_wait4_rusage),
         (
             "a_process_running_before_start_is_counted",
@@ -57,6 +60,10 @@ fn main() -> ExitCode {
         (
             "a_process_renaming_itself_to_the_target_is_tracked",
             tests::a_process_renaming_itself_to_the_target_is_tracked,
+        ),
+        (
+            "actions_are_charged_what_their_own_tree_used",
+            action_costs::actions_are_charged_what_their_own_tree_used,
         ),
     ];
     let mut failed = 0;
@@ -121,14 +128,14 @@ mod with_ebpf {
 
     /// A unique target name and a symlink to this binary carrying it, so an exec of the symlink
     /// gets a comm the kernel programs match.
-    struct Target {
+    pub(crate) struct Target {
         name: String,
-        link: PathBuf,
+        pub(crate) link: PathBuf,
         _dir: tempfile::TempDir,
     }
 
     impl Target {
-        fn new(tag: &str) -> Self {
+        pub(crate) fn new(tag: &str) -> Self {
             let name = format!("tcx{}{tag}", std::process::id() % 100_000);
             assert!(name.len() <= 15, "comm holds 15 bytes: '{name}'");
             let dir = tempfile::tempdir().expect("tempdir");
@@ -143,25 +150,28 @@ mod with_ebpf {
         }
 
         fn collector(&self) -> trace_claw_agent::collect::ebpf::EbpfCollector {
-            self.collector_with(None)
+            self.collector_with(None, None)
         }
 
-        /// A collector whose kernel `FAST` array has `fast_entries` entries.
-        fn collector_with(
+        /// A collector whose kernel `FAST` array has `fast_entries` entries, writing its
+        /// tree costs to `tree_costs_dir`.
+        pub(crate) fn collector_with(
             &self,
             fast_entries: Option<u32>,
+            tree_costs_dir: Option<&Path>,
         ) -> trace_claw_agent::collect::ebpf::EbpfCollector {
             trace_claw_agent::collect::ebpf::EbpfCollector::start(&EbpfOptions {
                 process_name: self.name.clone(),
                 proc_root: PathBuf::from("/proc"),
                 total_memory_bytes: 1 << 30,
                 fast_entries,
+                tree_costs_dir: tree_costs_dir.map(Path::to_owned),
             })
             .expect("eBPF backend starts")
         }
 
         /// Starts this binary as `role` through the symlink; returns the pid to reap with wait4.
-        fn spawn(&self, role: &str, args: &[String]) -> u32 {
+        pub(crate) fn spawn(&self, role: &str, args: &[String]) -> u32 {
             Command::new(&self.link)
                 .env(ROLE, role)
                 .args(args)
@@ -173,13 +183,13 @@ mod with_ebpf {
     }
 
     /// The kernel's resource usage of a waited-for child.
-    struct Reaped {
-        status: i32,
-        cpu_ns: u64,
+    pub(crate) struct Reaped {
+        pub(crate) status: i32,
+        pub(crate) cpu_ns: u64,
     }
 
     /// Reaps `pid` with wait4, returning its status and rusage user+system time.
-    fn wait4(pid: u32) -> Reaped {
+    pub(crate) fn wait4(pid: u32) -> Reaped {
         let mut status = 0;
         // SAFETY: an all-zero rusage is valid; wait4 fills it.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -282,7 +292,7 @@ mod with_ebpf {
     }
 
     /// Reads `rchar` and `wchar` from /proc/PID/io.
-    fn proc_io(pid: u32) -> (u64, u64) {
+    pub(crate) fn proc_io(pid: u32) -> (u64, u64) {
         let text = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("read /proc/PID/io");
         let field = |key: &str| -> u64 {
             text.lines()
@@ -458,7 +468,7 @@ mod with_ebpf {
         fn check_tree(tag: &str, fast_entries: Option<u32>) {
             const K: usize = 200;
             let target = Target::new(tag);
-            let mut c = target.collector_with(fast_entries);
+            let mut c = target.collector_with(fast_entries, None);
             let pid = target.spawn("spawn", &[K.to_string(), "5".into()]);
             let reaped = wait4(pid);
             assert_eq!(reaped.status, 0);
@@ -631,6 +641,8 @@ mod with_ebpf {
                     return ExitCode::from(arg(1) as u8);
                 }
                 "tree-hold" => return tree_hold(),
+                "gateway" => return crate::action_costs::gateway(),
+                "action" => return crate::action_costs::action(&args),
                 "rename" => {
                     let name = std::ffi::CString::new(args[0].as_str()).expect("name");
                     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
@@ -656,18 +668,23 @@ mod with_ebpf {
             }
         }
 
-        fn thread_cpu() -> Duration {
+        /// The CPU time `clock` (a CPU-time clock id) reads.
+        pub(crate) fn cpu_clock(clock: libc::clockid_t) -> Duration {
             let mut ts = libc::timespec {
                 tv_sec: 0,
                 tv_nsec: 0,
             };
-            // SAFETY: `ts` is a valid out-pointer; the clock always exists.
-            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+            // SAFETY: `ts` is a valid out-pointer; the caller passes a clock that exists.
+            unsafe { libc::clock_gettime(clock, &mut ts) };
             Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
         }
 
+        fn thread_cpu() -> Duration {
+            cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
+        }
+
         /// Busy-loops until this thread has used `d` more CPU time.
-        fn burn_cpu(d: Duration) {
+        pub(crate) fn burn_cpu(d: Duration) {
             let end = thread_cpu() + d;
             let mut x = 0u64;
             while thread_cpu() < end {

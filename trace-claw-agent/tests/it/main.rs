@@ -11,6 +11,7 @@ mod openclaw_replay;
 mod openclaw_sqlite;
 mod otlp_export;
 mod peers;
+mod polling_cost;
 mod prometheus;
 mod readme;
 mod receive;

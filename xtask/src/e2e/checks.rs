@@ -18,6 +18,8 @@ use serde_json::Value;
 use trace_claw_common::event::{ProcessEvent, ProcessEventKind};
 use trace_claw_common::sample::MetricSample;
 
+use super::action_cost;
+
 /// One check's verdict.
 #[derive(Debug, Clone)]
 pub struct Verdict {
@@ -30,7 +32,8 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn new(name: &'static str, pass: bool, detail: impl Into<String>) -> Self {
+    /// A verdict with its numbers.
+    pub(super) fn new(name: &'static str, pass: bool, detail: impl Into<String>) -> Self {
         Self {
             name,
             pass,
@@ -78,7 +81,7 @@ pub fn run(inputs: &Inputs<'_>) -> Vec<Verdict> {
         error_counted(&calls, &actions, &inputs.analysis),
         otlp_received(inputs.trace_dir),
         ebpf_samples(inputs.trace_dir, inputs.gateway_pid),
-        timeline_costs(&actions),
+        action_cost::timeline_costs(&actions, inputs.trace_dir),
     ]
 }
 
@@ -112,15 +115,17 @@ fn find_actions(v: &Value) -> Result<Vec<Value>, String> {
 }
 
 /// The value at dotted `path` in `v`, or "analyzer JSON missing field PATH".
-fn field<'v>(v: &'v Value, path: &str) -> Result<&'v Value, String> {
+pub(super) fn field<'v>(v: &'v Value, path: &str) -> Result<&'v Value, String> {
     path.split('.')
         .try_fold(v, |cur, key| cur.get(key))
         .ok_or_else(|| format!("analyzer JSON missing field {path}"))
 }
 
-type Actions = Result<Vec<Value>, String>;
+/// The analyzer's action rows, or why there are none.
+pub(super) type Actions = Result<Vec<Value>, String>;
 
-fn no_actions(name: &'static str, actions: &Actions) -> Option<Verdict> {
+/// A failing verdict when there are no action rows to check.
+pub(super) fn no_actions(name: &'static str, actions: &Actions) -> Option<Verdict> {
     match actions {
         Err(e) => Some(Verdict::new(name, false, e.clone())),
         Ok(a) if a.is_empty() => Some(Verdict::new(
@@ -284,40 +289,15 @@ fn tool_action(calls: &[ModelCall], actions: &Actions, trace_dir: &Path) -> Verd
             None
         }
     };
-    let events: Vec<ProcessEvent> = files_under(trace_dir, |n| {
-        n.starts_with("process-events-") && n.ends_with(".jsonl")
-    })
-    .iter()
-    .flat_map(|f| json_lines(f))
-    .filter_map(|v| serde_json::from_value(v).ok())
-    .collect();
+    let events = process_events(trace_dir);
     if events.is_empty() {
         problems.push("no process-events-*.jsonl lines in the trace dir".to_owned());
     } else if let Some((from, to)) = window {
-        let in_window = |e: &ProcessEvent| {
-            let t = e.timestamp.unix_secs_f64();
-            t >= from && t <= to
-        };
-        let shells: Vec<&ProcessEvent> = events
-            .iter()
-            .filter(|e| e.kind == ProcessEventKind::Exec && in_window(e))
-            .filter(|e| is_shell(&e.comm) || e.filename.as_deref().is_some_and(is_shell_path))
-            .collect();
-        // One process may exec several shells (`sh -c` then `bash`): pair each pid once.
-        let mut pids: Vec<u32> = shells.iter().map(|e| e.pid).collect();
-        pids.sort_unstable();
-        pids.dedup();
-        let exits: Vec<&ProcessEvent> = pids
-            .iter()
-            .filter_map(|pid| {
-                let first = shells.iter().find(|s| s.pid == *pid)?;
-                events.iter().find(|e| {
-                    e.kind == ProcessEventKind::Exit
-                        && e.pid == *pid
-                        && e.timestamp >= first.timestamp
-                })
-            })
-            .collect();
+        let ShellRuns {
+            execs: shells,
+            pids,
+            exits,
+        } = shell_runs(&events, from, to);
         let exited: Vec<String> = exits
             .iter()
             .map(|e| {
@@ -349,6 +329,55 @@ fn tool_action(calls: &[ModelCall], actions: &Actions, trace_dir: &Path) -> Verd
     }
     parts.extend(problems.iter().cloned());
     Verdict::new(NAME, problems.is_empty(), parts.join("; "))
+}
+
+/// Every `process-events-*.jsonl` record under `trace_dir`.
+pub(super) fn process_events(trace_dir: &Path) -> Vec<ProcessEvent> {
+    files_under(trace_dir, |n| {
+        n.starts_with("process-events-") && n.ends_with(".jsonl")
+    })
+    .iter()
+    .flat_map(|f| json_lines(f))
+    .filter_map(|v| serde_json::from_value(v).ok())
+    .collect()
+}
+
+/// The shells run in a time window: their exec events, their processes, and the exit event
+/// of each process (with its exact CPU time).
+pub(super) struct ShellRuns<'e> {
+    /// Exec events of a shell inside the window.
+    pub execs: Vec<&'e ProcessEvent>,
+    /// The processes that exec'd them, each once.
+    pub pids: Vec<u32>,
+    /// The first exit of each of those processes after its shell exec.
+    pub exits: Vec<&'e ProcessEvent>,
+}
+
+/// The shells exec'd between Unix seconds `from` and `to`.
+pub(super) fn shell_runs(events: &[ProcessEvent], from: f64, to: f64) -> ShellRuns<'_> {
+    let in_window = |e: &ProcessEvent| {
+        let t = e.timestamp.unix_secs_f64();
+        t >= from && t <= to
+    };
+    let execs: Vec<&ProcessEvent> = events
+        .iter()
+        .filter(|e| e.kind == ProcessEventKind::Exec && in_window(e))
+        .filter(|e| is_shell(&e.comm) || e.filename.as_deref().is_some_and(is_shell_path))
+        .collect();
+    // One process may exec several shells (`sh -c` then `bash`): pair each pid once.
+    let mut pids: Vec<u32> = execs.iter().map(|e| e.pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let exits = pids
+        .iter()
+        .filter_map(|pid| {
+            let first = execs.iter().find(|s| s.pid == *pid)?;
+            events.iter().find(|e| {
+                e.kind == ProcessEventKind::Exit && e.pid == *pid && e.timestamp >= first.timestamp
+            })
+        })
+        .collect();
+    ShellRuns { execs, pids, exits }
 }
 
 fn is_shell(comm: &str) -> bool {
@@ -481,76 +510,8 @@ fn ebpf_samples(trace_dir: &Path, gateway_pid: Option<u32>) -> Verdict {
     )
 }
 
-/// Action timeline rows carry each action's CPU seconds and bytes (`resource_cost`).
-fn timeline_costs(actions: &Actions) -> Verdict {
-    const NAME: &str = "the action timeline shows CPU seconds and bytes per action";
-    if let Some(v) = no_actions(NAME, actions) {
-        return v;
-    }
-    let Ok(actions) = actions else {
-        return Verdict::new(NAME, false, "no analyzer JSON");
-    };
-    const BYTES: [&str; 5] = [
-        "read_bytes",
-        "write_bytes",
-        "block_read_bytes",
-        "net_sent_bytes",
-        "net_recv_bytes",
-    ];
-    let mut measured = 0;
-    let mut cpu_total = 0.0;
-    let mut bytes_total = 0.0;
-    let mut missing = None;
-    let mut lines = Vec::new();
-    for row in actions {
-        let cost = match field(row, "resource_cost") {
-            Ok(c) => c,
-            Err(e) => {
-                missing.get_or_insert(e);
-                continue;
-            }
-        };
-        if cost.is_null() {
-            continue;
-        }
-        let Some(cpu) = cost.get("cpu_seconds") else {
-            missing
-                .get_or_insert("analyzer JSON missing field resource_cost.cpu_seconds".to_owned());
-            continue;
-        };
-        let bytes: f64 = BYTES
-            .iter()
-            .filter_map(|k| cost.get(*k).and_then(Value::as_f64))
-            .sum();
-        if let Some(cpu) = cpu.as_f64() {
-            measured += 1;
-            cpu_total += cpu;
-            bytes_total += bytes;
-            lines.push(format!(
-                "{} {}: {cpu:.3} s CPU, {bytes:.0} B",
-                row["action"].as_str().unwrap_or("?"),
-                row["name"].as_str().unwrap_or("-")
-            ));
-        }
-    }
-    if let Some(e) = missing {
-        return Verdict::new(NAME, false, e);
-    }
-    let detail = format!(
-        "{measured}/{} actions with a measured resource_cost (total {cpu_total:.3} s CPU, \
-         {bytes_total:.0} B): {}",
-        actions.len(),
-        summarize(&lines)
-    );
-    Verdict::new(
-        NAME,
-        measured == actions.len() && cpu_total > 0.0 && bytes_total > 0.0,
-        detail,
-    )
-}
-
 /// The first few of `items` joined with "; ", and how many more there were.
-fn summarize(items: &[String]) -> String {
+pub(super) fn summarize(items: &[String]) -> String {
     const SHOWN: usize = 8;
     let mut out = items
         .iter()
@@ -605,18 +566,6 @@ mod tests {
         assert_eq!(
             find_actions(&doc).expect_err("no rows"),
             "analyzer JSON missing field action_timeline.rows"
-        );
-    }
-
-    #[test]
-    fn timeline_check_names_the_missing_field() {
-        let v = timeline_costs(&Ok(vec![json!({"action": "llm"})]));
-        assert!(!v.pass);
-        assert_eq!(v.detail, "analyzer JSON missing field resource_cost");
-        let v = timeline_costs(&Ok(vec![json!({"action": "llm", "resource_cost": {}})]));
-        assert_eq!(
-            v.detail,
-            "analyzer JSON missing field resource_cost.cpu_seconds"
         );
     }
 }

@@ -37,6 +37,15 @@ impl Lookup {
         }
     }
 
+    /// Nanoseconds between the samples around probe `t` that [`Lookup::interpolate`] uses (0
+    /// when one falls exactly on `t` or a side is missing).
+    pub fn spacing(&self, series: Series, t: i64) -> i64 {
+        match self.around(series, t) {
+            Some((Some(b), Some(a))) if b.t != t => a.t - b.t,
+            _ => 0,
+        }
+    }
+
     /// A counter's value at probe time `t`, interpolated linearly between the samples around
     /// it; `None` unless samples exist on both sides (or exactly at `t`).
     pub fn interpolate(&self, series: Series, t: i64) -> Option<f64> {

@@ -4,6 +4,7 @@
 
 use crate::analyze::source::classify::FileKind;
 use crate::analyze::summary::session::Latency;
+use crate::analyze::summary::timeline::ResourceCost;
 
 /// `v` with `digits` decimals, `-` when absent.
 pub fn opt(v: Option<f64>, digits: usize) -> String {
@@ -35,6 +36,16 @@ pub fn opt_pair(a: Option<f64>, b: Option<f64>, digits: usize) -> String {
 /// Two optional sizes as `a / b` (average / peak, read / write, sent / received).
 pub fn bytes_pair(a: Option<f64>, b: Option<f64>) -> String {
     format!("{} / {}", bytes(a), bytes(b))
+}
+
+/// `text` of a value of cost `c`, marked `~` when `c` was interpolated between samples rather
+/// than measured over the action's own window.
+pub fn approx(c: &ResourceCost, text: String) -> String {
+    if c.is_interpolated() && text != "-" {
+        format!("~{text}")
+    } else {
+        text
+    }
 }
 
 /// p50, p95, p99 and max in whole milliseconds joined by `sep`, `-` when nothing was measured.

@@ -7,7 +7,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table};
 
 use super::footer::{omitted, write_footer};
-use super::format::{bytes, bytes_pair, latency, opt, opt_pair};
+use super::format::{approx, bytes, bytes_pair, latency, opt, opt_pair};
 use crate::analyze::summary::report::Report;
 use crate::analyze::summary::session::Summary;
 use crate::analyze::summary::timeline::ResourceCost;
@@ -101,9 +101,10 @@ fn resource_row(s: &Summary) -> Vec<Cell> {
             1,
         )),
         num_cell(bytes_pair(r.avg_process_rss_bytes, r.max_process_rss_bytes)),
-        num_cell(opt(c.cpu_seconds, 3)),
-        num_cell(bytes_pair(c.read_bytes, c.write_bytes)),
-        num_cell(bytes_pair(c.net_sent_bytes, c.net_recv_bytes)),
+        num_cell(approx(&c, opt(c.cpu_seconds, 3))),
+        num_cell(approx(&c, bytes_pair(c.read_bytes, c.write_bytes))),
+        num_cell(approx(&c, bytes_pair(c.net_sent_bytes, c.net_recv_bytes))),
+        num_cell(opt(s.idle_cost.and_then(|i| i.cpu_seconds), 3)),
     ]
 }
 
@@ -151,12 +152,22 @@ pub fn write_tables(r: &Report, color: bool, out: &mut dyn Write) -> io::Result<
             "actions cpu s",
             "actions read/write",
             "actions sent/recv",
+            "idle cpu s",
         ],
     );
     for s in r.sessions.iter().chain(std::iter::once(&r.overall)) {
         t.add_row(resource_row(s));
     }
     writeln!(out, "\nResources ({} samples)\n{t}", r.resource_samples)?;
+    if let Some(o) = &r.overall.other_trees {
+        writeln!(
+            out,
+            "Other matching process trees (charged to no action): {}, {} CPU s, read/write {}",
+            o.trees,
+            opt(o.cost.cpu_seconds, 3),
+            bytes_pair(o.cost.read_bytes, o.cost.write_bytes)
+        )?;
+    }
 
     let mut t = new_table(
         color,
@@ -200,9 +211,9 @@ pub fn write_tables(r: &Report, color: bool, out: &mut dyn Write) -> io::Result<
             num_cell(opt(a.snapshot.memory_percent, 1)),
             num_cell(opt(a.snapshot.process_cpu_percent, 1)),
             num_cell(bytes(a.snapshot.process_rss_bytes)),
-            num_cell(opt(c.cpu_seconds, 3)),
-            num_cell(bytes_pair(c.read_bytes, c.write_bytes)),
-            num_cell(bytes_pair(c.net_sent_bytes, c.net_recv_bytes)),
+            num_cell(approx(&c, opt(c.cpu_seconds, 3))),
+            num_cell(approx(&c, bytes_pair(c.read_bytes, c.write_bytes))),
+            num_cell(approx(&c, bytes_pair(c.net_sent_bytes, c.net_recv_bytes))),
             Cell::new(source),
         ]);
     }

@@ -20,14 +20,16 @@ fn put_fields(line: &mut String, prefix: &str, fields: &[(&str, String)]) {
     }
 }
 
-/// The counters of a resource cost as fields (`-` where no counter covered the action).
-fn cost_fields(c: &ResourceCost) -> [(&'static str, String); 5] {
+/// The counters of a resource cost as fields (`-` where no counter covered the action), and
+/// how they were measured (`time_slots`, or `interpolated` between samples).
+fn cost_fields(c: &ResourceCost) -> [(&'static str, String); 6] {
     [
         ("cpu_seconds", opt(c.cpu_seconds, 6)),
         ("read_bytes", opt(c.read_bytes, 0)),
         ("write_bytes", opt(c.write_bytes, 0)),
         ("net_sent_bytes", opt(c.net_sent_bytes, 0)),
         ("net_recv_bytes", opt(c.net_recv_bytes, 0)),
+        ("cost_method", c.method.unwrap_or("-").to_owned()),
     ]
 }
 
@@ -81,6 +83,9 @@ fn summary_line(s: &Summary) -> String {
         "actions_",
         &cost_fields(&s.action_cost.unwrap_or_default()),
     );
+    if let Some(idle) = &s.idle_cost {
+        put_fields(&mut line, "idle_", &cost_fields(idle));
+    }
     line
 }
 

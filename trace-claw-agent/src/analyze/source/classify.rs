@@ -29,6 +29,8 @@ pub enum FileKind {
     Resources,
     /// trace-claw process lifecycle events (`process-events-*.jsonl`).
     ProcessEvents,
+    /// The tracked trees' time slots (`tree-costs-*.jsonl`, eBPF).
+    TreeCosts,
     /// OpenClaw's per-run trajectory trace: not needed, skipped.
     Trajectory,
     /// A backup copy of a transcript (`*.jsonl.bak-*`): skipped so calls are not counted twice.
@@ -64,6 +66,7 @@ struct Probe {
     event_type: Option<IgnoredAny>,
     kind: Option<IgnoredAny>,
     pid: Option<IgnoredAny>,
+    root_pid: Option<IgnoredAny>,
     comm: Option<IgnoredAny>,
     message: Option<IgnoredAny>,
 }
@@ -98,6 +101,9 @@ fn classify_probe(p: &Probe) -> Option<FileKind> {
     }
     if p.timestamp.is_some() && p.event_type.is_some() {
         return Some(FileKind::Events);
+    }
+    if p.timestamp.is_some() && p.root_pid.is_some() {
+        return Some(FileKind::TreeCosts);
     }
     if p.timestamp.is_some() && p.kind.is_some() && p.pid.is_some() && p.comm.is_some() {
         return Some(FileKind::ProcessEvents);

@@ -7,7 +7,8 @@
 //! gateway's local date (UTC-12 to UTC+14) and a run logs its session on its first line, which
 //! may be the evening before: such a log counts from a day before its date to half a day after.
 //! The receiver names a capture by the day requests arrived, after the calls they describe: it
-//! counts from a day before. Any other file has no promised range and is always read.
+//! counts from a day before; the agent's tree-costs files from an hour before (a slot is written
+//! at the tick after it closed). Any other file has no promised range and is always read.
 
 use std::path::Path;
 
@@ -25,6 +26,8 @@ pub fn range(path: &Path) -> Option<(i64, i64)> {
         ("events" | "resources" | "process-events", "jsonl") => (0, 0),
         ("openclaw", "log") => (DAY_NS, 12 * HOUR_NS),
         ("openclaw-otlp", "jsonl") => (DAY_NS, 0),
+        // Named by the tick that drained them; a slot may close up to one interval earlier.
+        ("tree-costs", "jsonl") => (HOUR_NS, 0),
         _ => return None,
     };
     let start = day.checked_mul(DAY_NS)?;

@@ -20,7 +20,8 @@ use crate::analyze::error::AnalyzeError;
 pub struct FileStats(HashMap<usize, Vec<(usize, LineStats)>>);
 
 impl FileStats {
-    fn push(&mut self, file: usize, chunk: usize, stats: LineStats) {
+    /// Records the counts of chunk `chunk` of file `file`.
+    pub fn push(&mut self, file: usize, chunk: usize, stats: LineStats) {
         self.0.entry(file).or_default().push((chunk, stats));
     }
 

@@ -9,6 +9,7 @@ use trace_claw_common::event::{EVENT_LLM, EVENT_TOOL};
 use trace_claw_common::time::Timestamp;
 
 use super::timeline::ResourceCost;
+use crate::analyze::cost::charge::OtherTrees;
 use crate::analyze::source::action::Action;
 use crate::analyze::source::parsed::SessionInfo;
 use crate::analyze::source::resources::aggregate::{Stat, StatKind, N_STATS};
@@ -189,8 +190,14 @@ pub struct Summary {
     pub sources: BTreeMap<String, u64>,
     /// Resource averages and peaks while the session ran.
     pub resources: Resources,
-    /// Sum of the actions' exact resource costs (overlapping actions count twice).
+    /// What the actions cost together: measured from time slots, a time several actions
+    /// shared counts once; interpolated, the sum of their costs (overlaps count twice).
     pub action_cost: Option<ResourceCost>,
+    /// What the charged trees used between the first action's start and the last one's end
+    /// while no action ran (time slots only; the overall summary: the whole analyzed range).
+    pub idle_cost: Option<ResourceCost>,
+    /// Trees that matched the target but ran no action (overall summary, time slots only).
+    pub other_trees: Option<OtherTrees>,
 }
 
 /// Builds a summary from the session's actions and their resource costs.
@@ -220,6 +227,8 @@ pub fn summarize<'a>(
         sources: BTreeMap::new(),
         resources: Resources::from_stats(stats),
         action_cost: None,
+        idle_cost: None,
+        other_trees: None,
     };
     let mut llm = LatencyRecorder::default();
     let mut tool = LatencyRecorder::default();

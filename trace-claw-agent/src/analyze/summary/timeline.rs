@@ -12,10 +12,25 @@ use crate::analyze::source::parsed::Note;
 use crate::analyze::source::resources::aggregate::TimelineSample;
 use crate::analyze::source::resources::series::Series;
 
-/// Resources one action used during `[start, end]`, from the tracked tree's counters
-/// interpolated between samples.
+/// Resources one action used during `[start, end]`: measured from its tree's 5 ms time slots
+/// (eBPF, [`METHOD_TIME_SLOTS`]), else the tracked tree's counters interpolated between
+/// samples ([`METHOD_INTERPOLATED`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct ResourceCost {
+    /// How it was measured: [`METHOD_TIME_SLOTS`] or [`METHOD_INTERPOLATED`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<&'static str>,
+    /// How far apart the readings it comes from are, in ms: the slot width, or the sampling
+    /// interval around the action's start and end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution_ms: Option<f64>,
+    /// The root of the tracked process tree charged (time slots only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_pid: Option<u32>,
+    /// Other actions on the same tree overlapping this one; their shared window is in each
+    /// one's cost, and counted once in session totals.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub overlapping_actions: u32,
     /// On-CPU seconds.
     pub cpu_seconds: Option<f64>,
     /// Bytes read.
@@ -30,8 +45,23 @@ pub struct ResourceCost {
     pub net_recv_bytes: Option<f64>,
 }
 
+/// [`ResourceCost::method`] of a cost measured from the tree's 5 ms time slots (eBPF).
+pub const METHOD_TIME_SLOTS: &str = "time_slots";
+/// [`ResourceCost::method`] of a cost interpolated between the tree's counter samples.
+pub const METHOD_INTERPOLATED: &str = "interpolated";
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl ResourceCost {
-    fn fields(&mut self) -> [&mut Option<f64>; 6] {
+    /// Whether the cost was interpolated between samples (shown with `~`).
+    pub fn is_interpolated(&self) -> bool {
+        self.method == Some(METHOD_INTERPOLATED)
+    }
+
+    /// The counters, in [`COUNTERS`] order.
+    pub fn fields(&mut self) -> [&mut Option<f64>; 6] {
         [
             &mut self.cpu_seconds,
             &mut self.read_bytes,
@@ -42,8 +72,24 @@ impl ResourceCost {
         ]
     }
 
-    /// Adds another cost field by field.
+    /// Adds another cost field by field; the sum is interpolated if either part is, at the
+    /// coarser resolution, and names a tree only if both parts name the same one.
     pub fn add(&mut self, o: &ResourceCost) {
+        self.method = if self.is_interpolated() || o.is_interpolated() {
+            Some(METHOD_INTERPOLATED)
+        } else {
+            self.method.or(o.method)
+        };
+        self.resolution_ms = match (self.resolution_ms, o.resolution_ms) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        if self.is_empty() {
+            self.root_pid = o.root_pid;
+        } else if self.root_pid != o.root_pid {
+            self.root_pid = None;
+        }
+        self.overlapping_actions = 0;
         let mut o = *o;
         for (mine, theirs) in self.fields().into_iter().zip(o.fields()) {
             if let Some(v) = *theirs {
@@ -59,6 +105,7 @@ impl ResourceCost {
     }
 }
 
+/// The counter series of the fields, in [`ResourceCost::fields`] order.
 const COUNTERS: [Series; 6] = [
     Series::CpuTime,
     Series::IoRead,
@@ -68,18 +115,29 @@ const COUNTERS: [Series; 6] = [
     Series::NetRecv,
 ];
 
-/// The cost of `[start, end]`; counter decreases (a process of the tree exited) count as 0.
-pub fn cost(look: &Lookup, start: Timestamp, end: Timestamp) -> Option<ResourceCost> {
+/// The cost of `[start, end]` interpolated between the whole tracked set's samples (all
+/// matching trees: the fallback without time slots); counter decreases (a process of the tree
+/// exited) count as 0.
+pub fn interpolated_cost(look: &Lookup, start: Timestamp, end: Timestamp) -> Option<ResourceCost> {
     let mut c = ResourceCost::default();
+    let mut spacing_ns = 0i64;
     for (slot, series) in c.fields().into_iter().zip(COUNTERS) {
         if let (Some(a), Some(b)) = (
             look.interpolate(series, start.0),
             look.interpolate(series, end.0),
         ) {
             *slot = Some((b - a).max(0.0));
+            spacing_ns = spacing_ns
+                .max(look.spacing(series, start.0))
+                .max(look.spacing(series, end.0));
         }
     }
-    (!c.is_empty()).then_some(c)
+    if c.is_empty() {
+        return None;
+    }
+    c.method = Some(METHOD_INTERPOLATED);
+    c.resolution_ms = Some(spacing_ns as f64 / 1e6);
+    Some(c)
 }
 
 /// The resource readings nearest to an action's start.
@@ -336,7 +394,10 @@ mod tests {
             ],
             &[2 * S, 7 * S],
         );
-        let c = cost(&look, Timestamp(2 * S), Timestamp(7 * S)).expect("counters cover it");
+        let c = interpolated_cost(&look, Timestamp(2 * S), Timestamp(7 * S))
+            .expect("counters cover it");
+        assert_eq!(c.method, Some(METHOD_INTERPOLATED));
+        assert_eq!(c.resolution_ms, Some(10_000.0), "samples 10 s apart");
         // 2 s of CPU per second of wall time, for 5 s
         assert!((c.cpu_seconds.expect("cpu") - 10.0).abs() < 1e-9, "{c:?}");
         assert_eq!(
@@ -348,10 +409,39 @@ mod tests {
     }
 
     #[test]
+    fn interpolation_is_off_by_at_most_the_use_in_the_intervals_around_the_edges() {
+        // Polling at 2 s; a 300 ms burst at 0.5-0.8 s, nothing else (docs/analyze-json.md).
+        let cpu = names::PROCESS_CPU_TIME.name;
+        let ms = S / 1000;
+        let look = lookup(
+            &[
+                (0, cpu, TOTAL, 0.0),
+                (2 * S, cpu, TOTAL, 0.3),
+                (4 * S, cpu, TOTAL, 0.3),
+            ],
+            &[500 * ms, 800 * ms],
+        );
+        let c = interpolated_cost(&look, Timestamp(500 * ms), Timestamp(800 * ms)).expect("cost");
+        let got = c.cpu_seconds.expect("cpu");
+        assert!(
+            (got - 0.045).abs() < 1e-9,
+            "smeared over the interval: {got}"
+        );
+        assert_eq!(c.resolution_ms, Some(2000.0));
+        assert!(c.is_interpolated());
+        // The stated bound: use in the interval around the start plus the one around the end.
+        let bound = 0.3 + 0.3;
+        assert!((got - 0.3).abs() <= bound);
+    }
+
+    #[test]
     fn no_counter_on_both_sides_means_no_cost() {
         let cpu = names::PROCESS_CPU_TIME.name;
         let look = lookup(&[(5 * S, cpu, TOTAL, 1.0)], &[6 * S, 8 * S]);
-        assert_eq!(cost(&look, Timestamp(6 * S), Timestamp(8 * S)), None);
+        assert_eq!(
+            interpolated_cost(&look, Timestamp(6 * S), Timestamp(8 * S)),
+            None
+        );
     }
 
     #[test]

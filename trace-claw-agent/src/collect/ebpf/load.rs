@@ -10,7 +10,8 @@ use aya::maps::{Array, HashMap, MapData, RingBuf};
 use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use trace_claw_common::abi::{
-    ExitingProc, FastCounters, KernelConfig, TrackedProc, COMM_LEN, MAX_FAST, PID_BITMAP_WORDS,
+    BucketKey, ExitingProc, FastCounters, KernelConfig, SlotCounters, TrackedProc, COMM_LEN,
+    MAX_FAST, PID_BITMAP_WORDS,
 };
 
 use super::btf::Btf;
@@ -53,6 +54,8 @@ pub struct Kernel {
     seeded_bits: Array<MapData, u64>,
     /// Lifecycle events; taken by the reader thread.
     pub events: Option<RingBuf<MapData>>,
+    /// The trees' time buckets; taken by the tree-cost log.
+    pub buckets: Option<HashMap<MapData, BucketKey, SlotCounters>>,
 }
 
 impl Kernel {
@@ -81,6 +84,7 @@ impl Kernel {
             .map_max_entries("KERNEL_BITS", words)
             .map_max_entries("SEEDED_BITS", words)
             .map_max_entries("FAST", fast_len)
+            .map_max_entries("THREAD_IO", fast_len)
             .load(OBJECT)
             .map_err(EbpfError::Load)?;
         for &(name, _, hooks) in TRACEPOINTS {
@@ -117,6 +121,8 @@ impl Kernel {
             .map_err(map_error("SEEDED_BITS"))?;
         let events =
             RingBuf::try_from(take_map(&mut ebpf, "EVENTS")?).map_err(map_error("EVENTS"))?;
+        let buckets =
+            HashMap::try_from(take_map(&mut ebpf, "BUCKETS")?).map_err(map_error("BUCKETS"))?;
         release_freed_memory();
         Ok(Self {
             ebpf,
@@ -128,6 +134,7 @@ impl Kernel {
             fast_mask: config.fast_mask,
             seeded_bits,
             events: Some(events),
+            buckets: Some(buckets),
         })
     }
 
@@ -303,6 +310,8 @@ fn kernel_config(needle: &str, btf: &Btf) -> Result<KernelConfig, EbpfError> {
     config.signal_ioac_offset = btf.member_offset("signal_struct", "ioac")?;
     config.ioac_rchar_offset = btf.member_offset("task_io_accounting", "rchar")?;
     config.ioac_wchar_offset = btf.member_offset("task_io_accounting", "wchar")?;
+    config.task_rchar_offset = config.task_ioac_offset + config.ioac_rchar_offset;
+    config.task_wchar_offset = config.task_ioac_offset + config.ioac_wchar_offset;
     config.task_pid_offset = btf.member_offset("task_struct", "pid")?;
     config.task_comm_offset = btf.member_offset("task_struct", "comm")?;
     Ok(config)

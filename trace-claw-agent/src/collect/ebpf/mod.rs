@@ -5,7 +5,8 @@
 //!   no BTF) before anything is attempted.
 //! - `load` loads and attaches the programs; `ring_reader` is the thread that drains their ring
 //!   buffer; `read` seeds the tracked set and turns its events, the maps and the tracked
-//!   processes' /proc files (`proc_files`) into samples and [`ProcessEvent`]s.
+//!   processes' /proc files (`proc_files`) into samples and [`ProcessEvent`]s; `tree_costs`
+//!   drains the trees' 5 ms time buckets into `tree-costs-*.jsonl`.
 //!
 //! [`ProcessEvent`]: trace_claw_common::event::ProcessEvent
 
@@ -23,6 +24,8 @@ mod proc_files;
 mod read;
 #[cfg(not(no_ebpf))]
 mod ring_reader;
+#[cfg(not(no_ebpf))]
+mod tree_costs;
 
 #[cfg(not(no_ebpf))]
 pub use read::EbpfCollector;
@@ -45,6 +48,8 @@ pub struct EbpfOptions {
     /// to the host's `pid_max`. The eBPF tests make it tiny so that tracked processes share
     /// entries and the `PROCS` fallback runs.
     pub fast_entries: Option<u32>,
+    /// Where `tree-costs-*.jsonl` is written (the output directory); `None`: not written.
+    pub tree_costs_dir: Option<PathBuf>,
 }
 
 /// Why the eBPF backend is not running.
@@ -108,6 +113,9 @@ pub enum EbpfError {
     /// A program the object should contain is not in it.
     #[error("eBPF object has no program '{0}'")]
     MissingProgram(&'static str),
+    /// The directory of `tree-costs-*.jsonl` could not be created.
+    #[error("cannot write tree costs")]
+    TreeCosts(#[source] crate::export::ExportError),
     /// The ring-buffer reader thread could not start.
     #[error("cannot start the ring-buffer reader")]
     Reader(#[source] std::io::Error),

@@ -16,7 +16,7 @@
 
 mod lifecycle;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -32,6 +32,7 @@ use trace_claw_common::names;
 use super::load::Kernel;
 use super::proc_files::ProcFiles;
 use super::ring_reader::RingReader;
+use super::tree_costs::{Tree, TreeCostLog};
 use super::{EbpfError, EbpfOptions};
 use crate::collect::process::{
     matches_target, tracked_in, Backend, ProcStat, ProcessTable, TreeSamples,
@@ -78,6 +79,8 @@ pub struct EbpfCollector {
     pids_buf: Vec<u32>,
     /// The tracked processes read this tick (kept for its allocation).
     procs_buf: Vec<(u32, TrackedProc)>,
+    /// The trees' time buckets, drained every tick.
+    tree_costs: TreeCostLog,
 }
 
 impl EbpfCollector {
@@ -93,6 +96,14 @@ impl EbpfCollector {
                 name: "EVENTS".to_owned(),
             },
         })?;
+        let buckets = kernel.buckets.take().ok_or(EbpfError::Map {
+            name: "BUCKETS",
+            source: aya::maps::MapError::InvalidName {
+                name: "BUCKETS".to_owned(),
+            },
+        })?;
+        let tree_costs = TreeCostLog::new(buckets, options.tree_costs_dir.as_deref())
+            .map_err(EbpfError::TreeCosts)?;
         let (tx, events_rx) = mpsc::channel();
         let reader = RingReader::spawn(ring, tx).map_err(EbpfError::Reader)?;
         let mut collector = Self {
@@ -114,6 +125,7 @@ impl EbpfCollector {
             missing: HashMap::new(),
             pids_buf: Vec::new(),
             procs_buf: Vec::new(),
+            tree_costs,
         };
         collector.seed();
         collector.kernel.attach()?;
@@ -181,6 +193,7 @@ impl EbpfCollector {
             self.samples
                 .push_process(buf, &stat, live.tracked, &totals, prev_cpu_ns);
         }
+        self.log_tree_costs(&procs);
         let mut pids = std::mem::take(&mut self.pids_buf);
         pids.clear();
         pids.extend(procs.iter().map(|&(pid, _)| pid));
@@ -195,6 +208,27 @@ impl EbpfCollector {
         self.warn_about_losses();
     }
 
+    /// Lines of `tree-costs-*.jsonl` written so far.
+    pub fn tree_cost_lines(&self) -> u64 {
+        self.tree_costs.lines()
+    }
+
+    /// Drains the trees' closed time buckets, with the tracked processes `procs` of each tree.
+    fn log_tree_costs(&mut self, procs: &[(u32, TrackedProc)]) {
+        let mut trees: BTreeMap<u32, Tree> = BTreeMap::new();
+        for &(pid, tracked) in procs {
+            trees.entry(tracked.root).or_default().pids.push(pid);
+        }
+        for (root, tree) in &mut trees {
+            tree.pids.sort_unstable();
+            if let Some(live) = self.live.get(root) {
+                tree.root_name.clone_from(&live.comm);
+            }
+        }
+        let now = clock_ns(libc::CLOCK_MONOTONIC) as u64;
+        self.tree_costs.tick(now, self.clock_offset_ns, &trees);
+    }
+
     /// Reads the process table and puts every matching process and its descendants into
     /// `PROCS` (those already there are left alone).
     fn seed(&mut self) {
@@ -206,6 +240,7 @@ impl EbpfCollector {
                 .is_some_and(|l| l.tracked == Tracked::Match)
                 || matches_target(&self.matcher, &self.table, s)
         });
+        let parents: HashMap<u32, u32> = stats.iter().map(|s| (s.key.pid, s.ppid)).collect();
         for s in &stats {
             let Some(&tracked) = tree.get(&s.key.pid) else {
                 continue;
@@ -220,6 +255,8 @@ impl EbpfCollector {
                     Tracked::Match => TRACK_MATCH,
                     Tracked::Descendant => TRACK_DESCENDANT,
                 },
+                root: tree_root(&parents, &tree, s.key.pid),
+                _pad: 0,
             };
             if let Err(e) = self.kernel.mark_seeded(s.key.pid) {
                 log::warn!("cannot track pid {} ({}): {e}", s.key.pid, s.comm);
@@ -294,6 +331,20 @@ impl Live {
             read_once: false,
         }
     }
+}
+
+/// The topmost tracked ancestor of tracked process `pid` (itself if its parent is not
+/// tracked): the root of its tree, which its time buckets are charged to.
+fn tree_root(parents: &HashMap<u32, u32>, tree: &HashMap<u32, Tracked>, pid: u32) -> u32 {
+    let mut root = pid;
+    // Bounded: a ppid cycle (pid reuse between two reads) cannot loop forever.
+    for _ in 0..parents.len() {
+        match parents.get(&root) {
+            Some(&parent) if parent != root && tree.contains_key(&parent) => root = parent,
+            _ => break,
+        }
+    }
+    root
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i64 {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use trace_claw_common::event::{ActionEvent, EVENT_LLM, EVENT_TOOL, STATUS_ERROR};
+use trace_claw_common::names::labels;
 use trace_claw_common::time::Timestamp;
 
 use super::action::{Action, Source};
@@ -55,11 +56,17 @@ pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
         let known =
             v.resource_spans.is_some() || v.resource_metrics.is_some() || v.resource_logs.is_some();
         for rs in each(&v.resource_spans) {
+            // The sender's pid (the gateway): its tracked tree is charged the actions.
+            let pid = rs.resource.as_ref().and_then(|r| {
+                let attrs = attributes(&r.attributes);
+                attr_str(&attrs, labels::RESOURCE_PROCESS_PID).and_then(|p| p.parse().ok())
+            });
             for ss in each(&rs.scope_spans) {
                 for span in each(&ss.spans) {
                     if let Some(n) = span_note(span) {
                         out.notes.push(n);
-                    } else if let Some(e) = span_action(span) {
+                    } else if let Some(mut e) = span_action(span) {
+                        e.pid = pid;
                         out.actions
                             .push(Action::new(e, Source::OtlpSpan, &file, no));
                     }
@@ -275,7 +282,7 @@ mod tests {
     fn reads_what_the_receiver_writes() {
         let spans = capture_line(
             Signal::Traces,
-            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[
+            r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"process.pid","value":{"intValue":"4242"}}]},"scopeSpans":[{"spans":[
               {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"openclaw.model.call","kind":1,
                "startTimeUnixNano":"1795535071158000000","endTimeUnixNano":"1795535071678000000",
                "attributes":[{"key":"openclaw.model","value":{"stringValue":"m1"}},{"key":"openclaw.model_call.request_bytes","value":{"intValue":"1234"}}],
@@ -308,6 +315,7 @@ mod tests {
             .expect("model call span");
         assert_eq!(span.event.event_type, EVENT_LLM);
         assert_eq!(span.event.model.as_deref(), Some("m1"));
+        assert_eq!(span.event.pid, Some(4242), "the sender's process.pid");
         assert!(span.event.is_error(), "status code 2 is an error");
         assert!((span.event.duration_ms - 520.0).abs() < 1e-9);
         assert_eq!(

@@ -61,8 +61,8 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
-/// One capture line: only the fields the analyzer uses are kept; everything else (resources,
-/// scopes, events, links, bucket counts, unknown keys) is skipped unread, so a line's memory is
+/// One capture line: only the fields the analyzer uses are kept; everything else (resource
+/// attributes but the spans', scopes, events, links, bucket counts, unknown keys) is skipped unread, so a line's memory is
 /// bounded by what the analyzer keeps, not by its size.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -75,7 +75,16 @@ pub(super) struct Request {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(super) struct ResourceSpans {
+    pub(super) resource: Option<Resource>,
     pub(super) scope_spans: Option<Vec<ScopeSpans>>,
+}
+
+/// The resource of a batch of spans: its attributes name the process that sent them
+/// (`process.pid`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Resource {
+    pub(super) attributes: Option<Vec<KeyValue>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,0 +1,83 @@
+//! [`TreeCosts`]: one line of `tree-costs-YYYY-MM-DD.jsonl`, the tracked trees' counters in
+//! time slots (eBPF only), from which the analyzer measures what each action cost.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Timestamp;
+
+/// File name prefix of the time-slotted tree costs.
+pub const TREE_COSTS_PREFIX: &str = "tree-costs";
+
+/// One slot: `[offset, cpu_ns, read_bytes, write_bytes, block_read_bytes, net_sent_bytes,
+/// net_recv_bytes, active_from_us, active_to_us]`: `offset` counted in slots from the line's
+/// `timestamp`; the last two bound the part of the slot in which the tree used anything, in µs
+/// from the slot's start.
+pub type Slot = [u64; 9];
+
+/// One tick of one tracked process tree: what its processes used in each slot of time in which
+/// they used anything, and which processes it held.
+///
+/// ```json
+/// {"timestamp":"2026-11-24T10:00:00.120000Z","root_pid":4242,"root_name":"node","slot_ms":10,
+///  "pids":[4242,4250],"slots":[[0,3998211,4096,0,0,0,0,0,10000],[7,120004,0,512,0,310,0,2100,2950]]}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeCosts {
+    /// Start of slot 0 (the first non-empty slot; the tick's time when there is none).
+    pub timestamp: Timestamp,
+    /// The tgid that roots the tree: a process that matched the target and whose parent is
+    /// not tracked.
+    pub root_pid: u32,
+    /// The root's process name (comm), when known.
+    #[serde(default)]
+    pub root_name: String,
+    /// Width of a slot in milliseconds.
+    pub slot_ms: u32,
+    /// The tree's tracked processes at the tick.
+    #[serde(default)]
+    pub pids: Vec<u32>,
+    /// The non-empty slots, by offset.
+    #[serde(default)]
+    pub slots: Vec<Slot>,
+}
+
+impl TreeCosts {
+    /// Start and end (Unix ns) of slot `s` of this line.
+    pub fn slot_span(&self, s: &Slot) -> (i64, i64) {
+        let width = i64::from(self.slot_ms) * 1_000_000;
+        let start = self
+            .timestamp
+            .0
+            .saturating_add((s[0] as i64).saturating_mul(width));
+        (start, start.saturating_add(width))
+    }
+
+    /// Start and end (Unix ns) of the part of slot `s` in which the tree used anything.
+    pub fn active_span(&self, s: &Slot) -> (i64, i64) {
+        let (start, end) = self.slot_span(s);
+        let at = |us: u64| {
+            start
+                .saturating_add((us as i64).saturating_mul(1_000))
+                .min(end)
+        };
+        (at(s[7]), at(s[8].max(s[7])))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_documented_line() {
+        let line = r#"{"timestamp":"2026-11-24T10:00:00.120000Z","root_pid":4242,"root_name":"node","slot_ms":10,"pids":[4242,4250],"slots":[[0,3998211,4096,0,0,0,0,0,10000],[7,120004,0,512,0,310,0,2100,2950]]}"#;
+        let t: TreeCosts = serde_json::from_str(line).expect("valid line");
+        assert_eq!(t.slots.len(), 2);
+        let (start, end) = t.slot_span(&t.slots[1]);
+        assert_eq!(end - start, 10_000_000);
+        assert_eq!(start - t.timestamp.0, 70_000_000);
+        let (from, to) = t.active_span(&t.slots[1]);
+        assert_eq!((from - start, to - start), (2_100_000, 2_950_000));
+        assert_eq!(serde_json::to_string(&t).expect("serializes"), line);
+    }
+}

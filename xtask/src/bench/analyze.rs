@@ -49,7 +49,9 @@ pub struct BenchAnalyzeArgs {
 pub fn run(args: &BenchAnalyzeArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.generate {
         let mb = args.sizes_mb.first().copied().unwrap_or(100);
-        return generate::trace_dir(dir, mb * 1_000_000);
+        let actions = generate::trace_dir(dir, mb * 1_000_000, generate::Profile::Sparse)?;
+        std::fs::write(dir.join(".complete"), format!("{actions}\n"))?;
+        return Ok(());
     }
     if let Some(dir) = &args.baseline {
         return baseline(dir);

@@ -22,7 +22,7 @@ enum Bench {
     Overhead(overhead::OverheadArgs),
     /// OTLP receiver ingest rate, spans/s per core, 512-span protobuf batches.
     Receiver(receiver::ReceiverArgs),
-    /// Analyzer speed and peak RSS on generated 100 MB / 1 GB trace dirs, beside a baseline.
+    /// Analyzer speed, peak RSS and core scaling on generated trace dirs, beside a Python baseline.
     Analyze(analyze::BenchAnalyzeArgs),
     /// eBPF backend (root): program cost, pipe ping-pong, exec storm, overhead vs polling.
     Ebpf(ebpf::BenchEbpfArgs),

@@ -1,14 +1,23 @@
-//! The trace directories `bench analyze` reads: daily `resources-*.jsonl` with ~46 samples per
-//! 1 s tick shaped like `collect`'s output (system, 4 processes, the `pid="total"` tree sums),
-//! `events-*.jsonl` with an LLM call every 20 s and a tool call every 60 s in hourly sessions,
-//! and `process-events-*.jsonl`; one malformed line per 100 000. Deterministic: the same size
-//! gives the same bytes.
+//! The trace directories `bench analyze` reads, in one of two [`Profile`]s:
+//! - `dense` (`generate/dense.rs`), a busy gateway: a 300 s session after another, an action
+//!   every 5 s (LLM and tool calls by turns, about 4,000 sessions and 240,000 actions per GB),
+//!   each in `events-*.jsonl` and each LLM call also in OpenClaw's daily file log
+//!   (`openclaw-*.log`, the real 2026.4.29 line format, `embedded run` lines), beside 1 Hz
+//!   `resources-*.jsonl` with the tracked tree's totals;
+//! - `sparse` (here): daily `resources-*.jsonl` with ~46 samples per 1 s tick shaped like
+//!   `collect`'s output (system, 4 processes, the `pid="total"` tree sums), `events-*.jsonl`
+//!   with an LLM call every 20 s and a tool call every 60 s in hourly sessions, and
+//!   `process-events-*.jsonl`.
+//!
+//! Both write daily files and one malformed resource line per 100 000. Deterministic: the same
+//! size gives the same bytes.
 
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use clap::ValueEnum;
 use trace_claw_common::names::{self, labels, MetricDef};
 
 /// `writeln!` into a `String`, whose `fmt::Write` impl never returns an error.
@@ -17,6 +26,38 @@ macro_rules! put {
         // String's fmt::Write never fails: nothing to handle.
         let _ = writeln!($dst, $($arg)*);
     }};
+}
+
+// After `put!`, which it uses.
+mod dense;
+
+/// The shape of a generated trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    /// A busy gateway: an action per 5 s of samples, ~4,000 sessions per GB, OpenClaw logs.
+    Dense,
+    /// Many samples per second, few actions (~8,000 per GB).
+    Sparse,
+}
+
+impl Profile {
+    /// The name `--profile` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Dense => "dense",
+            Self::Sparse => "sparse",
+        }
+    }
+}
+
+/// Writes about `target` bytes of trace files of `profile` into `dir`; returns the number of
+/// distinct actions.
+pub fn trace_dir(dir: &Path, target: u64, profile: Profile) -> anyhow::Result<u64> {
+    std::fs::create_dir_all(dir)?;
+    match profile {
+        Profile::Dense => dense::trace_dir(dir, target),
+        Profile::Sparse => sparse(dir, target),
+    }
 }
 
 /// `YYYY-MM-DD` and `YYYY-MM-DDTHH:MM:SS.000000Z` of Unix seconds.
@@ -57,19 +98,31 @@ fn label_json(pairs: &[(&str, &str)]) -> String {
     quoted.join(",")
 }
 
-/// A daily-file writer for one prefix.
+/// One resource sample line, shaped like the `MetricSample` lines `collect` writes, into `line`.
+fn sample(line: &mut String, ts: &str, metric: &MetricDef, value: f64, labels: &str) {
+    line.clear();
+    let (name, unit) = (metric.name, metric.unit);
+    put!(
+        line,
+        r#"{{"timestamp":"{ts}","name":"{name}","value":{value},"unit":"{unit}","labels":{{{labels}}}}}"#
+    );
+}
+
+/// A daily-file writer for one prefix: `{prefix}-{date}.{ext}`.
 struct Daily {
     dir: PathBuf,
     prefix: &'static str,
+    ext: &'static str,
     date: String,
     out: Option<BufWriter<File>>,
 }
 
 impl Daily {
-    fn new(dir: &Path, prefix: &'static str) -> Self {
+    fn new(dir: &Path, prefix: &'static str, ext: &'static str) -> Self {
         Self {
             dir: dir.to_owned(),
             prefix,
+            ext,
             date: String::new(),
             out: None,
         }
@@ -80,7 +133,9 @@ impl Daily {
             if let Some(mut o) = self.out.take() {
                 o.flush()?;
             }
-            let path = self.dir.join(format!("{}-{date}.jsonl", self.prefix));
+            let path = self
+                .dir
+                .join(format!("{}-{date}.{}", self.prefix, self.ext));
             self.out = Some(BufWriter::with_capacity(1 << 20, File::create(path)?));
             date.clone_into(&mut self.date);
         }
@@ -98,12 +153,38 @@ impl Daily {
     }
 }
 
-/// Writes about `target` bytes of trace files into `dir`.
-pub fn trace_dir(dir: &Path, target: u64) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut res = Daily::new(dir, "resources");
-    let mut events = Daily::new(dir, "events");
-    let mut procs = Daily::new(dir, "process-events");
+/// The daily `resources-*.jsonl` writer, which puts a malformed line before every 100 000th
+/// sample.
+struct Resources {
+    daily: Daily,
+    lines: u64,
+}
+
+impl Resources {
+    fn new(dir: &Path) -> Self {
+        Self {
+            daily: Daily::new(dir, "resources", "jsonl"),
+            lines: 0,
+        }
+    }
+
+    /// Writes one sample line (and the malformed one when due); returns the bytes written.
+    fn write(&mut self, date: &str, line: &str) -> anyhow::Result<u64> {
+        self.lines += 1;
+        let mut written = 0;
+        if self.lines.is_multiple_of(100_000) {
+            written += self.daily.write(date, "{\"timestamp\":\"broken\n")?;
+        }
+        Ok(written + self.daily.write(date, line)?)
+    }
+}
+
+/// The `sparse` profile (see the module doc); returns the number of actions.
+fn sparse(dir: &Path, target: u64) -> anyhow::Result<u64> {
+    let mut res = Resources::new(dir);
+    let mut events = Daily::new(dir, "events", "jsonl");
+    let mut procs = Daily::new(dir, "process-events", "jsonl");
+    let mut actions = 0u64;
     let start = 1_795_132_800i64; // 2026-11-20T00:00:00Z
     let pids: [(u32, &str); 4] = [
         (31952, "openclaw"),
@@ -112,7 +193,6 @@ pub fn trace_dir(dir: &Path, target: u64) -> anyhow::Result<()> {
         (32044, "sh"),
     ];
     let mut written = 0u64;
-    let mut lines = 0u64;
     let mut line = String::with_capacity(512);
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut rnd = move || {
@@ -129,32 +209,14 @@ pub fn trace_dir(dir: &Path, target: u64) -> anyhow::Result<()> {
     while written < target {
         let t = start + tick;
         let (date, ts) = civil(t);
-        let sample = |line: &mut String, metric: &MetricDef, value: f64, labels: &str| {
-            line.clear();
-            let (name, unit) = (metric.name, metric.unit);
-            // Same shape as MetricSample lines written by collect.
-            put!(
-                line,
-                r#"{{"timestamp":"{ts}","name":"{name}","value":{value},"unit":"{unit}","labels":{{{labels}}}}}"#
-            );
-        };
-        let mut emit = |line: &str, written: &mut u64, lines: &mut u64| -> anyhow::Result<()> {
-            *lines += 1;
-            if (*lines).is_multiple_of(100_000) {
-                *written += res.write(&date, "{\"timestamp\":\"broken\n")?;
-            }
-            *written += res.write(&date, line)?;
+        let mut emit = |metric: &MetricDef, value: f64, labels: &str| -> anyhow::Result<()> {
+            sample(&mut line, &ts, metric, value, labels);
+            written += res.write(&date, &line)?;
             Ok(())
         };
         for (cpu, v) in [(labels::CPU_TOTAL, 20.0), ("0", 25.0), ("1", 15.0)] {
             let cpu_labels = label_json(&[(labels::CPU, cpu), SYSINFO]);
-            sample(
-                &mut line,
-                &names::SYSTEM_CPU_USAGE,
-                v + 10.0 * rnd(),
-                &cpu_labels,
-            );
-            emit(&line, &mut written, &mut lines)?;
+            emit(&names::SYSTEM_CPU_USAGE, v + 10.0 * rnd(), &cpu_labels)?;
         }
         for (metric, v) in [
             (names::SYSTEM_LOAD_1M, 0.8 + rnd()),
@@ -162,8 +224,7 @@ pub fn trace_dir(dir: &Path, target: u64) -> anyhow::Result<()> {
             (names::SYSTEM_MEMORY_USED, 8e9 + 1e8 * rnd()),
             (names::SYSTEM_MEMORY_AVAILABLE, 1.6e10 - 1e8 * rnd()),
         ] {
-            sample(&mut line, &metric, v.round(), &system_labels);
-            emit(&line, &mut written, &mut lines)?;
+            emit(&metric, v.round(), &system_labels)?;
         }
         for iface in ["eth0", "lo"] {
             let iface_labels = label_json(&[(labels::INTERFACE, iface), SYSINFO]);
@@ -171,8 +232,7 @@ pub fn trace_dir(dir: &Path, target: u64) -> anyhow::Result<()> {
                 (names::SYSTEM_NET_SENT_TOTAL, (tick * 5000) as f64),
                 (names::SYSTEM_NET_RECV_TOTAL, (tick * 9000) as f64),
             ] {
-                sample(&mut line, &metric, v, &iface_labels);
-                emit(&line, &mut written, &mut lines)?;
+                emit(&metric, v, &iface_labels)?;
             }
         }
         let eth0_labels = label_json(&[(labels::INTERFACE, "eth0"), SYSINFO]);
@@ -180,8 +240,7 @@ pub fn trace_dir(dir: &Path, target: u64) -> anyhow::Result<()> {
             (names::SYSTEM_NET_SENT_RATE, 5000.0),
             (names::SYSTEM_NET_RECV_RATE, 9000.0),
         ] {
-            sample(&mut line, &metric, v, &eth0_labels);
-            emit(&line, &mut written, &mut lines)?;
+            emit(&metric, v, &eth0_labels)?;
         }
         cpu_time += 0.05 + 0.1 * rnd();
         for (k, v) in io.iter_mut().enumerate() {
@@ -204,8 +263,7 @@ pub fn trace_dir(dir: &Path, target: u64) -> anyhow::Result<()> {
                 (names::PROCESS_IO_READ, (io[0] / 4) as f64),
                 (names::PROCESS_IO_WRITE, (io[1] / 4) as f64),
             ] {
-                sample(&mut line, &metric, v, &process_labels);
-                emit(&line, &mut written, &mut lines)?;
+                emit(&metric, v, &process_labels)?;
             }
         }
         for (metric, v) in [
@@ -219,8 +277,7 @@ pub fn trace_dir(dir: &Path, target: u64) -> anyhow::Result<()> {
             (names::PROCESS_NET_RECV, io[3] as f64),
             (names::PROCESS_COUNT, 4.0),
         ] {
-            sample(&mut line, &metric, v, &total_labels);
-            emit(&line, &mut written, &mut lines)?;
+            emit(&metric, v, &total_labels)?;
         }
         if tick % 20 == 5 {
             line.clear();
@@ -233,6 +290,7 @@ pub fn trace_dir(dir: &Path, target: u64) -> anyhow::Result<()> {
                 800 + (tick * 37) % 4000
             );
             written += events.write(&date, &line)?;
+            actions += 1;
         }
         if tick % 60 == 30 {
             line.clear();
@@ -243,6 +301,7 @@ pub fn trace_dir(dir: &Path, target: u64) -> anyhow::Result<()> {
                 30 + tick % 400
             );
             written += events.write(&date, &line)?;
+            actions += 1;
             line.clear();
             put!(
                 line,
@@ -253,12 +312,13 @@ pub fn trace_dir(dir: &Path, target: u64) -> anyhow::Result<()> {
         }
         tick += 1;
     }
-    res.finish()?;
+    res.daily.finish()?;
     events.finish()?;
     procs.finish()?;
     eprintln!(
-        "generated {written} bytes, {lines} sample lines, {tick} ticks in {}",
+        "generated {written} bytes, {} sample lines, {tick} ticks in {}",
+        res.lines,
         dir.display()
     );
-    Ok(())
+    Ok(actions)
 }

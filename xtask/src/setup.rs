@@ -6,8 +6,8 @@
 //!   and the toolchain check. The pin lives in `trace-claw-ebpf/toolchain.rs`; no floating
 //!   channel is ever installed or updated.
 //! - Tests (`cargo xtask test` adds it): bpftool and Chromium (apt), the macOS target for the
-//!   cross check, and the OTLP peers. The deploy validators and cargo-fuzz install themselves
-//!   in the commands that use them.
+//!   cross check, the OTLP peers, and the deploy validators (the Prometheus test needs
+//!   promtool). cargo-fuzz installs itself in `cargo xtask fuzz`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -68,6 +68,7 @@ pub fn run(args: &SetupArgs) -> anyhow::Result<()> {
         tools::apt_install("setup", TEST_APT_PACKAGES)?;
         macos_target()?;
         crate::peers::install_peers()?;
+        crate::validate_deploy::install_validators("setup")?;
     }
     eprintln!("setup: done");
     Ok(())

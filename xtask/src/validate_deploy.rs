@@ -128,18 +128,26 @@ impl Report {
     }
 }
 
+/// Installs the validators into `.tools/`: the Debian ones (docker compose, promtool, kustomize)
+/// and the Python ones. `setup --tests` runs this too, since the Prometheus test scrapes the
+/// agent and checks the scrape with promtool.
+pub fn install_validators(who: &str) -> anyhow::Result<()> {
+    let debs = workspace_root().join(".tools/root");
+    tools::unpack_debs(who, &[DOCKER_COMPOSE, PROMTOOL, KUSTOMIZE], &debs)
+        .context("cannot install the Debian validators")?;
+    tools::python_venv(who, PIP_PACKAGES)
+        .map(drop)
+        .context("cannot install the Python validators")
+}
+
 /// Runs every check; fails when one fails, or when one was skipped under CI.
 pub fn run(args: &ValidateDeployArgs) -> anyhow::Result<()> {
     let root = workspace_root();
     let debs = root.join(".tools/root");
     let venv_bin = root.join(".tools/venv/bin");
     if !args.no_install {
-        let packages = [DOCKER_COMPOSE, PROMTOOL, KUSTOMIZE];
-        if let Err(e) = tools::unpack_debs("validate-deploy", &packages, &debs) {
-            eprintln!("validate-deploy: warning: cannot install the Debian validators: {e:#}");
-        }
-        if let Err(e) = tools::python_venv("validate-deploy", PIP_PACKAGES) {
-            eprintln!("validate-deploy: warning: cannot install the Python validators: {e:#}");
+        if let Err(e) = install_validators("validate-deploy") {
+            eprintln!("validate-deploy: warning: {e:#}");
         }
     }
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;

@@ -186,3 +186,23 @@ impl Sinks {
         }
     }
 }
+
+/// A sample for the exporters' tests: `name` in `unit` at a fixed time, with `labels`.
+#[cfg(test)]
+pub(crate) fn test_sample(
+    name: &str,
+    unit: &str,
+    value: f64,
+    labels: &[(&str, &str)],
+) -> trace_claw_common::sample::MetricSample {
+    trace_claw_common::sample::MetricSample {
+        timestamp: trace_claw_common::time::Timestamp(1_800_000_000_000_000_000),
+        name: name.to_owned(),
+        value,
+        unit: unit.to_owned(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    }
+}

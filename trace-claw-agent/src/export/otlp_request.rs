@@ -121,21 +121,10 @@ fn empty_metric(sample: &MetricSample) -> Metric {
 mod tests {
     use std::collections::BTreeMap;
 
-    use trace_claw_common::time::Timestamp;
-
     use super::*;
 
     fn sample(name: &str, value: f64, labels: &[(&str, &str)]) -> MetricSample {
-        MetricSample {
-            timestamp: Timestamp(1_800_000_000_000_000_000),
-            name: name.to_owned(),
-            value,
-            unit: "By".to_owned(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<BTreeMap<_, _>>(),
-        }
+        crate::export::test_sample(name, "By", value, labels)
     }
 
     #[test]

@@ -120,21 +120,11 @@ fn write_value(value: f64, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use trace_claw_common::names::labels;
-    use trace_claw_common::time::Timestamp;
 
     use super::*;
 
     fn sample(name: &str, value: f64, labels: &[(&str, &str)]) -> MetricSample {
-        MetricSample {
-            timestamp: Timestamp(1_800_000_000_000_000_000),
-            name: name.to_owned(),
-            value,
-            unit: String::new(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        }
+        crate::export::test_sample(name, "", value, labels)
     }
 
     #[test]

@@ -91,6 +91,19 @@ pub struct CollectArgs {
     /// (env TRACE_CLAW_PROMETHEUS_LISTEN).
     #[arg(long, value_name = "ADDR")]
     pub prometheus_listen: Option<String>,
+
+    /// Follow OpenClaw's file log and write its LLM and tool calls to the trace directory as
+    /// they end (default: when an OpenClaw gateway is among the tracked processes).
+    #[arg(long, conflicts_with = "no_openclaw")]
+    pub openclaw: bool,
+
+    /// Do not follow OpenClaw's file log, even when a gateway is tracked.
+    #[arg(long)]
+    pub no_openclaw: bool,
+
+    /// OpenClaw's log directory (default /tmp/openclaw; env TRACE_CLAW_OPENCLAW_LOG_DIR).
+    #[arg(long, value_name = "DIR")]
+    pub openclaw_log_dir: Option<PathBuf>,
 }
 
 /// Output format of `analyze`.

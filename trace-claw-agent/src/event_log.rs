@@ -28,9 +28,13 @@ impl EventLogger {
         if event.pid.is_none() {
             let mut own = event.clone();
             own.pid = Some(std::process::id());
-            self.out.append(own.timestamp, &own)?;
-            return self.out.flush();
+            return self.append(&own);
         }
+        self.append(event)
+    }
+
+    /// Writes an action out as it is (without a `pid` it is charged to the gateway's tree).
+    pub fn append(&mut self, event: &ActionEvent) -> Result<(), ExportError> {
         self.out.append(event.timestamp, event)?;
         self.out.flush()
     }

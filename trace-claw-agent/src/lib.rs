@@ -14,6 +14,7 @@ pub mod export;
 pub mod http_client;
 pub mod http_server;
 pub mod openclaw_config;
+pub mod openclaw_feed;
 pub mod receive;
 pub mod runtime;
 pub mod target;

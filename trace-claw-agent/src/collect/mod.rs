@@ -35,6 +35,11 @@ pub use system::{SystemCollector, SystemFamilies};
 
 use crate::config::Config;
 use crate::export::{ExportError, Sinks};
+use crate::openclaw_feed::LiveFeed;
+
+/// How often the OpenClaw feed reads the file log: calls reach the trace directory this soon
+/// after they end.
+const FEED_POLL: Duration = Duration::from_millis(250);
 
 /// Collects one tick's samples, stamping each with the tick's time and its unit.
 ///
@@ -139,17 +144,20 @@ pub enum CollectError {
     /// The OTLP receiver could not start.
     #[error(transparent)]
     Receive(#[from] crate::receive::ReceiveError),
+    /// The OpenClaw feed could not start.
+    #[error("cannot start the OpenClaw feed")]
+    Feed(#[source] crate::openclaw_feed::FeedError),
 }
 
 /// The platform's process table: procfs under `proc_root`.
 #[cfg(target_os = "linux")]
-fn process_table(proc_root: &Path) -> Result<Box<dyn ProcessTable>, CollectError> {
+pub(crate) fn process_table(proc_root: &Path) -> Result<Box<dyn ProcessTable>, CollectError> {
     Ok(Box::new(procfs::ProcfsTable::new(proc_root)))
 }
 
 /// The platform's process table: sysinfo (`proc_root` is a procfs-only setting).
 #[cfg(not(target_os = "linux"))]
-fn process_table(_proc_root: &Path) -> Result<Box<dyn ProcessTable>, CollectError> {
+pub(crate) fn process_table(_proc_root: &Path) -> Result<Box<dyn ProcessTable>, CollectError> {
     Ok(Box::new(
         sysproc::SysinfoTable::new().map_err(CollectError::System)?,
     ))
@@ -204,9 +212,13 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
         sinks.describe()
     );
 
+    let mut feed = LiveFeed::from_config(config).map_err(CollectError::Feed)?;
+
     let start = tokio::time::Instant::now();
     let mut ticker = tokio::time::interval_at(start + config.interval(), config.interval());
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut feed_ticker = tokio::time::interval(FEED_POLL);
+    feed_ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let deadline = limits.duration.map(|d| start + d);
 
     let mut buf = SampleBuffer::default();
@@ -215,6 +227,12 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
+            _ = feed_ticker.tick(), if feed.is_some() => {
+                if let Some(f) = feed.as_mut() {
+                    f.poll();
+                }
+                continue;
+            }
             () = &mut shutdown => break,
             () = sleep_until_opt(deadline) => break,
         }
@@ -244,6 +262,10 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
         if limits.count.is_some_and(|n| ticks >= n) {
             break;
         }
+    }
+    if let Some(mut f) = feed {
+        f.poll();
+        f.report();
     }
     if let Some(r) = receiver {
         r.shutdown();

@@ -55,6 +55,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("TRACE_CLAW_EBPF", "ebpf"),
     ("TRACE_CLAW_PROC_ROOT", "collector.proc_root"),
     ("TRACE_CLAW_PROMETHEUS_LISTEN", "prometheus.listen"),
+    ("TRACE_CLAW_OPENCLAW_FOLLOW", "openclaw.follow"),
+    ("TRACE_CLAW_OPENCLAW_LOG_DIR", "openclaw.log_dir"),
 ];
 
 impl Config {
@@ -119,6 +121,15 @@ impl Config {
             "output_dir" => self.output_dir = PathBuf::from(value),
             "collector.proc_root" => self.collector.proc_root = PathBuf::from(value),
             "prometheus.listen" => self.prometheus.listen = Some(value.to_owned()),
+            "openclaw.follow" => {
+                self.openclaw.follow = match value.trim().to_ascii_lowercase().as_str() {
+                    "auto" => None,
+                    "true" | "1" | "on" => Some(true),
+                    "false" | "0" | "off" => Some(false),
+                    _ => return Err(format!("expected true, false or auto, got '{value}'")),
+                }
+            }
+            "openclaw.log_dir" => self.openclaw.log_dir = PathBuf::from(value),
             _ => return Err(format!("no such key '{key}'")),
         }
         Ok(())
@@ -161,6 +172,15 @@ impl Config {
             origins
                 .flags
                 .push(("prometheus.listen", "--prometheus-listen"));
+        }
+        if f.openclaw {
+            self.openclaw.follow = Some(true);
+        }
+        if f.no_openclaw {
+            self.openclaw.follow = Some(false);
+        }
+        if let Some(dir) = &f.openclaw_log_dir {
+            self.openclaw.log_dir.clone_from(dir);
         }
     }
 }
@@ -259,6 +279,27 @@ mod tests {
             .to_string();
         assert!(msg.contains("prometheus.listen"), "{msg}");
         assert!(msg.contains("--prometheus-listen"), "{msg}");
+    }
+
+    #[test]
+    fn openclaw_follow_is_auto_unless_file_env_or_flag_sets_it() {
+        assert_eq!(load_text("", no_env).expect("valid").openclaw.follow, None);
+        let text = "openclaw:\n  follow: false\n  log_dir: /var/log/openclaw\n";
+        let c = load_text(text, no_env).expect("valid");
+        assert_eq!(c.openclaw.follow, Some(false));
+        assert_eq!(c.openclaw.log_dir, std::path::Path::new("/var/log/openclaw"));
+        let env = |k: &str| (k == "TRACE_CLAW_OPENCLAW_FOLLOW").then(|| "auto".to_owned());
+        assert_eq!(load_text(text, env).expect("valid").openclaw.follow, None);
+        let flags = CollectArgs {
+            openclaw: true,
+            ..Default::default()
+        };
+        let c = Config::load(None, env, Some(&flags)).expect("valid");
+        assert_eq!(c.openclaw.follow, Some(true));
+        let env = |k: &str| (k == "TRACE_CLAW_OPENCLAW_FOLLOW").then(|| "maybe".to_owned());
+        let msg = load_text("", env).expect_err("bad value").to_string();
+        assert!(msg.contains("TRACE_CLAW_OPENCLAW_FOLLOW"), "{msg}");
+        assert!(msg.contains("openclaw.follow"), "{msg}");
     }
 
     #[test]

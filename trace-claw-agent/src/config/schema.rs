@@ -93,10 +93,16 @@ pub struct OtelConfig {
     pub resource_attributes: BTreeMap<String, String>,
 }
 
-/// `openclaw.*`: the diagnostics settings `generate-config` writes for OpenClaw.
+/// `openclaw.*`: the live action feed of `collect`, and the diagnostics settings
+/// `generate-config` writes for OpenClaw.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OpenclawConfig {
+    /// Follow OpenClaw's file log while collecting and write its calls to the events files;
+    /// absent: only when the tracked processes include an OpenClaw gateway.
+    pub follow: Option<bool>,
+    /// OpenClaw's log directory (`logging.file`'s directory; `/tmp/openclaw` by default).
+    pub log_dir: PathBuf,
     /// Endpoint OpenClaw exports to when the receiver is off.
     pub otel_endpoint: String,
     /// OpenClaw's `service.name`.
@@ -192,6 +198,8 @@ impl Default for OtelConfig {
 impl Default for OpenclawConfig {
     fn default() -> Self {
         Self {
+            follow: None,
+            log_dir: PathBuf::from("/tmp/openclaw"),
             otel_endpoint: "http://localhost:4318".to_owned(),
             service_name: "openclaw-gateway".to_owned(),
             traces: true,

@@ -7,6 +7,7 @@ mod cli;
 mod collect;
 mod container_ids;
 mod deploy;
+mod openclaw_feed;
 mod openclaw_replay;
 mod openclaw_sqlite;
 mod otlp_export;

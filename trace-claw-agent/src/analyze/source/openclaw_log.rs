@@ -58,6 +58,9 @@ pub struct Recogniser {
     runs: HashMap<String, Run>,
     open_agent: HashMap<String, Timestamp>,
     open_tools: HashMap<String, Timestamp>,
+    /// Whether a run's state is dropped at its `embedded run done` line (a live feed, which
+    /// must not grow with the runs it has seen).
+    forget_done_runs: bool,
     /// The output so far.
     pub out: Parsed,
 }
@@ -90,8 +93,25 @@ impl Recogniser {
             runs: HashMap::new(),
             open_agent: HashMap::new(),
             open_tools: HashMap::new(),
+            forget_done_runs: false,
             out: Parsed::default(),
         }
+    }
+
+    /// A recogniser for a log followed as it grows: a run's state is dropped when the run is
+    /// done, and [`Recogniser::forget_open_before`] drops calls that never ended.
+    pub fn live(source: Source, file: Arc<str>) -> Self {
+        Self {
+            forget_done_runs: true,
+            ..Self::new(source, file)
+        }
+    }
+
+    /// Forgets the calls still open that started before `time` (their end line was lost, e.g.
+    /// the gateway died), so that a long-running follower holds only recent state.
+    pub fn forget_open_before(&mut self, time: Timestamp) {
+        self.open_agent.retain(|_, start| *start >= time);
+        self.open_tools.retain(|_, start| *start >= time);
     }
 
     fn field<'a>(r: &'a Record<'_>, key: &str) -> Option<Cow<'a, str>> {
@@ -128,7 +148,10 @@ impl Recogniser {
         let Some(run_id) = Self::field(r, "runId").map(Cow::into_owned) else {
             return;
         };
-        if rest.starts_with("start:") {
+        if self.forget_done_runs && rest.starts_with("done:") {
+            self.runs.remove(&run_id);
+            self.open_agent.remove(&run_id);
+        } else if rest.starts_with("start:") {
             let run = Run {
                 session_id: kv(r.message, "sessionId").map(str::to_owned),
                 provider: kv(r.message, "provider").map(str::to_owned),
@@ -229,37 +252,43 @@ struct Meta<'a> {
     level: Option<u8>,
 }
 
+/// Parses one line of the file log (line `no`) and feeds its record to `rec`; a line that is
+/// not a log record is counted in `stats`.
+pub fn feed_line(rec: &mut Recogniser, stats: &mut LineStats, no: u64, line: &[u8]) {
+    if lines::is_blank(line) {
+        return;
+    }
+    let l: FileLine<'_> = match serde_json::from_slice(line) {
+        Ok(l) => l,
+        Err(e) => return stats.bad(no, json_reason(&e)),
+    };
+    let time = l
+        .time
+        .as_deref()
+        .or(l.meta.as_ref().and_then(|m| m.date.as_deref()))
+        .and_then(Timestamp::parse_rfc3339);
+    let Some(time) = time else {
+        return stats.bad(no, "missing or invalid 'time'");
+    };
+    let Some(message) = l.message.as_deref() else {
+        return stats.bad(no, "missing field 'message'");
+    };
+    stats.records += 1;
+    rec.record(&Record {
+        time,
+        level: l.meta.as_ref().and_then(|m| m.level).unwrap_or(3),
+        message,
+        fields: l.arg1.as_ref().and_then(Value::as_object),
+        line: no,
+    });
+}
+
 /// Reads one OpenClaw file log.
 pub fn read(path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
     let mut rec = Recogniser::new(Source::OpenclawLog, path.display().to_string().into());
     let mut stats = LineStats::default();
     let read = lines::for_each_line(path, reader, |no, line| {
-        if lines::is_blank(line) {
-            return;
-        }
-        let l: FileLine<'_> = match serde_json::from_slice(line) {
-            Ok(l) => l,
-            Err(e) => return stats.bad(no, json_reason(&e)),
-        };
-        let time = l
-            .time
-            .as_deref()
-            .or(l.meta.as_ref().and_then(|m| m.date.as_deref()))
-            .and_then(Timestamp::parse_rfc3339);
-        let Some(time) = time else {
-            return stats.bad(no, "missing or invalid 'time'");
-        };
-        let Some(message) = l.message.as_deref() else {
-            return stats.bad(no, "missing field 'message'");
-        };
-        stats.records += 1;
-        rec.record(&Record {
-            time,
-            level: l.meta.as_ref().and_then(|m| m.level).unwrap_or(3),
-            message,
-            fields: l.arg1.as_ref().and_then(Value::as_object),
-            line: no,
-        });
+        feed_line(&mut rec, &mut stats, no, line);
     })?;
     stats.read(read);
     let mut out = rec.out;

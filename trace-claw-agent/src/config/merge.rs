@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::schema::{Config, EbpfMode, Mode};
+use super::schema::{Compression, Config, EbpfMode, Mode};
 use super::yaml_pos::line_of_key;
 use super::ConfigError;
 use crate::cli::CollectArgs;
@@ -30,7 +30,7 @@ impl<'a> Origins<'a> {
         if let Some((_, flag)) = self.flags.iter().find(|(k, _)| *k == key) {
             return format!("flag {flag}");
         }
-        if let Some((_, var)) = self.env.iter().find(|(k, _)| *k == key) {
+        if let Some((_, var)) = self.env.iter().rev().find(|(k, _)| *k == key) {
             return format!("environment {var}");
         }
         match self.file {
@@ -40,10 +40,40 @@ impl<'a> Origins<'a> {
     }
 }
 
-/// Environment overrides: (variable, dotted key).
-/// `TRACE_CLAW_OTEL_ENDPOINT` comes before `TRACE_CLAW_MODE`: the endpoint switches to online
-/// mode, and an explicit mode still has the last word.
+/// Environment overrides: (variable, dotted key), applied in this order, so a later one wins.
+/// The OpenTelemetry exporter variables come first, each signal-specific (`_METRICS_`) one after
+/// its general form, as the OTel specification orders them; trace-claw's own come after those.
+/// The endpoints come before `TRACE_CLAW_MODE`: an endpoint switches to online mode, and an
+/// explicit mode still has the last word. `OTEL_EXPORTER_OTLP_*TIMEOUT` is in milliseconds.
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "otel.endpoint"),
+    (
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "otel.metrics_endpoint",
+    ),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "otel.protocol"),
+    ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "otel.protocol"),
+    ("OTEL_EXPORTER_OTLP_HEADERS", "otel.headers"),
+    ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "otel.headers"),
+    ("OTEL_EXPORTER_OTLP_COMPRESSION", "otel.compression"),
+    ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "otel.compression"),
+    ("OTEL_EXPORTER_OTLP_TIMEOUT", "otel.timeout_seconds"),
+    ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "otel.timeout_seconds"),
+    ("OTEL_EXPORTER_OTLP_CERTIFICATE", "otel.tls.ca_file"),
+    ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "otel.tls.ca_file"),
+    (
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        "otel.tls.client_cert",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+        "otel.tls.client_cert",
+    ),
+    ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "otel.tls.client_key"),
+    (
+        "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+        "otel.tls.client_key",
+    ),
     ("TRACE_CLAW_OTEL_ENDPOINT", "otel.endpoint"),
     ("TRACE_CLAW_MODE", "mode"),
     (
@@ -68,7 +98,14 @@ impl Config {
         origins: &mut Origins<'_>,
     ) -> Result<(), ConfigError> {
         for (var, key) in ENV_OVERRIDES {
-            if let Some(value) = env(var).filter(|v| !v.is_empty()) {
+            if let Some(mut value) = env(var).filter(|v| !v.is_empty()) {
+                if var.ends_with("_TIMEOUT") {
+                    value = millis_as_seconds(&value).map_err(|message| ConfigError::Invalid {
+                        origin: format!("environment {var}"),
+                        key: (*key).to_owned(),
+                        message,
+                    })?;
+                }
                 self.set(key, &value)
                     .map_err(|message| ConfigError::Invalid {
                         origin: format!("environment {var}"),
@@ -79,12 +116,11 @@ impl Config {
             }
         }
         if let Some(attrs) = env("OTEL_RESOURCE_ATTRIBUTES").filter(|v| !v.trim().is_empty()) {
-            let parsed =
-                parse_resource_attributes(&attrs).map_err(|message| ConfigError::Invalid {
-                    origin: "environment OTEL_RESOURCE_ATTRIBUTES".to_owned(),
-                    key: "otel.resource_attributes".to_owned(),
-                    message,
-                })?;
+            let parsed = parse_key_values(&attrs).map_err(|message| ConfigError::Invalid {
+                origin: "environment OTEL_RESOURCE_ATTRIBUTES".to_owned(),
+                key: "otel.resource_attributes".to_owned(),
+                message,
+            })?;
             self.otel.resource_attributes.extend(parsed);
         }
         Ok(())
@@ -108,6 +144,28 @@ impl Config {
                 self.otel.endpoint = value.to_owned();
                 self.mode = Mode::Online;
             }
+            "otel.metrics_endpoint" => {
+                self.otel.metrics_endpoint = Some(value.to_owned());
+                self.mode = Mode::Online;
+            }
+            "otel.protocol" => self.otel.protocol = value.trim().to_owned(),
+            "otel.headers" => self.otel.headers.extend(parse_key_values(value)?),
+            "otel.compression" => {
+                self.otel.compression = match value.trim().to_ascii_lowercase().as_str() {
+                    "gzip" => Compression::Gzip,
+                    "none" => Compression::None,
+                    _ => return Err(format!("expected gzip or none, got '{value}'")),
+                }
+            }
+            "otel.timeout_seconds" => {
+                self.otel.timeout_seconds = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("expected a number, got '{value}'"))?
+            }
+            "otel.tls.ca_file" => self.otel.tls.ca_file = Some(PathBuf::from(value)),
+            "otel.tls.client_cert" => self.otel.tls.client_cert = Some(PathBuf::from(value)),
+            "otel.tls.client_key" => self.otel.tls.client_key = Some(PathBuf::from(value)),
             "collector.interval_seconds" => {
                 self.collector.interval_seconds = value
                     .trim()
@@ -185,9 +243,18 @@ impl Config {
     }
 }
 
-/// Parses the OpenTelemetry `OTEL_RESOURCE_ATTRIBUTES` format: `key=value` pairs separated by
-/// commas, values percent-encoded.
-fn parse_resource_attributes(text: &str) -> Result<Vec<(String, String)>, String> {
+/// `OTEL_EXPORTER_OTLP_*TIMEOUT` milliseconds as the seconds of `otel.timeout_seconds`.
+fn millis_as_seconds(value: &str) -> Result<String, String> {
+    let ms: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected milliseconds, got '{value}'"))?;
+    Ok((ms / 1000.0).to_string())
+}
+
+/// Parses the OpenTelemetry `key=value` list format of `OTEL_RESOURCE_ATTRIBUTES` and
+/// `OTEL_EXPORTER_OTLP_HEADERS`: pairs separated by commas, values percent-encoded.
+fn parse_key_values(text: &str) -> Result<Vec<(String, String)>, String> {
     text.split(',')
         .filter(|pair| !pair.trim().is_empty())
         .map(|pair| {
@@ -287,7 +354,10 @@ mod tests {
         let text = "openclaw:\n  follow: false\n  log_dir: /var/log/openclaw\n";
         let c = load_text(text, no_env).expect("valid");
         assert_eq!(c.openclaw.follow, Some(false));
-        assert_eq!(c.openclaw.log_dir, std::path::Path::new("/var/log/openclaw"));
+        assert_eq!(
+            c.openclaw.log_dir,
+            std::path::Path::new("/var/log/openclaw")
+        );
         let env = |k: &str| (k == "TRACE_CLAW_OPENCLAW_FOLLOW").then(|| "auto".to_owned());
         assert_eq!(load_text(text, env).expect("valid").openclaw.follow, None);
         let flags = CollectArgs {
@@ -300,6 +370,49 @@ mod tests {
         let msg = load_text("", env).expect_err("bad value").to_string();
         assert!(msg.contains("TRACE_CLAW_OPENCLAW_FOLLOW"), "{msg}");
         assert!(msg.contains("openclaw.follow"), "{msg}");
+    }
+
+    #[test]
+    fn otel_exporter_variables_follow_the_spec_and_yield_to_trace_claws_own() {
+        let env = |k: &str| {
+            let v = match k {
+                "OTEL_EXPORTER_OTLP_ENDPOINT" => "https://generic:4318",
+                "OTEL_EXPORTER_OTLP_HEADERS" => "api-key=one,x-tenant=a%20b",
+                "OTEL_EXPORTER_OTLP_METRICS_HEADERS" => "api-key=two",
+                "OTEL_EXPORTER_OTLP_COMPRESSION" => "none",
+                "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION" => "GZIP",
+                "OTEL_EXPORTER_OTLP_TIMEOUT" => "2500",
+                "OTEL_EXPORTER_OTLP_CERTIFICATE" => "/etc/ca.pem",
+                _ => return None,
+            };
+            Some(v.to_owned())
+        };
+        let c = load_text("mode: local\n", env).expect("valid");
+        assert_eq!(c.mode, Mode::Online);
+        assert_eq!(c.otel.endpoint, "https://generic:4318");
+        assert_eq!(c.otel.headers["api-key"], "two", "the _METRICS_ form wins");
+        assert_eq!(c.otel.headers["x-tenant"], "a b");
+        assert_eq!(c.otel.compression, super::Compression::Gzip);
+        assert_eq!(c.otel.timeout_seconds, 2.5);
+        assert_eq!(
+            c.otel.tls.ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/ca.pem"))
+        );
+        let ours = |k: &str| match k {
+            "TRACE_CLAW_OTEL_ENDPOINT" => Some("http://ours:4318".to_owned()),
+            other => env(other),
+        };
+        assert_eq!(
+            load_text("", ours).expect("valid").otel.endpoint,
+            "http://ours:4318"
+        );
+        let grpc = |k: &str| (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".to_owned());
+        let msg = load_text("", grpc).expect_err("grpc").to_string();
+        assert!(msg.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{msg}");
+        assert!(msg.contains("http/protobuf"), "{msg}");
+        let header = |k: &str| (k == "OTEL_EXPORTER_OTLP_HEADERS").then(|| "bad key=1".to_owned());
+        let msg = load_text("", header).expect_err("bad header").to_string();
+        assert!(msg.contains("otel.headers"), "{msg}");
     }
 
     #[test]

@@ -20,8 +20,8 @@ use std::path::PathBuf;
 pub use load::{DEFAULT_CONFIG_FILE, MAX_CONFIG_BYTES, MAX_FLOW_DEPTH};
 pub use merge::ENV_OVERRIDES;
 pub use schema::{
-    CollectorConfig, Config, EbpfMode, LocalConfig, Mode, OpenclawConfig, OtelConfig,
-    PrometheusConfig, ReceiverConfig,
+    CollectorConfig, Compression, Config, EbpfMode, LocalConfig, Mode, OpenclawConfig, OtelConfig,
+    OtelTlsConfig, PrometheusConfig, ReceiverConfig, OTLP_HTTP_PROTOBUF,
 };
 
 /// A configuration that cannot be used; exit code 2.

@@ -30,6 +30,9 @@ pub enum EbpfMode {
     Off,
 }
 
+/// The one OTLP transport this build speaks (`otel.protocol`).
+pub const OTLP_HTTP_PROTOBUF: &str = "http/protobuf";
+
 /// The validated configuration every command runs with.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -76,12 +79,44 @@ pub struct CollectorConfig {
     pub proc_root: PathBuf,
 }
 
+/// Compression of OTLP request bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Sent as is.
+    None,
+    /// gzip (`Content-Encoding: gzip`).
+    Gzip,
+}
+
+/// `otel.tls.*`: PEM files for servers with a private CA or that require a client certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtelTlsConfig {
+    /// Certificate authorities to trust besides the built-in and system ones.
+    pub ca_file: Option<PathBuf>,
+    /// The client's certificate chain (mutual TLS).
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key.
+    pub client_key: Option<PathBuf>,
+}
+
 /// `otel.*`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OtelConfig {
-    /// OTLP/HTTP base URL; `/v1/metrics` is appended.
+    /// OTLP/HTTP base URL (`http://` or `https://`); `/v1/metrics` is appended.
     pub endpoint: String,
+    /// The full URL metrics go to, used as is (instead of `endpoint` + `/v1/metrics`).
+    pub metrics_endpoint: Option<String>,
+    /// The OTLP transport: `http/protobuf` (the one this build speaks).
+    pub protocol: String,
+    /// Headers sent with every request, e.g. an API key.
+    pub headers: BTreeMap<String, String>,
+    /// Request body compression: `none` or `gzip`.
+    pub compression: Compression,
+    /// TLS settings for `https://` endpoints.
+    pub tls: OtelTlsConfig,
     /// `service.name` resource attribute.
     pub service_name: String,
     /// Per-request timeout in seconds.
@@ -187,6 +222,11 @@ impl Default for OtelConfig {
     fn default() -> Self {
         Self {
             endpoint: "http://localhost:4318".to_owned(),
+            metrics_endpoint: None,
+            protocol: OTLP_HTTP_PROTOBUF.to_owned(),
+            headers: BTreeMap::new(),
+            compression: Compression::None,
+            tls: OtelTlsConfig::default(),
             service_name: "trace-claw-resources".to_owned(),
             timeout_seconds: 5.0,
             queue_batches: 64,

@@ -2,7 +2,7 @@
 //! from.
 
 use super::merge::Origins;
-use super::schema::{Config, Mode};
+use super::schema::{Config, Mode, OTLP_HTTP_PROTOBUF};
 use super::ConfigError;
 
 impl Config {
@@ -37,6 +37,44 @@ impl Config {
                     format!("must be an http:// or https:// URL, got '{url}'"),
                 ));
             }
+        }
+        if let Some(url) = &self.otel.metrics_endpoint {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(fail(
+                    "otel.metrics_endpoint",
+                    format!("must be an http:// or https:// URL, got '{url}'"),
+                ));
+            }
+        }
+        if self.otel.protocol != OTLP_HTTP_PROTOBUF {
+            return Err(fail(
+                "otel.protocol",
+                format!(
+                    "this build speaks OTLP over {OTLP_HTTP_PROTOBUF} (port 4318), not '{}'",
+                    self.otel.protocol
+                ),
+            ));
+        }
+        for (name, value) in &self.otel.headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(fail(
+                    "otel.headers",
+                    format!("'{name}' is not a valid header name"),
+                ));
+            }
+            if http::HeaderValue::from_str(value).is_err() {
+                return Err(fail(
+                    "otel.headers",
+                    format!("the value of '{name}' is not a valid header value"),
+                ));
+            }
+        }
+        if self.otel.tls.client_cert.is_some() != self.otel.tls.client_key.is_some() {
+            return Err(fail(
+                "otel.tls.client_cert",
+                "a client certificate needs both otel.tls.client_cert and otel.tls.client_key"
+                    .to_owned(),
+            ));
         }
         if let Some(url) = &self.receiver.forward_to {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -1,10 +1,13 @@
-//! Online mode: every tick's samples pushed as OTLP/HTTP protobuf to `<otel.endpoint>/v1/metrics`.
+//! Online mode: every tick's samples pushed as OTLP/HTTP protobuf to `<otel.endpoint>/v1/metrics`
+//! (or `otel.metrics_endpoint`), over http or https, with the configured headers, optionally
+//! gzip-compressed.
 //!
 //! The collect loop only appends to a bounded queue; a background thread turns the queued ticks
-//! into requests (`otlp_request`) and sends them. When the endpoint is slow or down the batch at
-//! the head is retried with backoff, the oldest batch is dropped once the queue is full, and each
-//! dropped batch is counted in `trace_claw.export.failed_batches`. Each distinct error is logged
-//! once (HTTP status or connect error), and so is the recovery.
+//! into requests (`otlp_request`) and sends them. When the endpoint is down, slow, or answers
+//! 429/502/503/504, the batch at the head is retried after an exponential backoff with jitter
+//! (or the server's `Retry-After`); any other answer is final and its batches are dropped. The
+//! oldest batch is dropped once the queue is full. Every dropped batch is counted in
+//! `trace_claw.export.failed_batches`. Each distinct error is logged once, and so is the recovery.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use tokio::sync::Notify;
@@ -23,9 +26,9 @@ use trace_claw_common::time::Timestamp;
 
 use super::otlp_request::{resource, to_request};
 use super::{ExportError, Exporter};
-use crate::config::OtelConfig;
+use crate::config::{Compression, OtelConfig};
 use crate::error::error_chain;
-use crate::http_client::{check_url, HttpPoster};
+use crate::http_client::{HttpPoster, PostError, PostOptions, TlsFiles};
 use crate::runtime::block_on;
 
 /// First retry delay after a failed request.
@@ -34,6 +37,14 @@ const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Queued ticks merged into one request when catching up.
 const MAX_BATCHES_PER_REQUEST: usize = 16;
+
+/// Where metrics go: `otel.metrics_endpoint` as is, else `<otel.endpoint>/v1/metrics`.
+pub fn metrics_url_of(config: &OtelConfig) -> String {
+    match &config.metrics_endpoint {
+        Some(url) => url.clone(),
+        None => metrics_url(&config.endpoint),
+    }
+}
 
 /// `<endpoint>/v1/metrics`, unless the endpoint already names that path.
 pub fn metrics_url(endpoint: &str) -> String {
@@ -83,11 +94,32 @@ pub struct OtlpExporter {
 impl OtlpExporter {
     /// Starts the sender thread for `config.endpoint`.
     pub fn new(config: &OtelConfig) -> Result<Self, ExportError> {
-        let url = metrics_url(&config.endpoint);
-        check_url(&url).map_err(|e| ExportError::Otlp {
+        let url = metrics_url_of(config);
+        let fail = |e| ExportError::Otlp {
             url: url.clone(),
             source: Box::new(e),
-        })?;
+        };
+        let headers = config
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                Ok((
+                    HeaderName::from_bytes(k.as_bytes()).map_err(|e| bad_header(k, &e))?,
+                    HeaderValue::from_str(v).map_err(|e| bad_header(k, &e))?,
+                ))
+            })
+            .collect::<Result<Vec<_>, PostError>>()
+            .map_err(fail)?;
+        let options = PostOptions {
+            timeout: Duration::from_secs_f64(config.timeout_seconds),
+            headers,
+            tls: TlsFiles {
+                ca_file: config.tls.ca_file.clone(),
+                client_cert: config.tls.client_cert.clone(),
+                client_key: config.tls.client_key.clone(),
+            },
+        };
+        let poster = HttpPoster::for_url(&url, &options).map_err(fail)?;
         let queue = Arc::new(Queue {
             state: Mutex::new(QueueState::default()),
             wake: Notify::new(),
@@ -98,7 +130,8 @@ impl OtlpExporter {
         let sender = Sender {
             url: url.clone(),
             queue: Arc::clone(&queue),
-            poster: HttpPoster::with_timeout(Duration::from_secs_f64(config.timeout_seconds)),
+            poster,
+            gzip: config.compression == Compression::Gzip,
             resource: resource(&config.service_name, &config.resource_attributes),
             start_time: Timestamp::now().unix_nanos().max(0).unsigned_abs(),
         };
@@ -183,8 +216,34 @@ struct Sender {
     url: String,
     queue: Arc<Queue>,
     poster: HttpPoster,
+    gzip: bool,
     resource: Resource,
     start_time: u64,
+}
+
+/// A header of `otel.headers` that HTTP cannot carry.
+fn bad_header(name: &str, e: &dyn std::fmt::Display) -> PostError {
+    PostError::BadUrl {
+        url: format!("otel.headers.{name}"),
+        reason: e.to_string(),
+    }
+}
+
+/// `body` gzip-compressed.
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = std::io::Write::write_all(&mut encoder, body);
+    encoder.finish().unwrap_or_default()
+}
+
+/// `backoff` with jitter: a uniformly random delay between half and all of it, so that agents
+/// that failed together do not retry together.
+fn jittered(backoff: Duration) -> Duration {
+    backoff.mul_f64(0.5 + fastrand::f64() / 2.0)
 }
 
 impl Sender {
@@ -214,10 +273,14 @@ impl Sender {
                 continue;
             }
             let samples: Vec<&MetricSample> = batches.iter().flatten().collect();
-            let body = to_request(&samples, &self.resource, self.start_time).encode_to_vec();
+            let mut body = to_request(&samples, &self.resource, self.start_time).encode_to_vec();
+            if self.gzip {
+                body = gzip(&body);
+            }
+            let encoding = self.gzip.then_some("gzip");
             match self
                 .poster
-                .post(&self.url, Some(content_type.clone()), None, body.into())
+                .post(&self.url, Some(content_type.clone()), encoding, body.into())
                 .await
             {
                 Ok(()) => {
@@ -234,20 +297,33 @@ impl Sender {
                 Err(e) => {
                     failures += 1;
                     let message = error_chain(&e);
+                    let retry = e.is_retryable();
                     if last_error.as_deref() != Some(message.as_str()) {
                         log::error!(
-                            "otlp export to {}: {message} (retrying; collection goes on)",
-                            self.url
+                            "otlp export to {}: {message} ({}; collection goes on)",
+                            self.url,
+                            if retry {
+                                "retrying"
+                            } else {
+                                "not retryable: its batches are dropped"
+                            }
                         );
                         last_error = Some(message.clone());
+                    }
+                    if !retry {
+                        self.queue
+                            .failed
+                            .fetch_add(batches.len() as u64, Ordering::Relaxed);
+                        continue;
                     }
                     if closing {
                         self.give_up(batches.len(), &message);
                         break;
                     }
                     self.requeue(batches);
+                    let wait = e.retry_after().unwrap_or_else(|| jittered(backoff));
                     tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(wait) => {}
                         () = self.queue.closing.notified() => {}
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -293,7 +369,27 @@ mod tests {
             metrics_url("http://h:8428/opentelemetry/v1/metrics"),
             "http://h:8428/opentelemetry/v1/metrics"
         );
-        assert!(check_url("https://h").is_err());
-        assert!(check_url("h:1").is_err());
+        assert!(crate::http_client::check_url("h:1").is_err());
+    }
+
+    #[test]
+    fn jitter_stays_between_half_and_all_of_the_backoff() {
+        let backoff = Duration::from_secs(4);
+        for _ in 0..1000 {
+            let d = jittered(backoff);
+            assert!(d >= backoff / 2 && d <= backoff, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        let body = b"0123456789".repeat(100);
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&gzip(&body)[..]),
+            &mut out,
+        )
+        .expect("gunzip");
+        assert_eq!(out, body);
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::config::ReceiverConfig;
 use crate::daily_jsonl::{DailyJsonl, OTLP_PREFIX};
 use crate::export::ExportError;
-use crate::http_client::HttpPoster;
+use crate::http_client::{HttpPoster, PostOptions};
 use crate::http_server::{ServerOptions, ServerThread};
 use server::Shared;
 
@@ -41,6 +41,15 @@ pub enum ReceiveError {
     /// The receiver thread could not start.
     #[error("cannot start the receiver thread")]
     Thread(#[source] std::io::Error),
+    /// `receiver.forward_to` cannot be used.
+    #[error("receiver.forward_to '{url}'")]
+    Forward {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: crate::http_client::PostError,
+    },
 }
 
 /// A running receiver; [`Receiver::shutdown`] (or drop) stops it and flushes the capture.
@@ -63,6 +72,18 @@ impl Receiver {
         };
         let listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
 
+        let forward = match &config.forward_to {
+            Some(url) => Some((
+                url.clone(),
+                HttpPoster::for_url(url, &PostOptions::default()).map_err(|source| {
+                    ReceiveError::Forward {
+                        url: url.clone(),
+                        source,
+                    }
+                })?,
+            )),
+            None => None,
+        };
         let rejected = Arc::new(AtomicU64::new(0));
         let accepted = Arc::new(AtomicU64::new(0));
         let shared = Arc::new(Shared {
@@ -72,10 +93,7 @@ impl Receiver {
             rejected: Arc::clone(&rejected),
             rejected_statuses: Mutex::default(),
             accepted: Arc::clone(&accepted),
-            forward: config
-                .forward_to
-                .as_ref()
-                .map(|url| (url.clone(), HttpPoster::new())),
+            forward,
             write_error: Mutex::new(None),
             forward_error: Arc::new(Mutex::new(None)),
         });

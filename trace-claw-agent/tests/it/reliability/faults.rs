@@ -191,9 +191,9 @@ exit $status
 }
 
 #[test]
-fn otlp_endpoint_answering_500_is_logged_once_and_every_lost_batch_is_counted() {
+fn otlp_endpoint_answering_503_is_retried_logged_once_and_every_lost_batch_is_counted() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let endpoint = FakeCollector::start(500);
+    let endpoint = FakeCollector::start(503);
     let config = dir.path().join("c.yaml");
     std::fs::write(&config, "otel:\n  queue_batches: 4\n").expect("config");
     let out = dir.path().join("out");
@@ -228,8 +228,8 @@ fn otlp_endpoint_answering_500_is_logged_once_and_every_lost_batch_is_counted() 
     );
     let retrying: Vec<&str> = log.lines().filter(|l| l.contains("(retrying")).collect();
     assert!(
-        retrying.len() == 1 && retrying[0].contains("HTTP 500"),
-        "the 500 is logged once, naming the status:\n{log}"
+        retrying.len() == 1 && retrying[0].contains("HTTP 503"),
+        "the 503 is logged once, naming the status:\n{log}"
     );
     assert!(endpoint.requests() >= 1, "the endpoint was tried");
     // Every batch is either counted while running (the self-metric) or reported at shutdown.
@@ -252,6 +252,55 @@ fn otlp_endpoint_answering_500_is_logged_once_and_every_lost_batch_is_counted() 
         (59..=60).contains(&(counted + lost_at_shutdown)),
         "{counted} counted + {lost_at_shutdown} lost at shutdown vs 60 batches"
     );
+}
+
+#[test]
+fn otlp_endpoint_answering_400_is_not_retried_and_every_batch_is_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let endpoint = FakeCollector::start(400);
+    let out = dir.path().join("out");
+    let o = agent()
+        .args([
+            "collect",
+            "--ebpf",
+            "off",
+            "--interval",
+            "0.05",
+            "--count",
+            "40",
+            "--process",
+            "tc-nothing-matches",
+            "--otlp-endpoint",
+            &endpoint.url,
+        ])
+        .arg("--output-dir")
+        .arg(&out)
+        .output()
+        .expect("agent runs");
+    let log = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{}", text(&o));
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("HTTP 400")).collect();
+    assert!(
+        errors.len() == 1 && errors[0].contains("not retryable"),
+        "the 400 is logged once, as final:\n{log}"
+    );
+    assert!(!log.contains("(retrying"), "{log}");
+    // Each batch was tried once and counted: as many requests as batches dropped, and none
+    // left for shutdown.
+    let counted = read_jsonl(&out, "resources-")
+        .iter()
+        .filter(|s| s["name"] == "trace_claw.export.failed_batches")
+        .filter_map(|s| s["value"].as_f64())
+        .fold(0.0, f64::max) as u64;
+    assert!(
+        counted >= 30,
+        "drops counted while running: {counted}\n{log}"
+    );
+    assert!(
+        endpoint.requests() >= counted,
+        "each dropped batch was sent once"
+    );
+    assert!(!log.contains("not delivered at shutdown"), "{log}");
 }
 
 #[test]

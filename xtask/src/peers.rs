@@ -3,7 +3,8 @@
 //!
 //! - VictoriaMetrics single node (an OTLP/HTTP metrics backend): the Debian trixie package,
 //!   unpacked into `.tools/vm` (the binary runs on bookworm's libraries).
-//! - The official OpenTelemetry Python SDK and its OTLP/HTTP exporter, in `.tools/venv`.
+//! - The official OpenTelemetry Python SDK and its OTLP/HTTP exporter, in `.tools/venv`, with
+//!   the OTLP/gRPC exporter for its protos and grpcio (`tests/peers/otlp_grpc_server.py`).
 
 use crate::tools::{self, DebPackage};
 
@@ -11,6 +12,7 @@ use crate::tools::{self, DebPackage};
 const PYTHON_PACKAGES: &[&str] = &[
     "opentelemetry-sdk==1.45.2",
     "opentelemetry-exporter-otlp-proto-http==1.45.2",
+    "opentelemetry-exporter-otlp-proto-grpc==1.45.2",
 ];
 
 /// VictoriaMetrics, unpacked into `.tools/vm` (where the tests look for it).

@@ -406,10 +406,12 @@ mod tests {
             load_text("", ours).expect("valid").otel.endpoint,
             "http://ours:4318"
         );
-        let grpc = |k: &str| (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".to_owned());
-        let msg = load_text("", grpc).expect_err("grpc").to_string();
+        let json = |k: &str| (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "http/json".to_owned());
+        let msg = load_text("", json).expect_err("http/json").to_string();
         assert!(msg.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{msg}");
         assert!(msg.contains("http/protobuf"), "{msg}");
+        let grpc = |k: &str| (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".to_owned());
+        assert_eq!(load_text("", grpc).expect("valid").otel.protocol, "grpc");
         let header = |k: &str| (k == "OTEL_EXPORTER_OTLP_HEADERS").then(|| "bad key=1".to_owned());
         let msg = load_text("", header).expect_err("bad header").to_string();
         assert!(msg.contains("otel.headers"), "{msg}");

@@ -30,8 +30,10 @@ pub enum EbpfMode {
     Off,
 }
 
-/// The one OTLP transport this build speaks (`otel.protocol`).
+/// `otel.protocol`: OTLP over HTTP with protobuf bodies (port 4318), the default.
 pub const OTLP_HTTP_PROTOBUF: &str = "http/protobuf";
+/// `otel.protocol`: OTLP over gRPC (port 4317).
+pub const OTLP_GRPC: &str = "grpc";
 
 /// The validated configuration every command runs with.
 #[derive(Debug, Clone, Deserialize)]
@@ -109,7 +111,7 @@ pub struct OtelConfig {
     pub endpoint: String,
     /// The full URL metrics go to, used as is (instead of `endpoint` + `/v1/metrics`).
     pub metrics_endpoint: Option<String>,
-    /// The OTLP transport: `http/protobuf` (the one this build speaks).
+    /// The OTLP transport: `http/protobuf` or `grpc`.
     pub protocol: String,
     /// Headers sent with every request, e.g. an API key.
     pub headers: BTreeMap<String, String>,

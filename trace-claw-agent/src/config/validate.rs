@@ -2,7 +2,7 @@
 //! from.
 
 use super::merge::Origins;
-use super::schema::{Config, Mode, OTLP_HTTP_PROTOBUF};
+use super::schema::{Config, Mode, OTLP_GRPC, OTLP_HTTP_PROTOBUF};
 use super::ConfigError;
 
 impl Config {
@@ -46,11 +46,11 @@ impl Config {
                 ));
             }
         }
-        if self.otel.protocol != OTLP_HTTP_PROTOBUF {
+        if self.otel.protocol != OTLP_HTTP_PROTOBUF && self.otel.protocol != OTLP_GRPC {
             return Err(fail(
                 "otel.protocol",
                 format!(
-                    "this build speaks OTLP over {OTLP_HTTP_PROTOBUF} (port 4318), not '{}'",
+                    "expected {OTLP_HTTP_PROTOBUF} (port 4318) or {OTLP_GRPC} (port 4317), got '{}'",
                     self.otel.protocol
                 ),
             ));

@@ -6,6 +6,7 @@
 pub mod jsonl;
 pub mod otlp;
 mod otlp_request;
+pub mod otlp_transport;
 pub mod prometheus;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,6 +1,6 @@
-//! Online mode: every tick's samples pushed as OTLP/HTTP protobuf to `<otel.endpoint>/v1/metrics`
-//! (or `otel.metrics_endpoint`), over http or https, with the configured headers, optionally
-//! gzip-compressed.
+//! Online mode: every tick's samples pushed as OTLP to `otel.endpoint`, over HTTP/protobuf
+//! (`/v1/metrics`) or gRPC, plain or TLS, with the configured headers, optionally gzip-compressed
+//! (`otlp_transport`).
 //!
 //! The collect loop only appends to a bounded queue; a background thread turns the queued ticks
 //! into requests (`otlp_request`) and sends them. When the endpoint is down, slow, or answers
@@ -15,9 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use prost::Message;
 use tokio::sync::Notify;
 use trace_claw_common::event::ProcessEvent;
 use trace_claw_common::names::{self, MetricDef};
@@ -25,11 +23,10 @@ use trace_claw_common::sample::MetricSample;
 use trace_claw_common::time::Timestamp;
 
 use super::otlp_request::{resource, to_request};
+use super::otlp_transport::{metrics_url_of, Transport};
 use super::{ExportError, Exporter};
-use crate::config::{Compression, OtelConfig};
+use crate::config::OtelConfig;
 use crate::error::error_chain;
-use crate::http_client::{HttpPoster, PostError, PostOptions, TlsFiles};
-use crate::runtime::block_on;
 
 /// First retry delay after a failed request.
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
@@ -37,24 +34,6 @@ const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Queued ticks merged into one request when catching up.
 const MAX_BATCHES_PER_REQUEST: usize = 16;
-
-/// Where metrics go: `otel.metrics_endpoint` as is, else `<otel.endpoint>/v1/metrics`.
-pub fn metrics_url_of(config: &OtelConfig) -> String {
-    match &config.metrics_endpoint {
-        Some(url) => url.clone(),
-        None => metrics_url(&config.endpoint),
-    }
-}
-
-/// `<endpoint>/v1/metrics`, unless the endpoint already names that path.
-pub fn metrics_url(endpoint: &str) -> String {
-    let base = endpoint.trim_end_matches('/');
-    if base.ends_with("/v1/metrics") {
-        base.to_owned()
-    } else {
-        format!("{base}/v1/metrics")
-    }
-}
 
 /// Ticks waiting to be sent, shared by the collect loop and the sender thread.
 struct Queue {
@@ -84,7 +63,7 @@ impl Queue {
     }
 }
 
-/// The OTLP/HTTP metrics sink.
+/// The OTLP metrics sink (HTTP/protobuf or gRPC).
 pub struct OtlpExporter {
     url: String,
     queue: Arc<Queue>,
@@ -94,32 +73,23 @@ pub struct OtlpExporter {
 impl OtlpExporter {
     /// Starts the sender thread for `config.endpoint`.
     pub fn new(config: &OtelConfig) -> Result<Self, ExportError> {
-        let url = metrics_url_of(config);
-        let fail = |e| ExportError::Otlp {
-            url: url.clone(),
+        let fail = |url: String, e| ExportError::Otlp {
+            url,
             source: Box::new(e),
         };
-        let headers = config
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                Ok((
-                    HeaderName::from_bytes(k.as_bytes()).map_err(|e| bad_header(k, &e))?,
-                    HeaderValue::from_str(v).map_err(|e| bad_header(k, &e))?,
-                ))
-            })
-            .collect::<Result<Vec<_>, PostError>>()
-            .map_err(fail)?;
-        let options = PostOptions {
-            timeout: Duration::from_secs_f64(config.timeout_seconds),
-            headers,
-            tls: TlsFiles {
-                ca_file: config.tls.ca_file.clone(),
-                client_cert: config.tls.client_cert.clone(),
-                client_key: config.tls.client_key.clone(),
-            },
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| ExportError::Thread {
+                what: "otlp-export",
+                source,
+            })?;
+        let transport = {
+            // The gRPC channel's worker is spawned on this runtime.
+            let _entered = runtime.enter();
+            Transport::new(config).map_err(|e| fail(metrics_url_of(config), e))?
         };
-        let poster = HttpPoster::for_url(&url, &options).map_err(fail)?;
+        let url = transport.url().to_owned();
         let queue = Arc::new(Queue {
             state: Mutex::new(QueueState::default()),
             wake: Notify::new(),
@@ -128,16 +98,14 @@ impl OtlpExporter {
             failed: AtomicU64::new(0),
         });
         let sender = Sender {
-            url: url.clone(),
             queue: Arc::clone(&queue),
-            poster,
-            gzip: config.compression == Compression::Gzip,
+            transport,
             resource: resource(&config.service_name, &config.resource_attributes),
             start_time: Timestamp::now().unix_nanos().max(0).unsigned_abs(),
         };
         let worker = std::thread::Builder::new()
             .name("otlp-export".to_owned())
-            .spawn(move || sender.run())
+            .spawn(move || runtime.block_on(sender.send_loop()))
             .map_err(|source| ExportError::Thread {
                 what: "otlp-export",
                 source,
@@ -213,31 +181,10 @@ impl Drop for OtlpExporter {
 
 /// The sender thread's state.
 struct Sender {
-    url: String,
     queue: Arc<Queue>,
-    poster: HttpPoster,
-    gzip: bool,
+    transport: Transport,
     resource: Resource,
     start_time: u64,
-}
-
-/// A header of `otel.headers` that HTTP cannot carry.
-fn bad_header(name: &str, e: &dyn std::fmt::Display) -> PostError {
-    PostError::BadUrl {
-        url: format!("otel.headers.{name}"),
-        reason: e.to_string(),
-    }
-}
-
-/// `body` gzip-compressed.
-fn gzip(body: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4),
-        flate2::Compression::fast(),
-    );
-    // Writing into a Vec cannot fail.
-    let _ = std::io::Write::write_all(&mut encoder, body);
-    encoder.finish().unwrap_or_default()
 }
 
 /// `backoff` with jitter: a uniformly random delay between half and all of it, so that agents
@@ -247,14 +194,7 @@ fn jittered(backoff: Duration) -> Duration {
 }
 
 impl Sender {
-    fn run(self) {
-        if let Err(e) = block_on(self.send_loop()) {
-            log::error!("otlp export: cannot start its runtime: {e}; nothing will be sent");
-        }
-    }
-
-    async fn send_loop(self) {
-        let content_type = HeaderValue::from_static("application/x-protobuf");
+    async fn send_loop(mut self) {
         let mut last_error: Option<String> = None;
         let mut failures = 0u64;
         let mut backoff = MIN_BACKOFF;
@@ -273,22 +213,14 @@ impl Sender {
                 continue;
             }
             let samples: Vec<&MetricSample> = batches.iter().flatten().collect();
-            let mut body = to_request(&samples, &self.resource, self.start_time).encode_to_vec();
-            if self.gzip {
-                body = gzip(&body);
-            }
-            let encoding = self.gzip.then_some("gzip");
-            match self
-                .poster
-                .post(&self.url, Some(content_type.clone()), encoding, body.into())
-                .await
-            {
+            let request = to_request(&samples, &self.resource, self.start_time);
+            match self.transport.send(request).await {
                 Ok(()) => {
                     backoff = MIN_BACKOFF;
                     if last_error.take().is_some() {
                         log::info!(
                             "otlp export to {} recovered after {failures} failed attempts",
-                            self.url
+                            self.transport.url()
                         );
                         failures = 0;
                     }
@@ -301,7 +233,7 @@ impl Sender {
                     if last_error.as_deref() != Some(message.as_str()) {
                         log::error!(
                             "otlp export to {}: {message} ({}; collection goes on)",
-                            self.url,
+                            self.transport.url(),
                             if retry {
                                 "retrying"
                             } else {
@@ -352,7 +284,7 @@ impl Sender {
         self.queue.failed.fetch_add(lost as u64, Ordering::Relaxed);
         log::error!(
             "otlp export to {}: {lost} batches not delivered at shutdown: {message}",
-            self.url
+            self.transport.url()
         );
     }
 }
@@ -362,34 +294,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn endpoint_gets_the_metrics_path_once() {
-        assert_eq!(metrics_url("http://h:4318"), "http://h:4318/v1/metrics");
-        assert_eq!(metrics_url("http://h:4318/"), "http://h:4318/v1/metrics");
-        assert_eq!(
-            metrics_url("http://h:8428/opentelemetry/v1/metrics"),
-            "http://h:8428/opentelemetry/v1/metrics"
-        );
-        assert!(crate::http_client::check_url("h:1").is_err());
-    }
-
-    #[test]
     fn jitter_stays_between_half_and_all_of_the_backoff() {
         let backoff = Duration::from_secs(4);
         for _ in 0..1000 {
             let d = jittered(backoff);
             assert!(d >= backoff / 2 && d <= backoff, "{d:?}");
         }
-    }
-
-    #[test]
-    fn gzip_round_trips() {
-        let body = b"0123456789".repeat(100);
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(
-            &mut flate2::read::GzDecoder::new(&gzip(&body)[..]),
-            &mut out,
-        )
-        .expect("gunzip");
-        assert_eq!(out, body);
     }
 }

@@ -233,7 +233,7 @@ fn retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
 }
 
 /// Whether a failed request failed on a certificate in the TLS handshake.
-fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
+pub fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
     #[cfg(target_os = "linux")]
     {
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);

@@ -11,6 +11,7 @@ mod openclaw_feed;
 mod openclaw_replay;
 mod openclaw_sqlite;
 mod otlp_export;
+mod otlp_grpc;
 mod otlp_tls;
 mod peers;
 mod polling_cost;

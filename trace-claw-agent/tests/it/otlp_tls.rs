@@ -41,8 +41,20 @@ struct TlsServer {
     _runtime: tokio::runtime::Runtime,
 }
 
-/// A CA, and a server certificate it signed for 127.0.0.1: (CA PEM, server chain, key).
-fn certificates() -> (String, rustls::pki_types::CertificateDer<'static>, String) {
+/// A CA made for one test, and a server certificate it signed for 127.0.0.1 and localhost.
+pub struct TestCerts {
+    /// The CA's certificate, PEM.
+    pub ca_pem: String,
+    /// The server's certificate.
+    pub leaf: rustls::pki_types::CertificateDer<'static>,
+    /// The server's certificate, PEM.
+    pub leaf_pem: String,
+    /// The server's private key, PEM.
+    pub key_pem: String,
+}
+
+/// A fresh [`TestCerts`].
+pub fn certificates() -> TestCerts {
     let ca_key = rcgen::KeyPair::generate().expect("CA key");
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -55,7 +67,12 @@ fn certificates() -> (String, rustls::pki_types::CertificateDer<'static>, String
         .expect("server params")
         .signed_by(&key, &issuer)
         .expect("server cert");
-    (ca_cert.pem(), leaf.der().clone(), key.serialize_pem())
+    TestCerts {
+        ca_pem: ca_cert.pem(),
+        leaf: leaf.der().clone(),
+        leaf_pem: leaf.pem(),
+        key_pem: key.serialize_pem(),
+    }
 }
 
 fn points(body: &[u8]) -> Vec<(String, u64)> {
@@ -199,13 +216,30 @@ fn collect_to(url: &str, ca: Option<&Path>, out: &Path) -> std::process::Output 
     run(&mut c)
 }
 
+/// (name, time) of every sample of the agent's own JSONL.
+pub fn written_points(dir: &Path) -> BTreeSet<(String, u64)> {
+    read_jsonl(dir, "resources-")
+        .iter()
+        .map(|s| {
+            let t = trace_claw_common::time::Timestamp::parse_rfc3339(
+                s["timestamp"].as_str().expect("timestamp"),
+            )
+            .expect("rfc3339");
+            (
+                s["name"].as_str().expect("name").to_owned(),
+                t.unix_nanos() as u64,
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn https_with_a_private_ca_header_gzip_and_retry_after_delivers_every_sample() {
-    let (ca_pem, chain, key) = certificates();
+    let certs = certificates();
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, ca_pem).expect("write CA");
-    let server = TlsServer::start(chain, &key);
+    std::fs::write(&ca, &certs.ca_pem).expect("write CA");
+    let server = TlsServer::start(certs.leaf, &certs.key_pem);
     let out = dir.path().join("trace");
     let o = collect_to(&format!("https://{}", server.addr), Some(&ca), &out);
     assert!(o.status.success(), "{}", crate::util::text(&o));
@@ -243,8 +277,8 @@ fn https_with_a_private_ca_header_gzip_and_retry_after_delivers_every_sample() {
 
 #[test]
 fn an_untrusted_certificate_is_one_clear_error_and_counted_drops() {
-    let (_ca_pem, chain, key) = certificates();
-    let server = TlsServer::start(chain, &key);
+    let certs = certificates();
+    let server = TlsServer::start(certs.leaf, &certs.key_pem);
     let dir = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
     let o = collect_to(&format!("https://{}", server.addr), None, dir.path());

@@ -57,6 +57,28 @@ pub fn otel_python() -> Option<PathBuf> {
     )
 }
 
+/// The venv's Python with grpcio and the OpenTelemetry protos, for
+/// `tests/peers/otlp_grpc_server.py`.
+pub fn otel_grpc_python() -> Option<PathBuf> {
+    let python = require("python venv", repo_root().join(".tools/venv/bin/python"))?;
+    let has_grpc = Command::new(&python)
+        .args([
+            "-c",
+            "import grpc, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc",
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    require(
+        "grpcio and the opentelemetry protos",
+        if has_grpc {
+            python
+        } else {
+            PathBuf::from("/nonexistent/opentelemetry-exporter-otlp-proto-grpc")
+        },
+    )
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -2,6 +2,7 @@
 //!
 //! The two binaries, `trace-claw-agent` and `trace-claw`, are the same CLI ([`app::main`]).
 
+pub mod action_watch;
 pub mod analyze;
 pub mod app;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod openclaw_config;
 pub mod openclaw_feed;
 pub mod receive;
 pub mod runtime;
+pub mod tail;
 pub mod target;
 
 /// Whether this build embeds the eBPF programs.

@@ -163,6 +163,41 @@ pub mod labels {
     pub const RESOURCE_PROCESS_PID: &str = "process.pid";
 }
 
+/// Attributes of the OTLP spans an action is exported as: the OpenTelemetry GenAI semantic
+/// conventions where they have a name, `trace_claw.*` for the rest.
+pub mod span {
+    /// GenAI: the operation (`chat` for an LLM call, `execute_tool` for a tool call).
+    pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
+    /// GenAI: the model asked for.
+    pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai.request.model";
+    /// GenAI: the model provider.
+    pub const GEN_AI_PROVIDER_NAME: &str = "gen_ai.provider.name";
+    /// GenAI: prompt tokens, cache reads and writes included (OpenClaw's `input` excludes them).
+    pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+    /// GenAI: completion tokens.
+    pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+    /// GenAI: the tool called.
+    pub const GEN_AI_TOOL_NAME: &str = "gen_ai.tool.name";
+    /// GenAI: the conversation (OpenClaw's session id).
+    pub const GEN_AI_CONVERSATION_ID: &str = "gen_ai.conversation.id";
+    /// The error's description, on a failed action.
+    pub const ERROR_TYPE: &str = "error.type";
+    /// The process that ran the action.
+    pub const PROCESS_PID: &str = "process.pid";
+    /// `gen_ai.operation.name` of an LLM call.
+    pub const OPERATION_CHAT: &str = "chat";
+    /// `gen_ai.operation.name` of a tool call.
+    pub const OPERATION_EXECUTE_TOOL: &str = "execute_tool";
+    /// Prompt tokens served from the provider's cache.
+    pub const TOKENS_CACHE_READ: &str = "trace_claw.tokens.cache_read";
+    /// Prompt tokens written to the provider's cache.
+    pub const TOKENS_CACHE_WRITE: &str = "trace_claw.tokens.cache_write";
+    /// The action's price in US dollars.
+    pub const COST_USD: &str = "trace_claw.cost_usd";
+    /// The action's type as trace-claw records it (`llm`, `tool`, ...).
+    pub const EVENT_TYPE: &str = "trace_claw.event_type";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

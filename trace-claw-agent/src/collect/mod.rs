@@ -33,12 +33,13 @@ pub use polling::ProcessCollector;
 pub use process::{ProcStat, ProcessTable};
 pub use system::{SystemCollector, SystemFamilies};
 
+use crate::action_watch::ActionWatch;
 use crate::config::Config;
 use crate::export::{ExportError, Sinks};
 use crate::openclaw_feed::LiveFeed;
 
-/// How often the OpenClaw feed reads the file log: calls reach the trace directory this soon
-/// after they end.
+/// How often the OpenClaw feed reads the file log (calls reach the trace directory this soon
+/// after they end) and the events files are read for the sinks that export actions.
 const FEED_POLL: Duration = Duration::from_millis(250);
 
 /// Collects one tick's samples, stamping each with the tick's time and its unit.
@@ -213,6 +214,9 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
     );
 
     let mut feed = LiveFeed::from_config(config).map_err(CollectError::Feed)?;
+    let mut actions = sinks
+        .want_actions()
+        .then(|| ActionWatch::new(&config.output_dir));
 
     let start = tokio::time::Instant::now();
     let mut ticker = tokio::time::interval_at(start + config.interval(), config.interval());
@@ -227,9 +231,12 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = feed_ticker.tick(), if feed.is_some() => {
+            _ = feed_ticker.tick(), if feed.is_some() || actions.is_some() => {
                 if let Some(f) = feed.as_mut() {
                     f.poll();
+                }
+                if let Some(a) = actions.as_mut() {
+                    sinks.export_actions(&a.poll());
                 }
                 continue;
             }
@@ -266,6 +273,9 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
     if let Some(mut f) = feed {
         f.poll();
         f.report();
+    }
+    if let Some(mut a) = actions {
+        sinks.export_actions(&a.poll());
     }
     if let Some(r) = receiver {
         r.shutdown();

@@ -148,6 +148,7 @@ impl Config {
                 self.otel.metrics_endpoint = Some(value.to_owned());
                 self.mode = Mode::Online;
             }
+            "otel.traces_endpoint" => self.otel.traces_endpoint = Some(value.to_owned()),
             "otel.protocol" => self.otel.protocol = value.trim().to_owned(),
             "otel.headers" => self.otel.headers.extend(parse_key_values(value)?),
             "otel.compression" => {

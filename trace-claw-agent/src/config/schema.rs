@@ -111,6 +111,10 @@ pub struct OtelConfig {
     pub endpoint: String,
     /// The full URL metrics go to, used as is (instead of `endpoint` + `/v1/metrics`).
     pub metrics_endpoint: Option<String>,
+    /// The full URL the spans of actions go to, used as is (instead of `endpoint` + `/v1/traces`).
+    pub traces_endpoint: Option<String>,
+    /// Export each LLM and tool call the agent learns of as a span (online mode).
+    pub export_actions: bool,
     /// The OTLP transport: `http/protobuf` or `grpc`.
     pub protocol: String,
     /// Headers sent with every request, e.g. an API key.
@@ -225,6 +229,8 @@ impl Default for OtelConfig {
         Self {
             endpoint: "http://localhost:4318".to_owned(),
             metrics_endpoint: None,
+            traces_endpoint: None,
+            export_actions: true,
             protocol: OTLP_HTTP_PROTOBUF.to_owned(),
             headers: BTreeMap::new(),
             compression: Compression::None,

@@ -38,12 +38,18 @@ impl Config {
                 ));
             }
         }
-        if let Some(url) = &self.otel.metrics_endpoint {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(fail(
-                    "otel.metrics_endpoint",
-                    format!("must be an http:// or https:// URL, got '{url}'"),
-                ));
+        let own_endpoints = [
+            ("otel.metrics_endpoint", &self.otel.metrics_endpoint),
+            ("otel.traces_endpoint", &self.otel.traces_endpoint),
+        ];
+        for (key, url) in own_endpoints {
+            if let Some(url) = url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(fail(
+                        key,
+                        format!("must be an http:// or https:// URL, got '{url}'"),
+                    ));
+                }
             }
         }
         if self.otel.protocol != OTLP_HTTP_PROTOBUF && self.otel.protocol != OTLP_GRPC {

@@ -6,13 +6,14 @@
 pub mod jsonl;
 pub mod otlp;
 mod otlp_request;
+mod otlp_spans;
 pub mod otlp_transport;
 pub mod prometheus;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use trace_claw_common::event::ProcessEvent;
+use trace_claw_common::event::{ActionEvent, ProcessEvent};
 use trace_claw_common::names::MetricDef;
 use trace_claw_common::sample::MetricSample;
 
@@ -96,6 +97,14 @@ pub trait Exporter: Send {
         samples: &[MetricSample],
         events: &[ProcessEvent],
     ) -> Result<(), ExportError>;
+    /// Whether the sink takes actions ([`Exporter::export_actions`]).
+    fn wants_actions(&self) -> bool {
+        false
+    }
+    /// Hands over actions (LLM and tool calls) that ended; may buffer.
+    fn export_actions(&mut self, _actions: &[ActionEvent]) -> Result<(), ExportError> {
+        Ok(())
+    }
     /// The sink's own counters (e.g. failed batches), sampled once per tick.
     fn self_metrics(&self) -> Vec<(MetricDef, f64)> {
         Vec::new()
@@ -151,6 +160,19 @@ impl Sinks {
             .iter()
             .flat_map(|e| e.self_metrics())
             .collect()
+    }
+
+    /// Whether any sink takes actions.
+    pub fn want_actions(&self) -> bool {
+        self.exporters.iter().any(|e| e.wants_actions())
+    }
+
+    /// Hands actions to every sink that takes them.
+    pub fn export_actions(&mut self, actions: &[ActionEvent]) {
+        for i in 0..self.exporters.len() {
+            let result = self.exporters[i].export_actions(actions);
+            self.note(i, result);
+        }
     }
 
     /// Hands one tick to every sink.

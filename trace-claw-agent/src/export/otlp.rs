@@ -17,13 +17,14 @@ use std::time::Duration;
 
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use tokio::sync::Notify;
-use trace_claw_common::event::ProcessEvent;
+use trace_claw_common::event::{ActionEvent, ProcessEvent};
 use trace_claw_common::names::{self, MetricDef};
 use trace_claw_common::sample::MetricSample;
 use trace_claw_common::time::Timestamp;
 
 use super::otlp_request::{resource, to_request};
-use super::otlp_transport::{metrics_url_of, Transport};
+use super::otlp_spans::to_trace_request;
+use super::otlp_transport::{url_of, Request, Signal, Transport};
 use super::{ExportError, Exporter};
 use crate::config::OtelConfig;
 use crate::error::error_chain;
@@ -47,9 +48,21 @@ struct Queue {
     failed: AtomicU64,
 }
 
+/// What one queued entry holds: one tick's samples, or actions to send as spans.
+enum Batch {
+    Samples(Vec<MetricSample>),
+    Actions(Vec<ActionEvent>),
+}
+
+impl Batch {
+    fn is_samples(&self) -> bool {
+        matches!(self, Self::Samples(_))
+    }
+}
+
 #[derive(Default)]
 struct QueueState {
-    batches: VecDeque<Vec<MetricSample>>,
+    batches: VecDeque<Batch>,
     closing: bool,
     overflow_reported: bool,
 }
@@ -68,6 +81,7 @@ pub struct OtlpExporter {
     url: String,
     queue: Arc<Queue>,
     worker: Option<JoinHandle<()>>,
+    exports_actions: bool,
 }
 
 impl OtlpExporter {
@@ -84,10 +98,17 @@ impl OtlpExporter {
                 what: "otlp-export",
                 source,
             })?;
-        let transport = {
+        let (transport, spans) = {
             // The gRPC channel's worker is spawned on this runtime.
             let _entered = runtime.enter();
-            Transport::new(config).map_err(|e| fail(metrics_url_of(config), e))?
+            let open = |signal| {
+                Transport::new(config, signal).map_err(|e| fail(url_of(config, signal), e))
+            };
+            let spans = config
+                .export_actions
+                .then(|| open(Signal::Traces))
+                .transpose()?;
+            (open(Signal::Metrics)?, spans)
         };
         let url = transport.url().to_owned();
         let queue = Arc::new(Queue {
@@ -97,9 +118,11 @@ impl OtlpExporter {
             capacity: config.queue_batches.max(1),
             failed: AtomicU64::new(0),
         });
+        let exports_actions = spans.is_some();
         let sender = Sender {
             queue: Arc::clone(&queue),
             transport,
+            spans,
             resource: resource(&config.service_name, &config.resource_attributes),
             start_time: Timestamp::now().unix_nanos().max(0).unsigned_abs(),
         };
@@ -114,6 +137,7 @@ impl OtlpExporter {
             url,
             queue,
             worker: Some(worker),
+            exports_actions,
         })
     }
 
@@ -121,21 +145,9 @@ impl OtlpExporter {
     pub fn failed_batches(&self) -> u64 {
         self.queue.failed.load(Ordering::Relaxed)
     }
-}
 
-impl Exporter for OtlpExporter {
-    fn name(&self) -> &'static str {
-        "otlp"
-    }
-
-    fn describe(&self) -> String {
-        self.url.clone()
-    }
-
-    fn export(&mut self, samples: &[MetricSample], _: &[ProcessEvent]) -> Result<(), ExportError> {
-        if samples.is_empty() {
-            return Ok(());
-        }
+    /// Queues `batch`, dropping (and counting) the oldest when the queue is full.
+    fn push(&self, batch: Batch) {
         let mut state = self.queue.lock();
         if state.batches.len() >= self.queue.capacity {
             state.batches.pop_front();
@@ -149,9 +161,36 @@ impl Exporter for OtlpExporter {
                 );
             }
         }
-        state.batches.push_back(samples.to_vec());
+        state.batches.push_back(batch);
         drop(state);
         self.queue.wake.notify_one();
+    }
+}
+
+impl Exporter for OtlpExporter {
+    fn name(&self) -> &'static str {
+        "otlp"
+    }
+
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+
+    fn export(&mut self, samples: &[MetricSample], _: &[ProcessEvent]) -> Result<(), ExportError> {
+        if !samples.is_empty() {
+            self.push(Batch::Samples(samples.to_vec()));
+        }
+        Ok(())
+    }
+
+    fn wants_actions(&self) -> bool {
+        self.exports_actions
+    }
+
+    fn export_actions(&mut self, actions: &[ActionEvent]) -> Result<(), ExportError> {
+        if self.exports_actions && !actions.is_empty() {
+            self.push(Batch::Actions(actions.to_vec()));
+        }
         Ok(())
     }
 
@@ -183,6 +222,8 @@ impl Drop for OtlpExporter {
 struct Sender {
     queue: Arc<Queue>,
     transport: Transport,
+    /// Where the spans of actions go, when they are exported.
+    spans: Option<Transport>,
     resource: Resource,
     start_time: u64,
 }
@@ -201,8 +242,15 @@ impl Sender {
         loop {
             let (batches, closing) = {
                 let mut state = self.queue.lock();
-                let n = state.batches.len().min(MAX_BATCHES_PER_REQUEST);
-                let batches: Vec<Vec<MetricSample>> = state.batches.drain(..n).collect();
+                // Consecutive batches of one kind go in one request.
+                let kind = state.batches.front().map(Batch::is_samples);
+                let n = state
+                    .batches
+                    .iter()
+                    .take(MAX_BATCHES_PER_REQUEST)
+                    .take_while(|b| Some(b.is_samples()) == kind)
+                    .count();
+                let batches: Vec<Batch> = state.batches.drain(..n).collect();
                 (batches, state.closing)
             };
             if batches.is_empty() {
@@ -212,15 +260,14 @@ impl Sender {
                 self.queue.wake.notified().await;
                 continue;
             }
-            let samples: Vec<&MetricSample> = batches.iter().flatten().collect();
-            let request = to_request(&samples, &self.resource, self.start_time);
-            match self.transport.send(request).await {
+            let (transport, request) = self.request(&batches);
+            match transport.send(request).await {
                 Ok(()) => {
                     backoff = MIN_BACKOFF;
                     if last_error.take().is_some() {
                         log::info!(
                             "otlp export to {} recovered after {failures} failed attempts",
-                            self.transport.url()
+                            transport.url()
                         );
                         failures = 0;
                     }
@@ -233,7 +280,7 @@ impl Sender {
                     if last_error.as_deref() != Some(message.as_str()) {
                         log::error!(
                             "otlp export to {}: {message} ({}; collection goes on)",
-                            self.transport.url(),
+                            transport.url(),
                             if retry {
                                 "retrying"
                             } else {
@@ -264,8 +311,36 @@ impl Sender {
         }
     }
 
+    /// The transport and the request for `batches` (all of one kind).
+    fn request(&mut self, batches: &[Batch]) -> (&mut Transport, Request) {
+        if batches.first().is_some_and(Batch::is_samples) {
+            let samples: Vec<&MetricSample> = batches
+                .iter()
+                .flat_map(|b| match b {
+                    Batch::Samples(s) => s.as_slice(),
+                    Batch::Actions(_) => &[],
+                })
+                .collect();
+            let request = to_request(&samples, &self.resource, self.start_time);
+            return (&mut self.transport, Request::Metrics(request));
+        }
+        let actions: Vec<&ActionEvent> = batches
+            .iter()
+            .flat_map(|b| match b {
+                Batch::Actions(a) => a.as_slice(),
+                Batch::Samples(_) => &[],
+            })
+            .collect();
+        let request = Request::Traces(to_trace_request(&actions, &self.resource));
+        // Actions are only queued when spans are exported.
+        match self.spans.as_mut() {
+            Some(spans) => (spans, request),
+            None => (&mut self.transport, request),
+        }
+    }
+
     /// Puts unsent batches back at the head, dropping (and counting) what no longer fits.
-    fn requeue(&self, batches: Vec<Vec<MetricSample>>) {
+    fn requeue(&self, batches: Vec<Batch>) {
         let mut state = self.queue.lock();
         for batch in batches.into_iter().rev() {
             if state.batches.len() >= self.queue.capacity {

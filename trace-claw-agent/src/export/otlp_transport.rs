@@ -1,12 +1,15 @@
-//! How an OTLP metrics request travels: HTTP/protobuf (`POST <url>`, port 4318) or gRPC
-//! (`MetricsService/Export`, port 4317), both over plain TCP or TLS, with the configured headers
-//! (gRPC metadata) and gzip. Failures say whether the OTLP specification allows a retry.
+//! How an OTLP request (metrics, or the spans of actions) travels: HTTP/protobuf
+//! (`POST <url>`, port 4318) or gRPC (`MetricsService/Export`, `TraceService/Export`, port 4317),
+//! both over plain TCP or TLS, with the configured headers (gRPC metadata) and gzip. Failures say
+//! whether the OTLP specification allows a retry.
 
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use tonic::transport::Channel;
 
@@ -60,11 +63,28 @@ impl SendError {
     }
 }
 
+/// What a transport carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Metric samples (`/v1/metrics`).
+    Metrics,
+    /// The spans of actions (`/v1/traces`).
+    Traces,
+}
+
+/// One request of either signal.
+pub enum Request {
+    /// Metric samples.
+    Metrics(ExportMetricsServiceRequest),
+    /// Spans.
+    Traces(ExportTraceServiceRequest),
+}
+
 /// Where and how requests go.
 pub enum Transport {
     /// OTLP/HTTP protobuf.
     Http {
-        /// The metrics URL.
+        /// The signal's URL.
         url: String,
         /// The client.
         poster: HttpPoster,
@@ -75,8 +95,10 @@ pub enum Transport {
     Grpc {
         /// The endpoint URL.
         url: String,
-        /// The client (its channel connects on first use).
-        client: Box<MetricsServiceClient<Channel>>,
+        /// The channel (it connects on first use).
+        channel: Channel,
+        /// Whether requests are gzip-compressed.
+        gzip: bool,
         /// Metadata sent with every request.
         headers: Vec<(HeaderName, HeaderValue)>,
     },
@@ -100,11 +122,16 @@ fn headers(config: &OtelConfig) -> Result<Vec<(HeaderName, HeaderValue)>, PostEr
         .collect()
 }
 
-/// Where metrics go for `config`: `otel.metrics_endpoint` as is; else `otel.endpoint`, plus
-/// `/v1/metrics` over HTTP (gRPC names the service, not a path; the HTTP default endpoint
-/// becomes the gRPC default, port 4317).
-pub fn metrics_url_of(config: &OtelConfig) -> String {
-    if let Some(url) = &config.metrics_endpoint {
+/// Where `signal` goes for `config`: its own endpoint (`otel.metrics_endpoint`,
+/// `otel.traces_endpoint`) as is; else `otel.endpoint`, plus `/v1/metrics` or `/v1/traces` over
+/// HTTP (gRPC names the service, not a path; the HTTP default endpoint becomes the gRPC
+/// default, port 4317).
+pub fn url_of(config: &OtelConfig, signal: Signal) -> String {
+    let own = match signal {
+        Signal::Metrics => &config.metrics_endpoint,
+        Signal::Traces => &config.traces_endpoint,
+    };
+    if let Some(url) = own {
         return url.clone();
     }
     if config.protocol == OTLP_GRPC {
@@ -113,24 +140,28 @@ pub fn metrics_url_of(config: &OtelConfig) -> String {
         }
         return config.endpoint.trim_end_matches('/').to_owned();
     }
-    metrics_url(&config.endpoint)
+    let path = match signal {
+        Signal::Metrics => "/v1/metrics",
+        Signal::Traces => "/v1/traces",
+    };
+    signal_url(&config.endpoint, path)
 }
 
-/// `<endpoint>/v1/metrics`, unless the endpoint already names that path.
-pub fn metrics_url(endpoint: &str) -> String {
+/// `<endpoint><path>`, unless the endpoint already ends with that path.
+fn signal_url(endpoint: &str, path: &str) -> String {
     let base = endpoint.trim_end_matches('/');
-    if base.ends_with("/v1/metrics") {
+    if base.ends_with(path) {
         base.to_owned()
     } else {
-        format!("{base}/v1/metrics")
+        format!("{base}{path}")
     }
 }
 
 impl Transport {
-    /// The transport `config` asks for; fails on a URL, header or TLS file it cannot use.
-    /// Must run inside a tokio runtime (the gRPC channel's worker starts there).
-    pub fn new(config: &OtelConfig) -> Result<Self, PostError> {
-        let url = metrics_url_of(config);
+    /// The transport of `signal` that `config` asks for; fails on a URL, header or TLS file it
+    /// cannot use. Must run inside a tokio runtime (the gRPC channel's worker starts there).
+    pub fn new(config: &OtelConfig, signal: Signal) -> Result<Self, PostError> {
+        let url = url_of(config, signal);
         let options = PostOptions {
             timeout: Duration::from_secs_f64(config.timeout_seconds),
             headers: headers(config)?,
@@ -151,13 +182,10 @@ impl Transport {
             });
         }
         let channel = grpc_channel(&url, &options)?;
-        let mut client = MetricsServiceClient::new(channel);
-        if config.compression == Compression::Gzip {
-            client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
-        }
         Ok(Self::Grpc {
             url,
-            client: Box::new(client),
+            channel,
+            gzip: config.compression == Compression::Gzip,
             headers: options.headers,
         })
     }
@@ -170,10 +198,13 @@ impl Transport {
     }
 
     /// Sends one request.
-    pub async fn send(&mut self, request: ExportMetricsServiceRequest) -> Result<(), SendError> {
+    pub async fn send(&mut self, request: Request) -> Result<(), SendError> {
         match self {
             Self::Http { url, poster, gzip } => {
-                let mut body = request.encode_to_vec();
+                let mut body = match &request {
+                    Request::Metrics(r) => r.encode_to_vec(),
+                    Request::Traces(r) => r.encode_to_vec(),
+                };
                 if *gzip {
                     body = gzip_bytes(&body);
                 }
@@ -184,21 +215,46 @@ impl Transport {
                 Ok(())
             }
             Self::Grpc {
-                client, headers, ..
+                channel,
+                gzip,
+                headers,
+                ..
             } => {
-                let mut call = tonic::Request::new(request);
-                for (name, value) in headers.iter() {
-                    let key = tonic::metadata::MetadataKey::from_bytes(name.as_str().as_bytes());
-                    let value = tonic::metadata::MetadataValue::try_from(value.as_bytes());
-                    if let (Ok(key), Ok(value)) = (key, value) {
-                        call.metadata_mut().insert(key, value);
+                let encoding = gzip.then_some(tonic::codec::CompressionEncoding::Gzip);
+                let sent = match request {
+                    Request::Metrics(r) => {
+                        let mut client = MetricsServiceClient::new(channel.clone());
+                        if let Some(e) = encoding {
+                            client = client.send_compressed(e);
+                        }
+                        client.export(with_metadata(r, headers)).await.map(drop)
                     }
-                }
-                client.export(call).await.map_err(SendError::Grpc)?;
-                Ok(())
+                    Request::Traces(r) => {
+                        let mut client = TraceServiceClient::new(channel.clone());
+                        if let Some(e) = encoding {
+                            client = client.send_compressed(e);
+                        }
+                        client.export(with_metadata(r, headers)).await.map(drop)
+                    }
+                };
+                sent.map_err(SendError::Grpc)
             }
         }
     }
+}
+
+/// A gRPC request carrying `headers` as metadata (the ones gRPC cannot carry were refused when
+/// the configuration was validated).
+fn with_metadata<T>(message: T, headers: &[(HeaderName, HeaderValue)]) -> tonic::Request<T> {
+    let mut call = tonic::Request::new(message);
+    for (name, value) in headers {
+        let key = tonic::metadata::MetadataKey::from_bytes(name.as_str().as_bytes());
+        let value = tonic::metadata::MetadataValue::try_from(value.as_bytes());
+        if let (Ok(key), Ok(value)) = (key, value) {
+            call.metadata_mut().insert(key, value);
+        }
+    }
+    call
 }
 
 /// A lazily connecting channel to `url`, with TLS for `https://`.
@@ -255,21 +311,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn endpoint_gets_the_metrics_path_once_over_http_and_none_over_grpc() {
-        assert_eq!(metrics_url("http://h:4318"), "http://h:4318/v1/metrics");
-        assert_eq!(metrics_url("http://h:4318/"), "http://h:4318/v1/metrics");
+    fn endpoint_gets_the_signal_path_once_over_http_and_none_over_grpc() {
+        let m = "/v1/metrics";
+        assert_eq!(signal_url("http://h:4318", m), "http://h:4318/v1/metrics");
+        assert_eq!(signal_url("http://h:4318/", m), "http://h:4318/v1/metrics");
         assert_eq!(
-            metrics_url("http://h:8428/opentelemetry/v1/metrics"),
+            signal_url("http://h:8428/opentelemetry/v1/metrics", m),
             "http://h:8428/opentelemetry/v1/metrics"
         );
         let mut c = OtelConfig::default();
-        assert_eq!(metrics_url_of(&c), "http://localhost:4318/v1/metrics");
+        assert_eq!(
+            url_of(&c, Signal::Metrics),
+            "http://localhost:4318/v1/metrics"
+        );
+        assert_eq!(
+            url_of(&c, Signal::Traces),
+            "http://localhost:4318/v1/traces"
+        );
         c.protocol = OTLP_GRPC.to_owned();
-        assert_eq!(metrics_url_of(&c), "http://localhost:4317");
+        assert_eq!(url_of(&c, Signal::Metrics), "http://localhost:4317");
         c.endpoint = "https://collector:4317/".to_owned();
-        assert_eq!(metrics_url_of(&c), "https://collector:4317");
+        assert_eq!(url_of(&c, Signal::Traces), "https://collector:4317");
         c.metrics_endpoint = Some("https://other:443".to_owned());
-        assert_eq!(metrics_url_of(&c), "https://other:443");
+        assert_eq!(url_of(&c, Signal::Metrics), "https://other:443");
+        assert_eq!(url_of(&c, Signal::Traces), "https://collector:4317");
     }
 
     #[test]

@@ -9,11 +9,10 @@
 //! started is read for the runs' sessions and models, but its calls are not written again: a
 //! restarted agent does not log a call twice.
 //!
-//! - `tail`: following the daily log across rotation and day changes.
+//! - [`crate::tail`]: following the daily log across rotation and day changes.
 //! - `gateway`: which process is the gateway.
 
 mod gateway;
-mod tail;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,8 +21,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use trace_claw_common::time::Timestamp;
 
+use crate::tail::{self, LogTail, MAX_LINE_BYTES, OPENCLAW_LOGS};
 pub use gateway::{GatewayFinder, GATEWAY_COMMS};
-pub use tail::{is_log_name, LogLine, LogTail, SkippedLine, MAX_LINE_BYTES};
 
 use crate::analyze::source::action::Source;
 use crate::analyze::source::lines::LineStats;
@@ -84,7 +83,7 @@ impl OpenclawFeed {
     ) -> Result<Self, FeedError> {
         let replay = newest_len(log_dir);
         Ok(Self {
-            tail: LogTail::new(log_dir),
+            tail: LogTail::new(log_dir, OPENCLAW_LOGS),
             recogniser: Recogniser::live(Source::OpenclawLog, log_dir.display().to_string().into()),
             stats: LineStats::default(),
             events: EventLogger::new(trace_dir)?,
@@ -196,7 +195,7 @@ impl OpenclawFeed {
 
 /// The newest log's path and length now: the part of it the feed must not write again.
 fn newest_len(dir: &Path) -> Option<(Arc<Path>, u64)> {
-    let (path, meta) = tail::newest_log(dir).ok()??;
+    let (path, meta) = tail::newest_log(dir, OPENCLAW_LOGS).ok()??;
     Some((Arc::from(path), meta.len()))
 }
 

@@ -73,7 +73,7 @@ fn check_delivered(received: &Path, trace: &Path) {
     let calls = read_jsonl(received.parent().expect("dir"), "received");
     assert!(!calls.is_empty(), "the receiver got requests");
     let mut delivered = BTreeSet::new();
-    for call in &calls {
+    for call in calls.iter().filter(|c| c.get("points").is_some()) {
         assert_eq!(
             call["metadata"]["authorization"], "Bearer grpc-key",
             "{call}"
@@ -126,4 +126,125 @@ fn grpc_over_tls_trusts_a_private_ca() {
     let trace = dir.path().join("trace");
     export_to(&format!("https://127.0.0.1:{port}"), Some(&ca), &trace);
     check_delivered(&received, &trace);
+}
+
+/// The spans the receiver recorded so far.
+fn spans(received: &Path) -> Vec<serde_json::Value> {
+    read_jsonl(received.parent().expect("dir"), "received")
+        .iter()
+        .filter_map(|c| c["spans"].as_array().cloned())
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn actions_logged_while_collecting_reach_the_receiver_as_genai_spans() {
+    let Some(python) = otel_grpc_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let received = dir.path().join("received.jsonl");
+    let (_receiver, port) = start_receiver(&python, &received, None);
+    let (logs, trace) = (dir.path().join("logs"), dir.path().join("trace"));
+    std::fs::create_dir(&logs).expect("mkdir");
+    let mut agent_run = Reaped(
+        agent()
+            .args([
+                "collect",
+                "--ebpf",
+                "off",
+                "--process",
+                "tc-nothing-matches",
+                "--interval",
+                "0.5",
+                "--openclaw",
+                "--openclaw-log-dir",
+            ])
+            .arg(&logs)
+            .arg("--output-dir")
+            .arg(&trace)
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+            .env(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{port}"),
+            )
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("agent starts"),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // OpenClaw's real log, written while the agent runs: 12 LLM calls and an exec tool call.
+    std::fs::copy(
+        crate::util::fixture("openclaw/logs/openclaw-2026-11-24.log"),
+        logs.join("openclaw-2026-11-24.log"),
+    )
+    .expect("copy log");
+    // An application's own call, through log-event into the same trace directory.
+    let o = run(agent()
+        .args([
+            "log-event",
+            "llm",
+            "--model",
+            "m-log-event",
+            "--provider",
+            "p",
+            "--tokens-input",
+            "100",
+            "--tokens-output",
+            "7",
+            "--duration-ms",
+            "250",
+            "--session-id",
+            "app-session",
+            "--output-dir",
+        ])
+        .arg(&trace));
+    assert!(o.status.success(), "{}", text(&o));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while spans(&received).len() < 14 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(agent_run.0.id() as i32, libc::SIGTERM) };
+    let status = agent_run.0.wait().expect("agent ends");
+    assert!(status.success());
+
+    let spans = spans(&received);
+    let named = |n: &str| spans.iter().filter(|s| s["name"] == n).count();
+    assert_eq!(named("chat fake-model-1"), 12, "{spans:#?}");
+    assert_eq!(named("execute_tool exec"), 1);
+    assert_eq!(named("chat m-log-event"), 1);
+    assert_eq!(spans.len(), 14);
+    let tool = spans
+        .iter()
+        .find(|s| s["name"] == "execute_tool exec")
+        .expect("tool span");
+    let a = &tool["attributes"];
+    assert_eq!(a["gen_ai.operation.name"], "execute_tool");
+    assert_eq!(a["gen_ai.tool.name"], "exec");
+    assert_eq!(
+        a["gen_ai.conversation.id"],
+        "8388168c-cf83-42e7-9f30-c88ae8bd3685"
+    );
+    let logged = spans
+        .iter()
+        .find(|s| s["name"] == "chat m-log-event")
+        .expect("log-event span");
+    let a = &logged["attributes"];
+    assert_eq!(a["gen_ai.usage.input_tokens"], 100);
+    assert_eq!(a["gen_ai.usage.output_tokens"], 7);
+    assert_eq!(a["gen_ai.provider.name"], "p");
+    let ms = (logged["end"].as_u64().expect("end") - logged["start"].as_u64().expect("start"))
+        as f64
+        / 1e6;
+    assert!((ms - 250.0).abs() < 0.01, "{ms}");
+    // One session, one trace.
+    let session_traces: BTreeSet<&str> = spans
+        .iter()
+        .filter(|s| s["attributes"]["gen_ai.conversation.id"] == "capture-error-session")
+        .map(|s| s["trace_id"].as_str().expect("trace id"))
+        .collect();
+    assert_eq!(session_traces.len(), 1);
+    // The failed calls of the capture (isError=true) carry an error status.
+    assert!(spans.iter().any(|s| s["status"] == 2), "{spans:#?}");
 }

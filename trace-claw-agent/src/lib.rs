@@ -14,6 +14,7 @@ pub mod event_log;
 pub mod export;
 pub mod http_client;
 pub mod http_server;
+pub mod k8s;
 pub mod openclaw_config;
 pub mod openclaw_feed;
 pub mod receive;

@@ -144,6 +144,12 @@ pub mod labels {
     /// The uid of the Kubernetes pod a process runs in (from its cgroup path; absent outside
     /// pods). OTel semantic convention `k8s.pod.uid`.
     pub const K8S_POD_UID: &str = "k8s.pod.uid";
+    /// OTel semconv: the pod's name, from the API server (in a cluster).
+    pub const K8S_POD_NAME: &str = "k8s.pod.name";
+    /// OTel semconv: the pod's namespace, from the API server (in a cluster).
+    pub const K8S_NAMESPACE_NAME: &str = "k8s.namespace.name";
+    /// OTel semconv: the container's name in its pod, from the API server (in a cluster).
+    pub const K8S_CONTAINER_NAME: &str = "k8s.container.name";
     /// Value of [`PID`] on the samples that sum the whole tracked tree.
     pub const PID_TOTAL: &str = "total";
     /// Value of [`CPU`] on the all-core sample.

@@ -35,16 +35,52 @@ pub struct ContainerRef {
     pub container_id: String,
     /// The Kubernetes pod uid (with dashes), when the container belongs to a pod.
     pub pod_uid: Option<String>,
+    /// What the API server calls the pod and the container, once it has told (`crate::k8s`).
+    pub names: Option<PodNames>,
+}
+
+/// The Kubernetes names of a container's pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodNames {
+    /// `k8s.pod.name`.
+    pub pod: String,
+    /// `k8s.namespace.name`.
+    pub namespace: String,
+    /// `k8s.container.name`, when the pod's status lists the container.
+    pub container: Option<String>,
 }
 
 impl ContainerRef {
-    /// The `container.id` and `k8s.pod.uid` labels, as many as are known.
+    /// The `container.id`, `k8s.pod.uid`, `k8s.pod.name`, `k8s.namespace.name` and
+    /// `k8s.container.name` labels, as many as are known.
     pub fn labels(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        std::iter::once((labels::CONTAINER_ID, self.container_id.as_str())).chain(
+        let names = self.names.as_ref();
+        [
+            Some((labels::CONTAINER_ID, self.container_id.as_str())),
             self.pod_uid
                 .as_deref()
                 .map(|uid| (labels::K8S_POD_UID, uid)),
-        )
+            names.map(|n| (labels::K8S_POD_NAME, n.pod.as_str())),
+            names.map(|n| (labels::K8S_NAMESPACE_NAME, n.namespace.as_str())),
+            names
+                .and_then(|n| n.container.as_deref())
+                .map(|c| (labels::K8S_CONTAINER_NAME, c)),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// This container with the names `directory` knows for its pod, if it knows any now.
+    fn named(&self, directory: &crate::k8s::PodDirectory) -> Option<Self> {
+        let pod = directory.pod(self.pod_uid.as_deref()?)?;
+        Some(Self {
+            names: Some(PodNames {
+                container: pod.containers.get(&self.container_id).cloned(),
+                pod: pod.name,
+                namespace: pod.namespace,
+            }),
+            ..self.clone()
+        })
     }
 }
 
@@ -75,6 +111,7 @@ pub fn parse_cgroup_path(path: &str) -> Option<ContainerRef> {
     Some(ContainerRef {
         container_id,
         pod_uid,
+        names: None,
     })
 }
 
@@ -140,8 +177,9 @@ impl ContainerIds {
         self.tick += 1;
     }
 
-    /// The container of process `key`, reading its cgroup file the first time (shared, so the
-    /// caller's labels may borrow from it while the cache changes).
+    /// The container of process `key`, reading its cgroup file the first time and naming its
+    /// pod as soon as the pod directory can (shared, so the caller's labels may borrow from it
+    /// while the cache changes).
     pub fn of(&mut self, key: ProcessKey) -> Option<Arc<ContainerRef>> {
         let tick = self.tick;
         let proc_root = &self.proc_root;
@@ -155,6 +193,15 @@ impl ContainerIds {
             (found, tick)
         });
         entry.1 = tick;
+        let unnamed = entry
+            .0
+            .as_ref()
+            .filter(|c| c.names.is_none() && c.pod_uid.is_some());
+        if let (Some(c), Some(directory)) = (unnamed, crate::k8s::directory()) {
+            if let Some(named) = c.named(directory) {
+                entry.0 = Some(Arc::new(named));
+            }
+        }
         entry.0.clone()
     }
 }

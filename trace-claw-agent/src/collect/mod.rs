@@ -145,6 +145,9 @@ pub enum CollectError {
     /// The OTLP receiver could not start.
     #[error(transparent)]
     Receive(#[from] crate::receive::ReceiveError),
+    /// The pod watch could not start.
+    #[error("cannot name the node's pods")]
+    Kubernetes(#[source] crate::k8s::WatchError),
     /// The OpenClaw feed could not start.
     #[error("cannot start the OpenClaw feed")]
     Feed(#[source] crate::openclaw_feed::FeedError),
@@ -179,6 +182,7 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let mut sinks = Sinks::from_config(config)?;
+    start_pod_names(config)?;
     let receiver = (config.receiver.enabled)
         .then(|| crate::receive::Receiver::spawn(&config.receiver, &config.output_dir))
         .transpose()?;
@@ -283,6 +287,31 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
     sinks.shutdown();
     log::info!("stopped after {ticks} ticks, {samples} samples");
     Ok(())
+}
+
+/// Starts naming the node's pods from the API server when `kubernetes.pod_names` asks for it,
+/// or (absent) when the agent runs in a cluster.
+fn start_pod_names(config: &Config) -> Result<(), CollectError> {
+    let k = &config.kubernetes;
+    if k.pod_names == Some(false) || !config.collector.process_filter_enabled {
+        return Ok(());
+    }
+    let access = crate::k8s::ClusterAccess::discover(
+        k.api_server.as_deref(),
+        k.node_name.as_deref(),
+        |var| std::env::var(var).ok().filter(|v| !v.is_empty()),
+    );
+    match access {
+        Some(access) => crate::k8s::start(&access).map_err(CollectError::Kubernetes),
+        None if k.pod_names == Some(true) => {
+            log::warn!(
+                "kubernetes.pod_names: no API server or node name (set NODE_NAME, or \
+                 kubernetes.api_server and kubernetes.node_name); pods keep their uid labels"
+            );
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {

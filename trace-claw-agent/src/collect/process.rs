@@ -234,6 +234,9 @@ impl TreeSamples {
             (labels::SOURCE, self.backend.source),
             ("", ""),
             ("", ""),
+            ("", ""),
+            ("", ""),
+            ("", ""),
         ];
         let mut n = 5;
         let container = self.containers.as_mut().and_then(|c| c.of(stat.key));

@@ -87,6 +87,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("TRACE_CLAW_PROMETHEUS_LISTEN", "prometheus.listen"),
     ("TRACE_CLAW_OPENCLAW_FOLLOW", "openclaw.follow"),
     ("TRACE_CLAW_OPENCLAW_LOG_DIR", "openclaw.log_dir"),
+    ("TRACE_CLAW_K8S_POD_NAMES", "kubernetes.pod_names"),
+    ("TRACE_CLAW_K8S_API_SERVER", "kubernetes.api_server"),
 ];
 
 impl Config {
@@ -180,15 +182,10 @@ impl Config {
             "output_dir" => self.output_dir = PathBuf::from(value),
             "collector.proc_root" => self.collector.proc_root = PathBuf::from(value),
             "prometheus.listen" => self.prometheus.listen = Some(value.to_owned()),
-            "openclaw.follow" => {
-                self.openclaw.follow = match value.trim().to_ascii_lowercase().as_str() {
-                    "auto" => None,
-                    "true" | "1" | "on" => Some(true),
-                    "false" | "0" | "off" => Some(false),
-                    _ => return Err(format!("expected true, false or auto, got '{value}'")),
-                }
-            }
+            "openclaw.follow" => self.openclaw.follow = auto_bool(value)?,
             "openclaw.log_dir" => self.openclaw.log_dir = PathBuf::from(value),
+            "kubernetes.pod_names" => self.kubernetes.pod_names = auto_bool(value)?,
+            "kubernetes.api_server" => self.kubernetes.api_server = Some(value.to_owned()),
             _ => return Err(format!("no such key '{key}'")),
         }
         Ok(())
@@ -241,6 +238,16 @@ impl Config {
         if let Some(dir) = &f.openclaw_log_dir {
             self.openclaw.log_dir.clone_from(dir);
         }
+    }
+}
+
+/// An on/off setting whose absence means "decide by what is found": `true`, `false` or `auto`.
+fn auto_bool(value: &str) -> Result<Option<bool>, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "auto" => Ok(None),
+        "true" | "1" | "on" => Ok(Some(true)),
+        "false" | "0" | "off" => Ok(Some(false)),
+        _ => Err(format!("expected true, false or auto, got '{value}'")),
     }
 }
 

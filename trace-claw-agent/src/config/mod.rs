@@ -20,8 +20,9 @@ use std::path::PathBuf;
 pub use load::{DEFAULT_CONFIG_FILE, MAX_CONFIG_BYTES, MAX_FLOW_DEPTH};
 pub use merge::ENV_OVERRIDES;
 pub use schema::{
-    CollectorConfig, Compression, Config, EbpfMode, LocalConfig, Mode, OpenclawConfig, OtelConfig,
-    OtelTlsConfig, PrometheusConfig, ReceiverConfig, OTLP_GRPC, OTLP_HTTP_PROTOBUF,
+    CollectorConfig, Compression, Config, EbpfMode, KubernetesConfig, LocalConfig, Mode,
+    OpenclawConfig, OtelConfig, OtelTlsConfig, PrometheusConfig, ReceiverConfig, OTLP_GRPC,
+    OTLP_HTTP_PROTOBUF,
 };
 
 /// A configuration that cannot be used; exit code 2.

@@ -57,6 +57,21 @@ pub struct Config {
     pub local: LocalConfig,
     /// The Prometheus pull endpoint.
     pub prometheus: PrometheusConfig,
+    /// Pod names from the Kubernetes API server.
+    pub kubernetes: KubernetesConfig,
+}
+
+/// `kubernetes.*`: naming the pods and containers of the node from the API server.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// Watch the node's pods for `k8s.pod.name`, `k8s.namespace.name`, `k8s.container.name`;
+    /// absent: when running in a cluster (`KUBERNETES_SERVICE_HOST` and `NODE_NAME` set).
+    pub pod_names: Option<bool>,
+    /// The API server's URL (default: from `KUBERNETES_SERVICE_HOST`/`_PORT`).
+    pub api_server: Option<String>,
+    /// This node's name (default: `NODE_NAME`, which the DaemonSet sets from `spec.nodeName`).
+    pub node_name: Option<String>,
 }
 
 /// `collector.*`
@@ -205,6 +220,7 @@ impl Default for Config {
             receiver: ReceiverConfig::default(),
             local: LocalConfig { enabled: true },
             prometheus: PrometheusConfig::default(),
+            kubernetes: KubernetesConfig::default(),
         }
     }
 }

@@ -30,10 +30,47 @@ pub struct TlsFiles {
     pub client_key: Option<std::path::PathBuf>,
 }
 
+/// The connector of every client: plain TCP, and TLS on Linux.
 #[cfg(target_os = "linux")]
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+pub type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+/// The connector of every client: plain TCP (TLS needs a Linux build).
 #[cfg(not(target_os = "linux"))]
-type Connector = HttpConnector;
+pub type Connector = HttpConnector;
+
+/// A connector for requests to `url`, connecting within `timeout`, with the TLS settings of
+/// `tls` when the URL is `https://` (no trust store is loaded for a plain `http://` one).
+pub fn connector(url: &str, timeout: Duration, tls: &TlsFiles) -> Result<Connector, PostError> {
+    check_url(url)?;
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(timeout));
+    #[cfg(target_os = "linux")]
+    let connector = {
+        http.enforce_http(false);
+        let config = if url.starts_with("https://") {
+            tls::client_config(tls)?
+        } else {
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| PostError::Tls(e.to_string()))?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+        };
+        hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http)
+    };
+    #[cfg(not(target_os = "linux"))]
+    let connector = {
+        let _ = tls;
+        http
+    };
+    Ok(connector)
+}
 
 /// The longest wait a server's `Retry-After` may ask for.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
@@ -127,37 +164,10 @@ pub struct HttpPoster {
 impl HttpPoster {
     /// A client for requests to `url` (TLS is set up only for an `https://` one).
     pub fn for_url(url: &str, options: &PostOptions) -> Result<Self, PostError> {
-        check_url(url)?;
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(options.timeout));
-        #[cfg(target_os = "linux")]
-        let connector = {
-            http.enforce_http(false);
-            let config = if url.starts_with("https://") {
-                tls::client_config(&options.tls)?
-            } else {
-                // Plain http: never used for a handshake, so it need not load any roots.
-                rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                    rustls::crypto::ring::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| PostError::Tls(e.to_string()))?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-            };
-            hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(config)
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http)
-        };
-        #[cfg(not(target_os = "linux"))]
-        let connector = http;
         Ok(Self {
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
-                .build(connector),
+                .build(connector(url, options.timeout, &options.tls)?),
             timeout: options.timeout,
             headers: options.headers.clone(),
         })

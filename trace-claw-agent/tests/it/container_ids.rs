@@ -175,3 +175,151 @@ fn samples_carry_the_container_and_pod_of_each_runtime_shape() {
         assert!(!mount.join(top).exists(), "cgroup {top} left behind");
     }
 }
+
+/// A stand-in API server on a free loopback port: the pod list of node `node-a` holds `listed`;
+/// a watch gets `watched` as one ADDED event and is then held open.
+struct FakeApiServer {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn pod_json(uid: &str, name: &str, container: &str, id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "metadata": {"uid": uid, "name": name, "namespace": "apps", "resourceVersion": "101"},
+        "status": {"containerStatuses": [{"name": container, "containerID": format!("containerd://{id}")}]}
+    })
+}
+
+impl FakeApiServer {
+    fn start(listed: serde_json::Value, watched: serde_json::Value) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let requests: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let seen = std::sync::Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut head = String::new();
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                while reader.read_line(&mut head).is_ok_and(|n| n > 2) {
+                    if head.ends_with("\r\n\r\n") {
+                        break;
+                    }
+                }
+                let target = head.split(' ').nth(1).unwrap_or("").to_owned();
+                seen.lock().expect("lock").push(target.clone());
+                if !target.contains("fieldSelector=spec.nodeName%3Dnode-a") {
+                    let _ =
+                        stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+                } else if target.contains("watch=1") {
+                    let event = format!(
+                        "{}\n",
+                        serde_json::json!({"type": "ADDED", "object": watched})
+                    );
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{event}\r\n",
+                        event.len()
+                    );
+                    let _ = stream.flush();
+                    // Held open, as a watch is, until the agent goes.
+                    std::thread::spawn(move || {
+                        std::thread::sleep(std::time::Duration::from_secs(30));
+                        drop(stream);
+                    });
+                } else {
+                    let body = serde_json::json!({
+                        "kind": "PodList",
+                        "metadata": {"resourceVersion": "100"},
+                        "items": listed
+                    })
+                    .to_string();
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                }
+            }
+        });
+        Self { url, requests }
+    }
+}
+
+#[test]
+fn pods_are_named_from_the_api_servers_list_and_watch() {
+    let Some(mount) = require_cgroup_root("pods_are_named_from_the_api_server") else {
+        return;
+    };
+    let tag = unique("tk");
+    let id = |n: u64| format!("{n:016x}").repeat(4);
+    let uid = |n: u64| format!("{n:08x}-0000-4000-8000-{n:012x}");
+    // Listed, arriving by the watch, and never told of.
+    let paths: Vec<String> = (11..=13)
+        .map(|n| format!("kubepods-{tag}/besteffort/pod{}/{}", uid(n), id(n)))
+        .collect();
+    let server = FakeApiServer::start(
+        serde_json::json!([pod_json(&uid(11), "gw-11", "gateway", &id(11))]),
+        pod_json(&uid(12), "gw-12", "sidecar", &id(12)),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = unique("k8sl");
+    let exe = named_copy(dir.path(), "/bin/sleep", &name);
+    let cgroups: Vec<TestCgroup> = paths
+        .iter()
+        .map(|p| TestCgroup::create(&mount, p))
+        .collect();
+    let mut children = Vec::new();
+    let mut want = BTreeMap::new();
+    let names = [Some(("gw-11", "gateway")), Some(("gw-12", "sidecar")), None];
+    for (cgroup, expected) in cgroups.iter().zip(names) {
+        let child = Reaped(Command::new(&exe).arg("60").spawn().expect("sleep starts"));
+        cgroup.enter(child.0.id());
+        want.insert(child.0.id().to_string(), expected);
+        children.push(child);
+    }
+    let out = dir.path().join("out");
+    let o = run(agent()
+        .args(["collect", "--process", &name, "--ebpf", "off"])
+        .args(["--interval", "0.3", "--count", "5", "--output-dir"])
+        .arg(&out)
+        .env("TRACE_CLAW_K8S_API_SERVER", &server.url)
+        .env("NODE_NAME", "node-a"));
+    assert!(o.status.success(), "{}", text(&o));
+    let samples = read_jsonl(&out, "resources-");
+    let last_tick = samples
+        .iter()
+        .filter_map(|s| s["timestamp"].as_str())
+        .max()
+        .expect("samples")
+        .to_owned();
+    for (pid, expected) in &want {
+        let last: Vec<&serde_json::Value> = samples
+            .iter()
+            .filter(|s| s["labels"][labels::PID] == pid.as_str() && s["timestamp"] == last_tick)
+            .collect();
+        assert!(!last.is_empty(), "no samples of {pid} in the last tick");
+        for s in last {
+            let l = &s["labels"];
+            assert!(l[labels::K8S_POD_UID].is_string(), "{s}");
+            match expected {
+                Some((pod, container)) => {
+                    assert_eq!(l[labels::K8S_POD_NAME], *pod, "{s}");
+                    assert_eq!(l[labels::K8S_NAMESPACE_NAME], "apps", "{s}");
+                    assert_eq!(l[labels::K8S_CONTAINER_NAME], *container, "{s}");
+                }
+                None => assert!(l[labels::K8S_POD_NAME].is_null(), "{s}"),
+            }
+        }
+    }
+    let requests = server.requests.lock().expect("lock").clone();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.contains("watch=1") && r.contains("resourceVersion=100")),
+        "the watch resumed from the list's version: {requests:?}"
+    );
+    drop(children);
+    drop(cgroups);
+}

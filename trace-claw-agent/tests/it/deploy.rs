@@ -292,12 +292,7 @@ fn trace_claw_resource() -> Attrs {
     let mut r = Attrs::new();
     let service = Config::default().otel.service_name;
     allow(&mut r, "service.name", Some(&service));
-    for any in [
-        "service.version",
-        "host.name",
-        "k8s.node.name",
-        "k8s.pod.name",
-    ] {
+    for any in ["service.version", "host.name", "k8s.node.name"] {
         allow(&mut r, any, None);
     }
     r
@@ -786,12 +781,47 @@ fn kustomization_lists_every_manifest() {
         .filter(|n| n.ends_with(".yaml") && n != "kustomization.yaml")
         .collect();
     assert_eq!(listed, on_disk);
+    // Cluster-scoped kinds have no namespace; the others live in the kustomization's.
+    const CLUSTER_SCOPED: [&str; 3] = ["Namespace", "ClusterRole", "ClusterRoleBinding"];
     for f in &on_disk {
         let doc = k8s_doc(&format!("deploy/kubernetes/{f}"));
-        if doc["kind"] != "Namespace" {
+        if !CLUSTER_SCOPED.iter().any(|k| doc["kind"] == *k) {
             assert_eq!(doc["metadata"]["namespace"], k["namespace"], "{f}");
         }
     }
+}
+
+#[test]
+fn the_service_account_may_read_pods_and_nothing_else() {
+    let role = k8s_doc("deploy/kubernetes/clusterrole.yaml");
+    let rules = role["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), 1, "{role}");
+    assert_eq!(rules[0]["apiGroups"], serde_json::json!([""]));
+    assert_eq!(rules[0]["resources"], serde_json::json!(["pods"]));
+    assert_eq!(
+        rules[0]["verbs"],
+        serde_json::json!(["get", "list", "watch"])
+    );
+    let binding = k8s_doc("deploy/kubernetes/clusterrolebinding.yaml");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    let account = k8s_doc("deploy/kubernetes/serviceaccount.yaml");
+    assert_eq!(binding["subjects"][0]["name"], account["metadata"]["name"]);
+    assert_eq!(
+        binding["subjects"][0]["namespace"],
+        account["metadata"]["namespace"]
+    );
+    let ds = k8s_doc("deploy/kubernetes/daemonset.yaml");
+    let env = ds["spec"]["template"]["spec"]["containers"][0]["env"].clone();
+    let node_name = env
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"] == "NODE_NAME")
+        .expect("NODE_NAME, the node whose pods are named");
+    assert_eq!(
+        node_name["valueFrom"]["fieldRef"]["fieldPath"],
+        "spec.nodeName"
+    );
 }
 
 #[test]

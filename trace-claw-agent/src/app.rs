@@ -11,7 +11,7 @@ use clap::Parser;
 use trace_claw_common::event::{ActionEvent, STATUS_ERROR};
 use trace_claw_common::time::Timestamp;
 
-use crate::cli::{Cli, Command, GenerateConfigArgs, LogEventArgs};
+use crate::cli::{Cli, Command, GenerateConfigArgs, LogEventArgs, TopArgs};
 use crate::collect::{self, RunLimits};
 use crate::config::{Config, ConfigError};
 use crate::event_log::{started_ago, EventLogger};
@@ -89,6 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&cli, None)?;
             generate_config(&config, args)
         }
+        Some(Command::Top(args)) => top(&cli, args),
         Some(Command::Version) => {
             println!("{}", version_text());
             Ok(ExitCode::SUCCESS)
@@ -104,6 +105,27 @@ fn collect(cli: &Cli, args: &crate::cli::CollectArgs) -> anyhow::Result<ExitCode
     };
     collect::run(&config, limits)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn top(cli: &Cli, args: &TopArgs) -> anyhow::Result<ExitCode> {
+    let flags = crate::cli::CollectArgs {
+        process: args.process.clone(),
+        interval: Some(args.interval),
+        output_dir: args.output_dir.clone(),
+        ebpf: args.ebpf,
+        openclaw: args.openclaw,
+        no_openclaw: args.no_openclaw,
+        openclaw_log_dir: args.openclaw_log_dir.clone(),
+        ..Default::default()
+    };
+    let config = load_config(cli, Some(&flags))?;
+    crate::top::run(
+        &config,
+        crate::top::TopOptions {
+            write_files: args.output_dir.is_some(),
+            actions: args.actions.max(1),
+        },
+    )
 }
 
 fn seconds(value: Option<f64>, flag: &'static str) -> anyhow::Result<Option<Duration>> {

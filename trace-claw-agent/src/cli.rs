@@ -43,8 +43,47 @@ pub enum Command {
     LogEvent(LogEventArgs),
     /// Print OpenClaw's diagnostics config pointing at trace-claw (or write it with -o).
     GenerateConfig(GenerateConfigArgs),
+    /// A live terminal view of the tracked processes, their exec/exit events and actions.
+    Top(TopArgs),
     /// Print version, git commit and whether eBPF support was built in.
     Version,
+}
+
+/// Flags of `top`.
+#[derive(Debug, Clone, Args)]
+pub struct TopArgs {
+    /// Trace processes whose name contains NAME, and everything they spawn.
+    #[arg(short, long, value_name = "NAME")]
+    pub process: Option<String>,
+
+    /// Seconds between refreshes.
+    #[arg(short, long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub interval: f64,
+
+    /// Use the kernel programs: auto, require or off.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub ebpf: Option<EbpfMode>,
+
+    /// Also write the JSONL files here (the trace directory whose actions are shown; default
+    /// ./trace_data, where log-event writes).
+    #[arg(short, long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+
+    /// Follow OpenClaw's file log even when no gateway is tracked.
+    #[arg(long, conflicts_with = "no_openclaw")]
+    pub openclaw: bool,
+
+    /// Do not follow OpenClaw's file log.
+    #[arg(long)]
+    pub no_openclaw: bool,
+
+    /// OpenClaw's log directory (default /tmp/openclaw).
+    #[arg(long, value_name = "DIR")]
+    pub openclaw_log_dir: Option<PathBuf>,
+
+    /// Finished actions kept on screen.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub actions: usize,
 }
 
 /// Flags of `collect`.

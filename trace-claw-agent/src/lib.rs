@@ -21,6 +21,7 @@ pub mod receive;
 pub mod runtime;
 pub mod tail;
 pub mod target;
+pub mod top;
 
 /// Whether this build embeds the eBPF programs.
 pub const EBPF_BUILT_IN: bool = cfg!(not(no_ebpf));

@@ -5,7 +5,7 @@
 //!   pinned nightly with rust-src, bpf-linker built for that LLVM, the tracefs and bpffs mounts,
 //!   and the toolchain check. The pin lives in `trace-claw-ebpf/toolchain.rs`; no floating
 //!   channel is ever installed or updated.
-//! - Tests (`cargo xtask test` adds it): bpftool and Chromium (apt), the macOS target for the
+//! - Tests (`cargo xtask test` adds it): bpftool, Chromium and tmux (apt), the macOS target for the
 //!   cross check, the OTLP peers, and the deploy validators (the Prometheus test needs
 //!   promtool). cargo-fuzz installs itself in `cargo xtask fuzz`.
 
@@ -25,7 +25,7 @@ pub struct SetupArgs {
     /// Skip the eBPF toolchain (the agent then builds polling-only).
     #[arg(long)]
     pub no_ebpf: bool,
-    /// Also install what the test suite needs (bpftool, Chromium, the macOS target, the peers).
+    /// Also install what the test suite needs (bpftool, Chromium, tmux, the macOS target, the peers).
     #[arg(long)]
     pub tests: bool,
 }
@@ -51,8 +51,9 @@ impl SetupArgs {
     }
 }
 
-/// Headless browser for the HTML report test, and bpftool for the soak and eBPF benchmarks.
-const TEST_APT_PACKAGES: &[&str] = &["bpftool", "chromium"];
+/// Headless browser for the HTML report test, bpftool for the soak and eBPF benchmarks, tmux
+/// for the `top` tests (they drive the view in a detached tmux session).
+const TEST_APT_PACKAGES: &[&str] = &["bpftool", "chromium", "tmux"];
 const MACOS_TARGET: &str = "aarch64-apple-darwin";
 
 /// Runs the setup steps `args` asks for.

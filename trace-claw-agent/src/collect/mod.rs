@@ -31,6 +31,7 @@ use trace_claw_common::time::Timestamp;
 
 pub use polling::ProcessCollector;
 pub use process::{ProcStat, ProcessTable};
+pub use source::ProcessSource;
 pub use system::{SystemCollector, SystemFamilies};
 
 use crate::action_watch::ActionWatch;
@@ -167,6 +168,19 @@ pub(crate) fn process_table(_proc_root: &Path) -> Result<Box<dyn ProcessTable>, 
     ))
 }
 
+/// The process backend `config` asks for, started as `collect` starts it; `None` when no
+/// process is tracked.
+pub fn process_source(
+    config: &Config,
+    total_memory_bytes: u64,
+) -> Result<ProcessSource, CollectError> {
+    ProcessSource::choose(
+        config,
+        process_table(&config.collector.proc_root)?,
+        total_memory_bytes,
+    )
+}
+
 /// Runs `collect` until a signal or a limit stops it.
 pub fn run(config: &Config, limits: RunLimits) -> Result<(), CollectError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -194,11 +208,7 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
     })
     .map_err(CollectError::System)?;
     let mut process = if c.enabled && c.process_filter_enabled {
-        Some(source::ProcessSource::choose(
-            config,
-            process_table(&c.proc_root)?,
-            system.total_memory_bytes(),
-        )?)
+        Some(process_source(config, system.total_memory_bytes())?)
     } else {
         None
     };

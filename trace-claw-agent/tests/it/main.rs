@@ -19,4 +19,5 @@ mod prometheus;
 mod readme;
 mod receive;
 mod reliability;
+mod top;
 mod util;

@@ -1,6 +1,11 @@
 //! Loads the kernel programs, fills in their `CONFIG`, attaches them to their tracepoints and
 //! hands out the maps. Everything is owned by [`Kernel`]; dropping it detaches the programs and
 //! frees the maps (nothing is pinned).
+//!
+//! The kernel's BTF is never parsed whole: `btf` reads the few offsets and type ids needed in
+//! one streaming pass, and aya gets a BTF holding only the `tp_btf` typedefs (see
+//! [`loader_without_kernel_btf`]). Parsing it whole made the agent's peak RSS three times its
+//! steady RSS (docs/ebpf.md, "Memory").
 
 use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -30,10 +35,33 @@ const TRACEPOINTS: &[(&str, &str, &[&str])] = &[
     ("sched_process_exec", "sched", &["sched_process_exec"]),
     ("sched_process_exit", "sched", &["sched_process_exit"]),
 ];
-/// BTF tracepoint programs (`tp_btf`) and their tracepoint.
-const BTF_TRACEPOINTS: &[(&str, &str)] = &[
-    ("sched_stat_runtime", "sched_stat_runtime"),
-    ("sched_process_free", "sched_process_free"),
+/// BTF tracepoint programs (`tp_btf`), their tracepoint, and its typedef in the kernel BTF.
+const BTF_TRACEPOINTS: &[(&str, &str, &str)] = &[
+    (
+        "sched_stat_runtime",
+        "sched_stat_runtime",
+        "btf_trace_sched_stat_runtime",
+    ),
+    (
+        "sched_process_free",
+        "sched_process_free",
+        "btf_trace_sched_process_free",
+    ),
+];
+/// The structs and members of the kernel BTF that [`kernel_config`] reads.
+const CONFIG_NAMES: &[&str] = &[
+    "task_struct",
+    "signal_struct",
+    "task_io_accounting",
+    "tgid",
+    "pid",
+    "exit_code",
+    "real_parent",
+    "signal",
+    "ioac",
+    "rchar",
+    "wchar",
+    "comm",
 ];
 
 /// The loaded (not yet attached) programs and their maps.
@@ -70,16 +98,15 @@ impl Kernel {
         let fast_len = fast_entries
             .or(pid_max)
             .map_or(MAX_FAST, |n| n.next_power_of_two().clamp(1, MAX_FAST));
-        let mut config = kernel_config(needle, &Btf::from_file(Path::new(VMLINUX_BTF))?)?;
+        let typedefs: Vec<&'static str> = BTF_TRACEPOINTS.iter().map(|t| t.2).collect();
+        let names: Vec<&'static str> = CONFIG_NAMES.iter().chain(&typedefs).copied().collect();
+        let btf = Btf::from_file(Path::new(VMLINUX_BTF), &names)?;
+        let mut config = kernel_config(needle, &btf)?;
         config.fast_mask = fast_len - 1;
-        // aya parses the kernel BTF (~20 MB in memory) in `EbpfLoader::new`, but keeps it to
-        // itself, and the `tp_btf` programs need it too: drop the loader's copy before parsing
-        // ours, so that two are never held at once.
-        let mut loader = EbpfLoader::new();
-        loader.btf(None);
-        let kernel_btf = aya::Btf::from_sys_fs().map_err(EbpfError::KernelBtf)?;
-        let mut ebpf = loader
-            .btf(Some(&kernel_btf))
+        let kernel_btf = aya::Btf::parse(&btf.typedef_btf(&typedefs)?, aya::Endianness::default())
+            .map_err(EbpfError::KernelBtf)?;
+        drop(btf);
+        let mut ebpf = loader_without_kernel_btf()
             .override_global("CONFIG", &config, true)
             .map_max_entries("KERNEL_BITS", words)
             .map_max_entries("SEEDED_BITS", words)
@@ -91,7 +118,7 @@ impl Kernel {
             let program: &mut TracePoint = typed_program(&mut ebpf, name, hooks[0])?;
             program.load().map_err(program_error(name, hooks[0]))?;
         }
-        for &(name, hook) in BTF_TRACEPOINTS {
+        for &(name, hook, _) in BTF_TRACEPOINTS {
             let program: &mut BtfTracePoint = typed_program(&mut ebpf, name, hook)?;
             program
                 .load(hook, &kernel_btf)
@@ -247,7 +274,7 @@ impl Kernel {
                     .map_err(program_error(name, hook))?;
             }
         }
-        for &(name, hook) in BTF_TRACEPOINTS {
+        for &(name, hook, _) in BTF_TRACEPOINTS {
             let program: &mut BtfTracePoint = typed_program(&mut self.ebpf, name, hook)?;
             program.attach().map_err(program_error(name, hook))?;
         }
@@ -273,8 +300,8 @@ struct BatchAttr {
     flags: u64,
 }
 
-/// Returns the heap freed after loading to the OS: aya parses the whole kernel BTF (~20 MB) in
-/// `EbpfLoader::new`, and glibc would otherwise keep those pages in the agent's RSS for good.
+/// Returns the heap freed after loading to the OS (aya's copies of the object, its sections
+/// and relocation tables), which glibc would otherwise keep in the agent's RSS for good.
 #[cfg(target_env = "gnu")]
 fn release_freed_memory() {
     // SAFETY: malloc_trim only returns free heap pages; it has no preconditions.
@@ -283,6 +310,54 @@ fn release_freed_memory() {
 
 #[cfg(not(target_env = "gnu"))]
 fn release_freed_memory() {}
+
+/// An [`EbpfLoader`] without the kernel BTF. aya 0.14's `EbpfLoader::new` reads and parses
+/// all of `/sys/kernel/btf/vmlinux` (~20 MB at its peak, which glibc keeps) even when told
+/// afterwards not to use it, and these programs need none of it: they have no CO-RE
+/// relocations, and the `tp_btf` type ids come from [`Btf::typedef_btf`]. So its open is made
+/// to fail: for the moment of the call, the soft `RLIMIT_NOFILE` is lowered to the lowest free
+/// descriptor. Should that not work, the loader parses as before and its copy is dropped.
+/// Another thread opening a file in that window (microseconds) gets EMFILE; at start-up only
+/// the receiver's and Prometheus endpoint's accept loops may run, and they retry.
+fn loader_without_kernel_btf() -> EbpfLoader<'static> {
+    let lowered = LoweredFdLimit::to_lowest_free_fd();
+    let mut loader = EbpfLoader::new();
+    drop(lowered);
+    loader.btf(None);
+    loader
+}
+
+/// `RLIMIT_NOFILE` lowered so that no descriptor can be opened; restored on drop.
+struct LoweredFdLimit(libc::rlimit);
+
+impl LoweredFdLimit {
+    fn to_lowest_free_fd() -> Option<Self> {
+        let mut old = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `old` is a live rlimit for getrlimit to fill in.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) } != 0 {
+            return None;
+        }
+        // The file is closed at the end of this statement: its descriptor is the lowest free.
+        let lowest = std::fs::File::open("/").ok()?.as_raw_fd();
+        let lowered = libc::rlimit {
+            rlim_cur: libc::rlim_t::try_from(lowest).ok()?,
+            rlim_max: old.rlim_max,
+        };
+        // SAFETY: `lowered` is a valid rlimit below the hard limit.
+        (unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) } == 0).then_some(Self(old))
+    }
+}
+
+impl Drop for LoweredFdLimit {
+    fn drop(&mut self) {
+        // SAFETY: restores the limit read by getrlimit; setting it back cannot fail for an
+        // unprivileged process either, as it is not above the unchanged hard limit.
+        let _restored = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &self.0) };
+    }
+}
 
 /// This host's `pid_max`, if it can be read.
 fn pid_max() -> Option<u32> {

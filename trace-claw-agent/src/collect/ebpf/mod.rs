@@ -80,9 +80,9 @@ pub enum EbpfError {
     /// The BTF was there but lacked what the programs need.
     #[error(transparent)]
     Btf(#[from] btf::BtfError),
-    /// aya could not parse the kernel's BTF (needed to attach `tp_btf` programs).
+    /// aya rejected the BTF of the `tp_btf` typedefs built from the kernel's.
     #[cfg(not(no_ebpf))]
-    #[error("cannot parse the kernel BTF at '{VMLINUX_BTF}'")]
+    #[error("cannot hand aya the tracepoint types of the kernel BTF at '{VMLINUX_BTF}'")]
     KernelBtf(#[source] aya::BtfError),
     /// The object could not be loaded (verifier, permissions).
     #[cfg(not(no_ebpf))]

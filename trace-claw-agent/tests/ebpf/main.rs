@@ -17,6 +17,8 @@ use trace_claw_agent::collect::ebpf::probe;
 #[cfg(not(no_ebpf))]
 mod action_costs;
 #[cfg(not(no_ebpf))]
+mod degraded;
+#[cfg(not(no_ebpf))]
 use with_ebpf::{roles, tests};
 
 /// Built without the kernel programs: nothing can run; skip (or fail under CI).
@@ -34,7 +36,7 @@ fn main() -> ExitCode {
         return roles::run(&role);
     }
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let tests: [(&str, fn()); 9] = [
+    let tests: [(&str, fn()); 10] = [
         ("cpu_matches_wait4_rusage", tests::cpu_matches_wait4_rusage),
         (
             "a_process_running_before_start_is_counted",
@@ -64,6 +66,10 @@ fn main() -> ExitCode {
         (
             "actions_are_charged_what_their_own_tree_used",
             action_costs::actions_are_charged_what_their_own_tree_used,
+        ),
+        (
+            "a_missing_hook_leaves_out_only_its_series",
+            degraded::a_missing_hook_leaves_out_only_its_series,
         ),
     ];
     let mut failed = 0;
@@ -149,6 +155,11 @@ mod with_ebpf {
             }
         }
 
+        /// The comm the kernel programs match.
+        pub(crate) fn name(&self) -> &str {
+            &self.name
+        }
+
         fn collector(&self) -> trace_claw_agent::collect::ebpf::EbpfCollector {
             self.collector_with(None, None)
         }
@@ -166,6 +177,7 @@ mod with_ebpf {
                 total_memory_bytes: 1 << 30,
                 fast_entries,
                 tree_costs_dir: tree_costs_dir.map(Path::to_owned),
+                disabled_hooks: Vec::new(),
             })
             .expect("eBPF backend starts")
         }

@@ -18,23 +18,32 @@ use trace_claw_common::abi::{
     BucketKey, ExitingProc, FastCounters, KernelConfig, SlotCounters, TrackedProc, COMM_LEN,
     MAX_FAST, PID_BITMAP_WORDS,
 };
+use trace_claw_common::names::{self, MetricDef};
+use trace_claw_common::tracepoint::CHECKED_FIELDS;
 
 use super::btf::Btf;
-use super::{EbpfError, VMLINUX_BTF};
+use super::{EbpfError, DISABLE_ENV, VMLINUX_BTF};
 
 /// The compiled kernel programs, built into OUT_DIR by build.rs.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/trace-claw-ebpf"));
 
-/// Program name, tracepoint category, and the tracepoints it is attached to.
-const TRACEPOINTS: &[(&str, &str, &[&str])] = &[
-    ("block_bio_queue", "block", &["block_bio_queue"]),
-    ("sock_send_length", "sock", &["sock_send_length"]),
-    ("sock_recv_length", "sock", &["sock_recv_length"]),
-    ("task_newtask", "task", &["task_newtask"]),
-    ("task_rename", "task", &["task_rename"]),
-    ("sched_process_exec", "sched", &["sched_process_exec"]),
-    ("sched_process_exit", "sched", &["sched_process_exit"]),
+/// Program name (also its tracepoint's), tracepoint category, and the one series only it
+/// measures: a program with one is optional (without its hook the rest still loads, and its
+/// series is left out); `None`: the tracked set needs it.
+const TRACEPOINTS: &[(&str, &str, Option<&MetricDef>)] = &[
+    (
+        "block_bio_queue",
+        "block",
+        Some(&names::PROCESS_IO_BLOCK_READ),
+    ),
+    ("sock_send_length", "sock", Some(&names::PROCESS_NET_SENT)),
+    ("sock_recv_length", "sock", Some(&names::PROCESS_NET_RECV)),
+    ("task_newtask", "task", None),
+    ("task_rename", "task", None),
+    ("sched_process_exec", "sched", None),
+    ("sched_process_exit", "sched", None),
 ];
+
 /// BTF tracepoint programs (`tp_btf`), their tracepoint, and its typedef in the kernel BTF.
 const BTF_TRACEPOINTS: &[(&str, &str, &str)] = &[
     (
@@ -84,13 +93,46 @@ pub struct Kernel {
     pub events: Option<RingBuf<MapData>>,
     /// The trees' time buckets; taken by the tree-cost log.
     pub buckets: Option<HashMap<MapData, BucketKey, SlotCounters>>,
+    /// The optional programs left out, and why.
+    left_out: Vec<LeftOut>,
+}
+
+/// An optional program that is not loaded.
+#[derive(Debug, Clone)]
+pub struct LeftOut {
+    /// The program (and tracepoint) name.
+    pub program: &'static str,
+    /// The series it alone measures, left out of the samples.
+    pub metric: &'static MetricDef,
+    /// Why: disabled, not in this kernel, another layout, or the verifier's refusal.
+    pub reason: String,
+}
+
+/// Whether `event` (`<category>/<tracepoint>`) is the hook of an optional program.
+pub fn is_optional(event: &str) -> bool {
+    TRACEPOINTS
+        .iter()
+        .any(|&(name, category, metric)| metric.is_some() && event == format!("{category}/{name}"))
 }
 
 impl Kernel {
     /// Loads the programs, configured to start tracking at exec when the comm contains
     /// `needle` (lower-cased, at most 15 bytes are compared), with `fast_entries` in `FAST`
-    /// (rounded up to a power of two; `None`: enough for the host's `pid_max`).
-    pub fn load(needle: &str, fast_entries: Option<u32>) -> Result<Self, EbpfError> {
+    /// (rounded up to a power of two; `None`: enough for the host's `pid_max`). An optional
+    /// program whose hook this kernel lacks, or that is named in `disabled`, is left out
+    /// ([`Kernel::left_out`]); the others must load.
+    pub fn load(
+        needle: &str,
+        fast_entries: Option<u32>,
+        disabled: &[String],
+    ) -> Result<Self, EbpfError> {
+        if let Some(unknown) = disabled.iter().find(|d| {
+            !TRACEPOINTS
+                .iter()
+                .any(|&(name, _, metric)| metric.is_some() && name == d.as_str())
+        }) {
+            return Err(EbpfError::NotOptional(unknown.clone()));
+        }
         let pid_max = pid_max();
         let words = pid_max.map_or(PID_BITMAP_WORDS, |n| {
             n.div_ceil(64).clamp(1, PID_BITMAP_WORDS)
@@ -114,9 +156,27 @@ impl Kernel {
             .map_max_entries("THREAD_IO", fast_len)
             .load(OBJECT)
             .map_err(EbpfError::Load)?;
-        for &(name, _, hooks) in TRACEPOINTS {
-            let program: &mut TracePoint = typed_program(&mut ebpf, name, hooks[0])?;
-            program.load().map_err(program_error(name, hooks[0]))?;
+        let mut left_out = Vec::new();
+        for &(name, category, metric) in TRACEPOINTS {
+            let skip = metric.and_then(|m| unavailable(category, name, disabled).map(|r| (m, r)));
+            if let Some((metric, reason)) = skip {
+                left_out.push(LeftOut {
+                    program: name,
+                    metric,
+                    reason,
+                });
+                continue;
+            }
+            let program: &mut TracePoint = typed_program(&mut ebpf, name, name)?;
+            match (program.load(), metric) {
+                (Ok(()), _) => {}
+                (Err(e), Some(metric)) => left_out.push(LeftOut {
+                    program: name,
+                    metric,
+                    reason: crate::error::error_chain(&program_error(name, name)(e)),
+                }),
+                (Err(e), None) => return Err(program_error(name, name)(e)),
+            }
         }
         for &(name, hook, _) in BTF_TRACEPOINTS {
             let program: &mut BtfTracePoint = typed_program(&mut ebpf, name, hook)?;
@@ -162,7 +222,13 @@ impl Kernel {
             seeded_bits,
             events: Some(events),
             buckets: Some(buckets),
+            left_out,
         })
+    }
+
+    /// The optional programs that are not loaded.
+    pub fn left_out(&self) -> &[LeftOut] {
+        &self.left_out
     }
 
     /// Sets the bit of `pid` in `SEEDED_BITS`; call before inserting `pid` into `PROCS`, or
@@ -266,13 +332,14 @@ impl Kernel {
 
     /// Attaches every program; from here on the tracked set follows forks and execs.
     pub fn attach(&mut self) -> Result<(), EbpfError> {
-        for &(name, category, hooks) in TRACEPOINTS {
-            let program: &mut TracePoint = typed_program(&mut self.ebpf, name, hooks[0])?;
-            for &hook in hooks {
-                program
-                    .attach(category, hook)
-                    .map_err(program_error(name, hook))?;
+        for &(name, category, _) in TRACEPOINTS {
+            if self.left_out.iter().any(|l| l.program == name) {
+                continue;
             }
+            let program: &mut TracePoint = typed_program(&mut self.ebpf, name, name)?;
+            program
+                .attach(category, name)
+                .map_err(program_error(name, name))?;
         }
         for &(name, hook, _) in BTF_TRACEPOINTS {
             let program: &mut BtfTracePoint = typed_program(&mut self.ebpf, name, hook)?;
@@ -318,7 +385,8 @@ fn release_freed_memory() {}
 /// to fail: for the moment of the call, the soft `RLIMIT_NOFILE` is lowered to the lowest free
 /// descriptor. Should that not work, the loader parses as before and its copy is dropped.
 /// Another thread opening a file in that window (microseconds) gets EMFILE; at start-up only
-/// the receiver's and Prometheus endpoint's accept loops may run, and they retry.
+/// the receiver's and the Prometheus endpoint's accept loops may run, and on EMFILE they log
+/// once and retry after 100 ms (`http_server.rs`).
 fn loader_without_kernel_btf() -> EbpfLoader<'static> {
     let lowered = LoweredFdLimit::to_lowest_free_fd();
     let mut loader = EbpfLoader::new();
@@ -357,6 +425,30 @@ impl Drop for LoweredFdLimit {
         // unprivileged process either, as it is not above the unchanged hard limit.
         let _restored = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &self.0) };
     }
+}
+
+/// Why the optional program `name`'s hook `category:name` cannot be used here, if it cannot:
+/// it is `disabled`, the kernel lacks the tracepoint, or a field the program reads is not where
+/// it expects it.
+fn unavailable(category: &str, name: &str, disabled: &[String]) -> Option<String> {
+    if disabled.iter().any(|d| d == name) {
+        return Some(format!("disabled by {DISABLE_ENV}"));
+    }
+    let root = super::tracefs_root()?;
+    let event = format!("{category}/{name}");
+    if !root.join("events").join(&event).is_dir() {
+        return Some("not in this kernel".to_owned());
+    }
+    CHECKED_FIELDS
+        .iter()
+        .filter(|f| f.event == event)
+        .find(|f| super::lacks_field(root, f))
+        .map(|f| {
+            format!(
+                "no '{}' at offset {} in its record",
+                f.declaration, f.offset
+            )
+        })
 }
 
 /// This host's `pid_max`, if it can be read.

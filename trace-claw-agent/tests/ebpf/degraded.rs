@@ -15,9 +15,9 @@ use crate::require_ebpf;
 use crate::with_ebpf::{wait4, Target};
 
 /// A CPU-burning child tracked by the agent binary with both socket hooks disabled: its CPU
-/// time is measured by eBPF (within 10% of wait4's rusage: the last tick misses at most the
-/// final second's share of a 50% duty cycle), its socket series are absent, the one line
-/// names both hooks and the reason.
+/// time is measured by eBPF (above 0 and at most wait4's rusage of its whole life + 1%, as the
+/// agent stops first), block reads are still written, its socket series are absent, and the
+/// one start-up line names both hooks and the reason.
 pub fn a_missing_hook_leaves_out_only_its_series() {
     if !require_ebpf() {
         return;

@@ -156,28 +156,7 @@ impl Kernel {
             .map_max_entries("THREAD_IO", fast_len)
             .load(OBJECT)
             .map_err(EbpfError::Load)?;
-        let mut left_out = Vec::new();
-        for &(name, category, metric) in TRACEPOINTS {
-            let skip = metric.and_then(|m| unavailable(category, name, disabled).map(|r| (m, r)));
-            if let Some((metric, reason)) = skip {
-                left_out.push(LeftOut {
-                    program: name,
-                    metric,
-                    reason,
-                });
-                continue;
-            }
-            let program: &mut TracePoint = typed_program(&mut ebpf, name, name)?;
-            match (program.load(), metric) {
-                (Ok(()), _) => {}
-                (Err(e), Some(metric)) => left_out.push(LeftOut {
-                    program: name,
-                    metric,
-                    reason: crate::error::error_chain(&program_error(name, name)(e)),
-                }),
-                (Err(e), None) => return Err(program_error(name, name)(e)),
-            }
-        }
+        let left_out = load_tracepoints(&mut ebpf, disabled)?;
         for &(name, hook, _) in BTF_TRACEPOINTS {
             let program: &mut BtfTracePoint = typed_program(&mut ebpf, name, hook)?;
             program
@@ -427,6 +406,34 @@ impl Drop for LoweredFdLimit {
     }
 }
 
+/// Loads the tracepoint programs; an optional one whose hook is unavailable here (see
+/// [`unavailable`]) or that the verifier refuses is left out and returned with the reason.
+fn load_tracepoints(ebpf: &mut Ebpf, disabled: &[String]) -> Result<Vec<LeftOut>, EbpfError> {
+    let mut left_out = Vec::new();
+    for &(name, category, metric) in TRACEPOINTS {
+        let skip = metric.and_then(|m| unavailable(category, name, disabled).map(|r| (m, r)));
+        if let Some((metric, reason)) = skip {
+            left_out.push(LeftOut {
+                program: name,
+                metric,
+                reason,
+            });
+            continue;
+        }
+        let program: &mut TracePoint = typed_program(ebpf, name, name)?;
+        match (program.load(), metric) {
+            (Ok(()), _) => {}
+            (Err(e), Some(metric)) => left_out.push(LeftOut {
+                program: name,
+                metric,
+                reason: crate::error::error_chain(&program_error(name, name)(e)),
+            }),
+            (Err(e), None) => return Err(program_error(name, name)(e)),
+        }
+    }
+    Ok(left_out)
+}
+
 /// Why the optional program `name`'s hook `category:name` cannot be used here, if it cannot:
 /// it is `disabled`, the kernel lacks the tracepoint, or a field the program reads is not where
 /// it expects it.
@@ -517,4 +524,38 @@ fn program_error(
 
 fn map_error(name: &'static str) -> impl Fn(aya::maps::MapError) -> EbpfError {
     move |source| EbpfError::Map { name, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_hooks_of_single_series_are_optional() {
+        assert!(is_optional("sock/sock_send_length"));
+        assert!(is_optional("block/block_bio_queue"));
+        assert!(!is_optional("sched/sched_process_exit"));
+        assert!(!is_optional("task/task_newtask"));
+    }
+
+    #[test]
+    fn disabling_a_hook_the_tracked_set_needs_is_an_error_naming_the_variable() {
+        let err = Kernel::load("x", None, &["sched_process_exit".to_owned()])
+            .err()
+            .expect("refused before loading anything");
+        assert_eq!(
+            err.to_string(),
+            "TRACE_CLAW_EBPF_DISABLE: 'sched_process_exit' is not a hook that can be left out \
+             (block_bio_queue, sock_send_length, sock_recv_length)"
+        );
+    }
+
+    #[test]
+    fn a_disabled_hook_is_unavailable_whatever_the_kernel() {
+        let disabled = ["sock_recv_length".to_owned()];
+        assert_eq!(
+            unavailable("sock", "sock_recv_length", &disabled).as_deref(),
+            Some("disabled by TRACE_CLAW_EBPF_DISABLE")
+        );
+    }
 }

@@ -3,16 +3,19 @@
 //! named hooks as missing. The agent must still load everything else under `--ebpf require`,
 //! say in one start-up line what it leaves out and why, label what it measures `ebpf`, leave
 //! the lost series out instead of writing zeros, and keep the host's network bytes (procfs).
+//! `TRACE_CLAW_EBPF_DISABLE=group_dead` makes the exit program work as before 6.16, when
+//! `sched_process_exit` had no `group_dead` field.
 
 use std::path::Path;
 use std::process::Command;
 
 use trace_claw_agent::collect::ebpf::DISABLE_ENV;
+use trace_claw_common::event::ProcessEventKind;
 use trace_claw_common::names;
 use trace_claw_common::sample::MetricSample;
 
 use crate::require_ebpf;
-use crate::with_ebpf::{wait4, Target};
+use crate::with_ebpf::{collect_until_exited, exit_of, wait4, Target};
 
 /// A CPU-burning child tracked by the agent binary with both socket hooks disabled: its CPU
 /// time is measured by eBPF (above 0 and at most wait4's rusage of its whole life + 1%, as the
@@ -85,6 +88,37 @@ pub fn a_missing_hook_leaves_out_only_its_series() {
             .any(|s| s.name == names::SYSTEM_NET_SENT_TOTAL.name),
         "host network bytes still come from /proc/net/dev"
     );
+}
+
+/// Without `group_dead`, the exit program finds a process's end from `signal->live`: a child
+/// whose four threads burn 60 ms of CPU each gets exactly one exit event, with its exit code
+/// and its on-CPU time within 1% of wait4's rusage (which counts all its threads).
+pub fn exits_are_found_without_group_dead() {
+    if !require_ebpf() {
+        return;
+    }
+    let target = Target::new("gd");
+    let mut c = target.collector_without(&["group_dead"]);
+    let pid = target.spawn("threads", &["4".into(), "60".into(), "7".into()]);
+    let reaped = wait4(pid);
+    assert!(libc::WIFEXITED(reaped.status) && libc::WEXITSTATUS(reaped.status) == 7);
+    let events = collect_until_exited(&mut c, &[pid]);
+    let exits = events
+        .iter()
+        .filter(|e| e.pid == pid && e.kind == ProcessEventKind::Exit)
+        .count();
+    assert_eq!(exits, 1, "one exit event: {events:#?}");
+    let exit = exit_of(&events, pid);
+    assert_eq!(exit.exit_code, Some(7));
+    let ebpf_ns = exit.totals.as_ref().expect("exit carries totals").cpu_ns;
+    let err = ebpf_ns.abs_diff(reaped.cpu_ns) as f64 / reaped.cpu_ns as f64;
+    eprintln!(
+        "  cpu: ebpf {ebpf_ns} ns, wait4 rusage {} ns, error {:.3}%",
+        reaped.cpu_ns,
+        err * 100.0
+    );
+    assert!(reaped.cpu_ns > 200_000_000, "the threads burned too little");
+    assert!(err < 0.01, "on-CPU time off by {:.3}%", err * 100.0);
 }
 
 /// Every sample in the `resources-*.jsonl` files under `dir`.

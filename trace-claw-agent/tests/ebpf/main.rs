@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         return roles::run(&role);
     }
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let tests: [(&str, fn()); 10] = [
+    let tests: [(&str, fn()); 11] = [
         ("cpu_matches_wait4_rusage", tests::cpu_matches_wait4_rusage),
         (
             "a_process_running_before_start_is_counted",
@@ -70,6 +70,10 @@ fn main() -> ExitCode {
         (
             "a_missing_hook_leaves_out_only_its_series",
             degraded::a_missing_hook_leaves_out_only_its_series,
+        ),
+        (
+            "exits_are_found_without_group_dead",
+            degraded::exits_are_found_without_group_dead,
         ),
     ];
     let mut failed = 0;
@@ -171,13 +175,31 @@ mod with_ebpf {
             fast_entries: Option<u32>,
             tree_costs_dir: Option<&Path>,
         ) -> trace_claw_agent::collect::ebpf::EbpfCollector {
+            self.start(fast_entries, tree_costs_dir, &[])
+        }
+
+        /// A collector whose loader treats `disabled` (`TRACE_CLAW_EBPF_DISABLE` names) as
+        /// missing from this kernel.
+        pub(crate) fn collector_without(
+            &self,
+            disabled: &[&str],
+        ) -> trace_claw_agent::collect::ebpf::EbpfCollector {
+            self.start(None, None, disabled)
+        }
+
+        fn start(
+            &self,
+            fast_entries: Option<u32>,
+            tree_costs_dir: Option<&Path>,
+            disabled: &[&str],
+        ) -> trace_claw_agent::collect::ebpf::EbpfCollector {
             trace_claw_agent::collect::ebpf::EbpfCollector::start(&EbpfOptions {
                 process_name: self.name.clone(),
                 proc_root: PathBuf::from("/proc"),
                 total_memory_bytes: 1 << 30,
                 fast_entries,
                 tree_costs_dir: tree_costs_dir.map(Path::to_owned),
-                disabled_hooks: Vec::new(),
+                disabled_hooks: disabled.iter().map(|d| (*d).to_owned()).collect(),
             })
             .expect("eBPF backend starts")
         }
@@ -227,7 +249,7 @@ mod with_ebpf {
 
     /// Collects ticks until an exit event for every pid in `pids` has been seen (or 20 s pass,
     /// which fails the caller's assertions with what was seen).
-    fn collect_until_exited(
+    pub(crate) fn collect_until_exited(
         c: &mut trace_claw_agent::collect::ebpf::EbpfCollector,
         pids: &[u32],
     ) -> Vec<ProcessEvent> {
@@ -260,7 +282,7 @@ mod with_ebpf {
         }
     }
 
-    fn exit_of(events: &[ProcessEvent], pid: u32) -> &ProcessEvent {
+    pub(crate) fn exit_of(events: &[ProcessEvent], pid: u32) -> &ProcessEvent {
         events
             .iter()
             .find(|e| e.pid == pid && e.kind == ProcessEventKind::Exit)
@@ -653,6 +675,10 @@ mod with_ebpf {
                     return ExitCode::from(arg(1) as u8);
                 }
                 "tree-hold" => return tree_hold(),
+                "threads" => {
+                    threads(arg(0), Duration::from_millis(arg(1)));
+                    return ExitCode::from(arg(2) as u8);
+                }
                 "gateway" => return crate::action_costs::gateway(),
                 "action" => return crate::action_costs::action(&args),
                 "rename" => {
@@ -669,6 +695,16 @@ mod with_ebpf {
                 other => panic!("unknown role '{other}'"),
             }
             ExitCode::SUCCESS
+        }
+
+        /// Runs `n` threads that each burn `d` of CPU, and joins them.
+        fn threads(n: u64, d: Duration) {
+            let handles: Vec<_> = (0..n)
+                .map(|_| std::thread::spawn(move || burn_cpu(d)))
+                .collect();
+            for h in handles {
+                h.join().expect("thread");
+            }
         }
 
         /// Busy-loops for `d` of wall time.

@@ -19,7 +19,7 @@ use trace_claw_common::abi::{
     MAX_FAST, PID_BITMAP_WORDS,
 };
 use trace_claw_common::names::{self, MetricDef};
-use trace_claw_common::tracepoint::CHECKED_FIELDS;
+use trace_claw_common::tracepoint::{TracepointField, CHECKED_FIELDS, EXIT_GROUP_DEAD};
 
 use super::btf::Btf;
 use super::{EbpfError, DISABLE_ENV, VMLINUX_BTF};
@@ -71,7 +71,11 @@ const CONFIG_NAMES: &[&str] = &[
     "rchar",
     "wchar",
     "comm",
+    "live",
 ];
+/// The `TRACE_CLAW_EBPF_DISABLE` name that makes the exit program work as on kernels whose
+/// `sched_process_exit` has no `group_dead` (before 6.16).
+const GROUP_DEAD: &str = "group_dead";
 
 /// The loaded (not yet attached) programs and their maps.
 pub struct Kernel {
@@ -115,6 +119,28 @@ pub fn is_optional(event: &str) -> bool {
         .any(|&(name, category, metric)| metric.is_some() && event == format!("{category}/{name}"))
 }
 
+/// Whether the programs work without `field` in this kernel's record: the field of an optional
+/// hook, or `sched_process_exit`'s `group_dead` (the exit program then reads `signal->live`).
+pub fn has_fallback(field: &TracepointField) -> bool {
+    is_optional(field.event) || is_group_dead(field)
+}
+
+fn is_group_dead(field: &TracepointField) -> bool {
+    field.event == "sched/sched_process_exit" && field.offset == EXIT_GROUP_DEAD
+}
+
+/// Whether this kernel's `sched_process_exit` carries `group_dead` (and it is not `disabled`).
+fn exit_has_group_dead(disabled: &[String]) -> bool {
+    let Some(root) = super::tracefs_root() else {
+        return false;
+    };
+    !disabled.iter().any(|d| d == GROUP_DEAD)
+        && CHECKED_FIELDS
+            .iter()
+            .filter(|f| is_group_dead(f))
+            .all(|f| !super::lacks_field(root, f))
+}
+
 impl Kernel {
     /// Loads the programs, configured to start tracking at exec when the comm contains
     /// `needle` (lower-cased, at most 15 bytes are compared), with `fast_entries` in `FAST`
@@ -127,9 +153,10 @@ impl Kernel {
         disabled: &[String],
     ) -> Result<Self, EbpfError> {
         if let Some(unknown) = disabled.iter().find(|d| {
-            !TRACEPOINTS
-                .iter()
-                .any(|&(name, _, metric)| metric.is_some() && name == d.as_str())
+            *d != GROUP_DEAD
+                && !TRACEPOINTS
+                    .iter()
+                    .any(|&(name, _, metric)| metric.is_some() && name == d.as_str())
         }) {
             return Err(EbpfError::NotOptional(unknown.clone()));
         }
@@ -145,6 +172,7 @@ impl Kernel {
         let btf = Btf::from_file(Path::new(VMLINUX_BTF), &names)?;
         let mut config = kernel_config(needle, &btf)?;
         config.fast_mask = fast_len - 1;
+        config.exit_has_group_dead = u32::from(exit_has_group_dead(disabled));
         let kernel_btf = aya::Btf::parse(&btf.typedef_btf(&typedefs)?, aya::Endianness::default())
             .map_err(EbpfError::KernelBtf)?;
         drop(btf);
@@ -488,6 +516,7 @@ fn kernel_config(needle: &str, btf: &Btf) -> Result<KernelConfig, EbpfError> {
     config.task_wchar_offset = config.task_ioac_offset + config.ioac_wchar_offset;
     config.task_pid_offset = btf.member_offset("task_struct", "pid")?;
     config.task_comm_offset = btf.member_offset("task_struct", "comm")?;
+    config.signal_live_offset = btf.member_offset("signal_struct", "live")?;
     Ok(config)
 }
 
@@ -536,6 +565,10 @@ mod tests {
         assert!(is_optional("block/block_bio_queue"));
         assert!(!is_optional("sched/sched_process_exit"));
         assert!(!is_optional("task/task_newtask"));
+        assert!(
+            CHECKED_FIELDS.iter().all(has_fallback),
+            "no field check is fatal"
+        );
     }
 
     #[test]
@@ -546,7 +579,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "TRACE_CLAW_EBPF_DISABLE: 'sched_process_exit' is not a hook that can be left out \
-             (block_bio_queue, sock_send_length, sock_recv_length)"
+             (block_bio_queue, sock_send_length, sock_recv_length) or 'group_dead'"
         );
     }
 

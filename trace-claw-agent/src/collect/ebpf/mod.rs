@@ -119,7 +119,7 @@ pub enum EbpfError {
         source: aya::maps::MapError,
     },
     /// `TRACE_CLAW_EBPF_DISABLE` names a program that cannot be left out.
-    #[error("TRACE_CLAW_EBPF_DISABLE: '{0}' is not a hook that can be left out (block_bio_queue, sock_send_length, sock_recv_length)")]
+    #[error("TRACE_CLAW_EBPF_DISABLE: '{0}' is not a hook that can be left out (block_bio_queue, sock_send_length, sock_recv_length) or 'group_dead'")]
     NotOptional(String),
     /// A program the object should contain is not in it.
     #[error("eBPF object has no program '{0}'")]
@@ -184,15 +184,15 @@ fn missing_privileges() -> Option<EbpfError> {
     })
 }
 
-/// The first tracepoint of [`CHECKED_FIELDS`] that the tracked set needs (the optional
-/// programs' hooks are checked by the loader, which leaves them out) whose format file on this
-/// kernel lacks the field at the offset the kernel programs hard-code.
+/// The first tracepoint of [`CHECKED_FIELDS`] whose format file on this kernel lacks the field
+/// at the offset the kernel programs hard-code, among the fields the programs cannot do without
+/// (the loader leaves out an optional hook, and reads `signal->live` without `group_dead`).
 #[cfg(not(no_ebpf))]
 fn missing_tracepoint_field() -> Option<&'static str> {
     let root = tracefs_root()?;
     CHECKED_FIELDS
         .iter()
-        .filter(|field| !load::is_optional(field.event))
+        .filter(|field| !load::has_fallback(field))
         .find(|field| lacks_field(root, field))
         .map(|field| field.event)
 }

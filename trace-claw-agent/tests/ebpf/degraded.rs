@@ -15,7 +15,7 @@ use trace_claw_common::names;
 use trace_claw_common::sample::MetricSample;
 
 use crate::require_ebpf;
-use crate::with_ebpf::{collect_until_exited, exit_of, wait4, Target};
+use crate::with_ebpf::{assert_cpu_within_1_percent, collect_until_exited, exit_of, wait4, Target};
 
 /// A CPU-burning child tracked by the agent binary with both socket hooks disabled: its CPU
 /// time is measured by eBPF (above 0 and at most wait4's rusage of its whole life + 1%, as the
@@ -111,14 +111,7 @@ pub fn exits_are_found_without_group_dead() {
     let exit = exit_of(&events, pid);
     assert_eq!(exit.exit_code, Some(7));
     let ebpf_ns = exit.totals.as_ref().expect("exit carries totals").cpu_ns;
-    let err = ebpf_ns.abs_diff(reaped.cpu_ns) as f64 / reaped.cpu_ns as f64;
-    eprintln!(
-        "  cpu: ebpf {ebpf_ns} ns, wait4 rusage {} ns, error {:.3}%",
-        reaped.cpu_ns,
-        err * 100.0
-    );
-    assert!(reaped.cpu_ns > 200_000_000, "the threads burned too little");
-    assert!(err < 0.01, "on-CPU time off by {:.3}%", err * 100.0);
+    assert_cpu_within_1_percent(ebpf_ns, reaped.cpu_ns, 200_000_000);
 }
 
 /// Every sample in the `resources-*.jsonl` files under `dir`.

@@ -282,6 +282,18 @@ mod with_ebpf {
         }
     }
 
+    /// Asserts that the eBPF on-CPU time `ebpf_ns` is within 1% of wait4's `rusage_ns`, which
+    /// must be above `min_ns` (the child burned enough for 1% to mean something).
+    pub(crate) fn assert_cpu_within_1_percent(ebpf_ns: u64, rusage_ns: u64, min_ns: u64) {
+        let err = ebpf_ns.abs_diff(rusage_ns) as f64 / rusage_ns as f64;
+        eprintln!(
+            "  cpu: ebpf {ebpf_ns} ns, wait4 rusage {rusage_ns} ns, error {:.3}%",
+            err * 100.0
+        );
+        assert!(rusage_ns > min_ns, "the child burned too little");
+        assert!(err < 0.01, "on-CPU time off by {:.3}%", err * 100.0);
+    }
+
     pub(crate) fn exit_of(events: &[ProcessEvent], pid: u32) -> &ProcessEvent {
         events
             .iter()
@@ -354,14 +366,7 @@ mod with_ebpf {
             let events = collect_until_exited(&mut c, &[pid]);
             let exit = exit_of(&events, pid);
             let ebpf_ns = exit.totals.expect("exit carries totals").cpu_ns;
-            let err = ebpf_ns.abs_diff(reaped.cpu_ns) as f64 / reaped.cpu_ns as f64;
-            eprintln!(
-                "  cpu: ebpf {ebpf_ns} ns, wait4 rusage {} ns, error {:.3}%",
-                reaped.cpu_ns,
-                err * 100.0
-            );
-            assert!(reaped.cpu_ns > 300_000_000, "the child burned too little");
-            assert!(err < 0.01, "on-CPU time off by {:.3}%", err * 100.0);
+            assert_cpu_within_1_percent(ebpf_ns, reaped.cpu_ns, 300_000_000);
             assert!(events
                 .iter()
                 .any(|e| e.pid == pid && e.kind == ProcessEventKind::Exec));

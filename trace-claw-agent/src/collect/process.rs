@@ -195,6 +195,10 @@ impl TreeSamples {
 
     /// Leaves the byte counters of `metrics` out of the samples (the eBPF backend without the
     /// hooks that count them).
+    #[cfg_attr(
+        all(no_ebpf, not(test)),
+        expect(dead_code, reason = "an agent built without eBPF has no eBPF backend")
+    )]
     pub fn without(mut self, metrics: Vec<&'static MetricDef>) -> Self {
         self.left_out = metrics;
         self
@@ -382,6 +386,27 @@ mod tests {
             rss_bytes,
             vms_bytes: 2 * rss_bytes,
             threads: 3,
+        }
+    }
+
+    #[test]
+    fn series_left_out_are_absent_from_process_and_tree_not_zero() {
+        let mut tree = TreeSamples::new(&Backend::EBPF, 1000)
+            .without(vec![&names::PROCESS_NET_SENT, &names::PROCESS_NET_RECV]);
+        let mut buf = SampleBuffer::default();
+        buf.start_tick(Timestamp(1));
+        tree.start_tick();
+        let totals = ProcessTotals::default();
+        tree.push_process(&mut buf, &stat(7, 100), Tracked::Match, &totals, None);
+        tree.push_totals(&mut buf, &[]);
+        for pid in ["7", labels::PID_TOTAL] {
+            let names = names_of(&buf, pid);
+            assert!(
+                names.contains(&names::PROCESS_IO_BLOCK_READ.name),
+                "{names:?}"
+            );
+            assert!(!names.contains(&names::PROCESS_NET_SENT.name), "{names:?}");
+            assert!(!names.contains(&names::PROCESS_NET_RECV.name), "{names:?}");
         }
     }
 

@@ -243,6 +243,11 @@ pub struct KernelConfig {
     pub task_rchar_offset: u32,
     /// Byte offset of `task_struct.ioac.wchar`.
     pub task_wchar_offset: u32,
+    /// Byte offset of `signal_struct.live` (the process's live threads).
+    pub signal_live_offset: u32,
+    /// 1 when `sched:sched_process_exit` carries `group_dead` (6.16+); 0: the exit program
+    /// reads `signal->live` instead, which do_exit has decremented before the tracepoint.
+    pub exit_has_group_dead: u32,
 }
 
 impl KernelConfig {
@@ -264,6 +269,8 @@ impl KernelConfig {
             fast_mask: 0,
             task_rchar_offset: 0,
             task_wchar_offset: 0,
+            signal_live_offset: 0,
+            exit_has_group_dead: 0,
         }
     }
 }
@@ -326,7 +333,7 @@ mod tests {
             size_of::<ProcEvent>(),
             8 + 6 * 4 + size_of::<ProcCounters>() + COMM_LEN + FILENAME_LEN
         );
-        assert_eq!(size_of::<KernelConfig>(), COMM_LEN + 14 * 4);
+        assert_eq!(size_of::<KernelConfig>(), COMM_LEN + 16 * 4);
     }
 
     #[test]

@@ -165,9 +165,6 @@ pub fn sched_process_exit(ctx: TracePointContext) -> i32 {
 }
 
 fn try_sched_process_exit(ctx: &TracePointContext) -> Result<(), i32> {
-    // SAFETY: `tracepoint` offsets, from
-    // /sys/kernel/tracing/events/sched/sched_process_exit/format.
-    let group_dead: u8 = unsafe { field(ctx, EXIT_GROUP_DEAD) };
     let tgid = current_tgid();
     let root = root_of(tgid);
     if root == 0 {
@@ -180,7 +177,7 @@ fn try_sched_process_exit(ctx: &TracePointContext) -> Result<(), i32> {
     let task = unsafe { bpf_get_current_task() };
     let own = ioac(task + u64::from(cfg.task_ioac_offset), &cfg);
     thread_exit(root, tid as u32, own.0, own.1);
-    if group_dead == 0 {
+    if !group_dead(ctx, task, &cfg) {
         return Ok(());
     }
     // SAFETY: do_exit has stored the status in current->exit_code before this tracepoint; the
@@ -353,6 +350,33 @@ fn process_io(task: u64, own: (u64, u64), cfg: &KernelConfig) -> (u64, u64) {
     }
     let dead = ioac(signal + u64::from(cfg.signal_ioac_offset), cfg);
     (own.0 + dead.0, own.1 + dead.1)
+}
+
+/// Whether the exiting thread is the process's last: the tracepoint's `group_dead` (6.16+), or
+/// before that `signal->live == 0` (do_exit decrements it before the tracepoint; two threads
+/// exiting at once may both see 0, and the exit event is then still emitted once, by whichever
+/// `sched_process_free` removes the `EXITING` entry of its thread first).
+#[inline(always)]
+fn group_dead(ctx: &TracePointContext, task: u64, cfg: &KernelConfig) -> bool {
+    if cfg.exit_has_group_dead != 0 {
+        // SAFETY: `tracepoint` offsets, from
+        // /sys/kernel/tracing/events/sched/sched_process_exit/format (checked by the loader).
+        let dead: u8 = unsafe { field(ctx, EXIT_GROUP_DEAD) };
+        return dead != 0;
+    }
+    // SAFETY: offsets from the running kernel's BTF; both reads fault safely regardless.
+    let signal: u64 =
+        unsafe { bpf_probe_read_kernel((task + u64::from(cfg.task_signal_offset)) as *const u64) }
+            .unwrap_or(0);
+    if signal == 0 {
+        return false;
+    }
+    // SAFETY: as above.
+    let live: i32 = unsafe {
+        bpf_probe_read_kernel((signal + u64::from(cfg.signal_live_offset)) as *const i32)
+    }
+    .unwrap_or(1);
+    live == 0
 }
 
 /// Tgid of the current task's parent, read through `task_struct.real_parent`.

@@ -170,6 +170,8 @@ pub struct TreeSamples {
     ppid_label: String,
     /// Where the `container.id` and `k8s.pod.uid` labels come from; `None`: no such labels.
     containers: Option<ContainerIds>,
+    /// Byte counters of the backend left out (their kernel hooks are missing).
+    left_out: Vec<&'static MetricDef>,
 }
 
 impl TreeSamples {
@@ -187,7 +189,28 @@ impl TreeSamples {
             pid_label: String::new(),
             ppid_label: String::new(),
             containers: None,
+            left_out: Vec::new(),
         }
+    }
+
+    /// Leaves the byte counters of `metrics` out of the samples (the eBPF backend without the
+    /// hooks that count them).
+    #[cfg_attr(
+        all(no_ebpf, not(test)),
+        expect(dead_code, reason = "an agent built without eBPF has no eBPF backend")
+    )]
+    pub fn without(mut self, metrics: Vec<&'static MetricDef>) -> Self {
+        self.left_out = metrics;
+        self
+    }
+
+    /// The backend's byte counters that are measured.
+    fn byte_counters(&self) -> impl Iterator<Item = &'static ByteCounter> + '_ {
+        let backend: &'static Backend = self.backend;
+        backend
+            .byte_counters
+            .iter()
+            .filter(|c| !self.left_out.iter().any(|m| m.name == c.metric.name))
     }
 
     /// Also labels each process with its container and pod (read from its cgroup file under
@@ -250,7 +273,7 @@ impl TreeSamples {
             buf.push(&names::PROCESS_CPU_USAGE, pct, l);
         }
         buf.push(&names::PROCESS_CPU_TIME, totals.cpu_ns as f64 / 1e9, l);
-        for c in self.backend.byte_counters {
+        for c in self.byte_counters() {
             buf.push(c.metric, (c.value)(totals) as f64, l);
         }
         let gauges = [
@@ -306,7 +329,7 @@ impl TreeSamples {
         for (def, value) in memory {
             buf.push(def, value, &l);
         }
-        for c in self.backend.byte_counters {
+        for c in self.byte_counters() {
             buf.push(c.metric, (c.value)(&all) as f64, &l);
         }
         let counts = [
@@ -366,6 +389,27 @@ mod tests {
             rss_bytes,
             vms_bytes: 2 * rss_bytes,
             threads: 3,
+        }
+    }
+
+    #[test]
+    fn series_left_out_are_absent_from_process_and_tree_not_zero() {
+        let mut tree = TreeSamples::new(&Backend::EBPF, 1000)
+            .without(vec![&names::PROCESS_NET_SENT, &names::PROCESS_NET_RECV]);
+        let mut buf = SampleBuffer::default();
+        buf.start_tick(Timestamp(1));
+        tree.start_tick();
+        let totals = ProcessTotals::default();
+        tree.push_process(&mut buf, &stat(7, 100), Tracked::Match, &totals, None);
+        tree.push_totals(&mut buf, &[]);
+        for pid in ["7", labels::PID_TOTAL] {
+            let names = names_of(&buf, pid);
+            assert!(
+                names.contains(&names::PROCESS_IO_BLOCK_READ.name),
+                "{names:?}"
+            );
+            assert!(!names.contains(&names::PROCESS_NET_SENT.name), "{names:?}");
+            assert!(!names.contains(&names::PROCESS_NET_RECV.name), "{names:?}");
         }
     }
 

@@ -36,6 +36,7 @@ impl ProcessSource {
             total_memory_bytes,
             fast_entries: None,
             tree_costs_dir: Some(config.output_dir.clone()),
+            disabled_hooks: disabled_hooks(),
         };
         match start_ebpf(&options) {
             Ok(source) => Ok(source),
@@ -86,14 +87,43 @@ impl ProcessSource {
     }
 }
 
+/// The optional eBPF programs `TRACE_CLAW_EBPF_DISABLE` names (comma-separated), a diagnostic
+/// that makes the loader treat their hooks as missing.
+fn disabled_hooks() -> Vec<String> {
+    std::env::var(super::ebpf::DISABLE_ENV)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Starts the eBPF backend and says so in one line, naming what it cannot measure here.
 #[cfg(not(no_ebpf))]
 fn start_ebpf(options: &EbpfOptions) -> Result<ProcessSource, EbpfError> {
     let collector = super::ebpf::EbpfCollector::start(options)?;
-    log::info!(
-        "eBPF loaded: tracking {} processes matching '{}'",
-        collector.tracked_count(),
-        options.process_name
-    );
+    let left_out = collector.left_out();
+    if left_out.is_empty() {
+        log::info!(
+            "eBPF loaded: tracking {} processes matching '{}'",
+            collector.tracked_count(),
+            options.process_name
+        );
+    } else {
+        let missing: Vec<String> = left_out
+            .iter()
+            .map(|l| format!("{} ({}: {})", l.metric.name, l.program, l.reason))
+            .collect();
+        log::warn!(
+            "eBPF loaded without {} of its hooks: tracking {} processes matching '{}'; left \
+             out of the samples (not reported as 0): {}",
+            left_out.len(),
+            collector.tracked_count(),
+            options.process_name,
+            missing.join(", ")
+        );
+    }
     Ok(ProcessSource::Ebpf(Box::new(collector)))
 }
 

@@ -17,6 +17,8 @@ use trace_claw_agent::collect::ebpf::probe;
 #[cfg(not(no_ebpf))]
 mod action_costs;
 #[cfg(not(no_ebpf))]
+mod degraded;
+#[cfg(not(no_ebpf))]
 use with_ebpf::{roles, tests};
 
 /// Built without the kernel programs: nothing can run; skip (or fail under CI).
@@ -34,7 +36,7 @@ fn main() -> ExitCode {
         return roles::run(&role);
     }
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let tests: [(&str, fn()); 9] = [
+    let tests: [(&str, fn()); 11] = [
         ("cpu_matches_wait4_rusage", tests::cpu_matches_wait4_rusage),
         (
             "a_process_running_before_start_is_counted",
@@ -64,6 +66,14 @@ fn main() -> ExitCode {
         (
             "actions_are_charged_what_their_own_tree_used",
             action_costs::actions_are_charged_what_their_own_tree_used,
+        ),
+        (
+            "a_missing_hook_leaves_out_only_its_series",
+            degraded::a_missing_hook_leaves_out_only_its_series,
+        ),
+        (
+            "exits_are_found_without_group_dead",
+            degraded::exits_are_found_without_group_dead,
         ),
     ];
     let mut failed = 0;
@@ -149,6 +159,11 @@ mod with_ebpf {
             }
         }
 
+        /// The comm the kernel programs match.
+        pub(crate) fn name(&self) -> &str {
+            &self.name
+        }
+
         fn collector(&self) -> trace_claw_agent::collect::ebpf::EbpfCollector {
             self.collector_with(None, None)
         }
@@ -160,12 +175,31 @@ mod with_ebpf {
             fast_entries: Option<u32>,
             tree_costs_dir: Option<&Path>,
         ) -> trace_claw_agent::collect::ebpf::EbpfCollector {
+            self.start(fast_entries, tree_costs_dir, &[])
+        }
+
+        /// A collector whose loader treats `disabled` (`TRACE_CLAW_EBPF_DISABLE` names) as
+        /// missing from this kernel.
+        pub(crate) fn collector_without(
+            &self,
+            disabled: &[&str],
+        ) -> trace_claw_agent::collect::ebpf::EbpfCollector {
+            self.start(None, None, disabled)
+        }
+
+        fn start(
+            &self,
+            fast_entries: Option<u32>,
+            tree_costs_dir: Option<&Path>,
+            disabled: &[&str],
+        ) -> trace_claw_agent::collect::ebpf::EbpfCollector {
             trace_claw_agent::collect::ebpf::EbpfCollector::start(&EbpfOptions {
                 process_name: self.name.clone(),
                 proc_root: PathBuf::from("/proc"),
                 total_memory_bytes: 1 << 30,
                 fast_entries,
                 tree_costs_dir: tree_costs_dir.map(Path::to_owned),
+                disabled_hooks: disabled.iter().map(|d| (*d).to_owned()).collect(),
             })
             .expect("eBPF backend starts")
         }
@@ -215,7 +249,7 @@ mod with_ebpf {
 
     /// Collects ticks until an exit event for every pid in `pids` has been seen (or 20 s pass,
     /// which fails the caller's assertions with what was seen).
-    fn collect_until_exited(
+    pub(crate) fn collect_until_exited(
         c: &mut trace_claw_agent::collect::ebpf::EbpfCollector,
         pids: &[u32],
     ) -> Vec<ProcessEvent> {
@@ -248,7 +282,19 @@ mod with_ebpf {
         }
     }
 
-    fn exit_of(events: &[ProcessEvent], pid: u32) -> &ProcessEvent {
+    /// Asserts that the eBPF on-CPU time `ebpf_ns` is within 1% of wait4's `rusage_ns`, which
+    /// must be above `min_ns` (the child burned enough for 1% to mean something).
+    pub(crate) fn assert_cpu_within_1_percent(ebpf_ns: u64, rusage_ns: u64, min_ns: u64) {
+        let err = ebpf_ns.abs_diff(rusage_ns) as f64 / rusage_ns as f64;
+        eprintln!(
+            "  cpu: ebpf {ebpf_ns} ns, wait4 rusage {rusage_ns} ns, error {:.3}%",
+            err * 100.0
+        );
+        assert!(rusage_ns > min_ns, "the child burned too little");
+        assert!(err < 0.01, "on-CPU time off by {:.3}%", err * 100.0);
+    }
+
+    pub(crate) fn exit_of(events: &[ProcessEvent], pid: u32) -> &ProcessEvent {
         events
             .iter()
             .find(|e| e.pid == pid && e.kind == ProcessEventKind::Exit)
@@ -320,14 +366,7 @@ mod with_ebpf {
             let events = collect_until_exited(&mut c, &[pid]);
             let exit = exit_of(&events, pid);
             let ebpf_ns = exit.totals.expect("exit carries totals").cpu_ns;
-            let err = ebpf_ns.abs_diff(reaped.cpu_ns) as f64 / reaped.cpu_ns as f64;
-            eprintln!(
-                "  cpu: ebpf {ebpf_ns} ns, wait4 rusage {} ns, error {:.3}%",
-                reaped.cpu_ns,
-                err * 100.0
-            );
-            assert!(reaped.cpu_ns > 300_000_000, "the child burned too little");
-            assert!(err < 0.01, "on-CPU time off by {:.3}%", err * 100.0);
+            assert_cpu_within_1_percent(ebpf_ns, reaped.cpu_ns, 300_000_000);
             assert!(events
                 .iter()
                 .any(|e| e.pid == pid && e.kind == ProcessEventKind::Exec));
@@ -641,6 +680,10 @@ mod with_ebpf {
                     return ExitCode::from(arg(1) as u8);
                 }
                 "tree-hold" => return tree_hold(),
+                "threads" => {
+                    threads(arg(0), Duration::from_millis(arg(1)));
+                    return ExitCode::from(arg(2) as u8);
+                }
                 "gateway" => return crate::action_costs::gateway(),
                 "action" => return crate::action_costs::action(&args),
                 "rename" => {
@@ -657,6 +700,16 @@ mod with_ebpf {
                 other => panic!("unknown role '{other}'"),
             }
             ExitCode::SUCCESS
+        }
+
+        /// Runs `n` threads that each burn `d` of CPU, and joins them.
+        fn threads(n: u64, d: Duration) {
+            let handles: Vec<_> = (0..n)
+                .map(|_| std::thread::spawn(move || burn_cpu(d)))
+                .collect();
+            for h in handles {
+                h.join().expect("thread");
+            }
         }
 
         /// Busy-loops for `d` of wall time.

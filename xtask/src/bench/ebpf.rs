@@ -8,8 +8,9 @@
 //! - `exec-storm`: a tracked parent keeps children (`sleep` of 1-20 ms) coming as fast as it
 //!   can for N seconds; reports the achieved exec rate and the share of execs and exits (with
 //!   final counters) in `process-events-*.jsonl`, and the kernel drop counter.
-//! - `overhead`: agent CPU and peak RSS at 1 Hz over a 50-process tree, eBPF vs procfs polling,
-//!   alternating in the same run.
+//! - `overhead`: CPU, peak RSS (VmHWM, start-up included), last RSS and start-up time at 1 Hz
+//!   over a 50-process tree: the agent with eBPF, with procfs polling, and the psutil baseline
+//!   (`tests/bench/psutil_collector.py`), alternating in the same run.
 //!
 //! Every figure is the median of `--runs` runs. The workers run as copies of this binary under
 //! names the agent matches (`worker` subcommand, in `ebpf/workload.rs`); the programs' own
@@ -32,9 +33,8 @@ use trace_claw_common::names;
 use self::bpftool::{bpftool_stats, prog_ids, BpfStats};
 use self::workload::{pingpong_rounds, read_ns_per_trip};
 use self::written::{captured, last_value};
-use super::measure::{
-    median, spawn_target_tree, wait_usage, AgentWatch, STEADY_AFTER, TARGET_NAME,
-};
+use super::measure::median;
+use super::overhead::{compare, Collector};
 use crate::child::OwnedChild;
 use crate::proc_util::{build_agent, is_root, Profile};
 
@@ -322,66 +322,11 @@ impl Bench {
 
     fn overhead(&self, c: &Common) -> anyhow::Result<()> {
         let _stats = BpfStats::set(false)?;
-        let tree = spawn_target_tree(self.scratch.path(), 50)?;
-        let seconds = c.seconds.to_string();
-        let modes = ["require", "off"];
-        let mut results: Vec<Vec<(f64, f64, f64, f64)>> = vec![Vec::new(); modes.len()];
-        for run in 0..c.runs {
-            for (i, mode) in modes.iter().enumerate() {
-                eprintln!(
-                    "bench-ebpf overhead: run {}/{} --ebpf {mode} ({seconds}s)",
-                    run + 1,
-                    c.runs
-                );
-                let out = self.scratch.path().join(format!("ovh{run}-{mode}"));
-                let child = Command::new(&self.agent)
-                    .args(["collect", "--ebpf", mode, "--interval", "1"])
-                    .args(["--process", TARGET_NAME, "--duration", &seconds])
-                    .arg("--output-dir")
-                    .arg(&out)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()?;
-                let watch = AgentWatch::start(child.id());
-                let usage = wait_usage(child)?;
-                let (last_mib, steady) = watch.finish();
-                results[i].push((
-                    usage.cpu_seconds / c.seconds as f64 * 100.0,
-                    steady.unwrap_or(f64::NAN),
-                    usage.max_rss_kib as f64 / 1024.0,
-                    last_mib,
-                ));
-            }
-        }
-        drop(tree);
-        println!(
-            "agent overhead at 1 Hz over 50 processes, {} s per run, median of {} runs",
-            c.seconds, c.runs
-        );
-        println!(
-            "(cpu % whole run: from wait4 rusage, start-up included; steady: from {} s on, \
-             /proc/PID/task/*/schedstat)",
-            STEADY_AFTER.as_secs()
-        );
-        println!(
-            "{:<22} {:>12} {:>12} {:>14} {:>14}",
-            "agent", "cpu % run", "cpu % steady", "peak RSS MiB", "last RSS MiB"
-        );
-        for (mode, r) in modes.iter().zip(&results) {
-            let label = if *mode == "off" {
-                "procfs polling"
-            } else {
-                "eBPF"
-            };
-            println!(
-                "{label:<22} {:>12.3} {:>12.3} {:>14.1} {:>14.1}",
-                median(r.iter().map(|x| x.0).collect()),
-                median(r.iter().map(|x| x.1).collect()),
-                median(r.iter().map(|x| x.2).collect()),
-                median(r.iter().map(|x| x.3).collect())
-            );
-        }
-        Ok(())
+        let collectors = [
+            Collector::agent("eBPF", &self.agent, "require"),
+            Collector::agent("procfs polling", &self.agent, "off"),
+        ];
+        compare(&collectors, self.scratch.path(), 50, c.runs, c.seconds)
     }
 }
 

@@ -1,9 +1,10 @@
 //! What the benchmarks measure with: a finished child's CPU time and peak RSS, a running one's
-//! steady-state RSS and CPU share, the median of several runs, and the target tree of sleeping
-//! processes the agent is pointed at.
+//! steady-state RSS and CPU share and start-up time, the median of several runs, and the target
+//! tree of sleeping processes the agent is pointed at.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::{Child, ChildStderr, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -116,6 +117,33 @@ impl AgentWatch {
     pub fn finish(self) -> (f64, Option<f64>) {
         let (kib, steady) = self.0.join().unwrap_or((0.0, None));
         (kib / 1024.0, steady)
+    }
+}
+
+/// The time from a child's spawn to the first line of its stderr containing a marker (the
+/// agent's start-up line); reads on a thread of its own and drains the rest of the stream, so
+/// the child never blocks on a full pipe.
+pub struct StartupWatch(std::thread::JoinHandle<Option<Duration>>);
+
+impl StartupWatch {
+    /// Starts reading `stderr` of a child spawned at `spawned`.
+    pub fn start(stderr: ChildStderr, spawned: Instant, marker: &'static str) -> Self {
+        Self(std::thread::spawn(move || {
+            let mut found = None;
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if found.is_none() && line.contains(marker) {
+                    found = Some(spawned.elapsed());
+                }
+            }
+            found
+        }))
+    }
+
+    /// The time to the marker; `None` if the child never printed it. Returns once the child
+    /// has closed its stderr (exited).
+    pub fn finish(self) -> Option<Duration> {
+        self.0.join().ok().flatten()
     }
 }
 

@@ -1,16 +1,20 @@
 //! `cargo xtask bench overhead`: the agent's own cost. Runs the release agent for N seconds at
 //! 1 Hz against a target tree of 50 processes and reports its CPU time (user + system, from
-//! wait4 rusage) and peak RSS, median of several runs, beside a psutil-based Python collector
+//! wait4 rusage, and the steady share after start-up), peak RSS (VmHWM, start-up included),
+//! last RSS and start-up time, median of several runs, beside a psutil-based Python collector
 //! doing the same work in the same run (the baseline, `tests/bench/psutil_collector.py`).
+//! `bench ebpf overhead` runs the same comparison with the eBPF agent added ([`compare`]).
 
-use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
 
-use super::measure::{median, spawn_target_tree, wait_usage, Usage, TARGET_NAME};
+use super::measure::{
+    median, spawn_target_tree, wait_usage, AgentWatch, StartupWatch, STEADY_AFTER, TARGET_NAME,
+};
 use crate::proc_util::{build_agent, workspace_root, Profile};
 use crate::tools;
 
@@ -28,91 +32,144 @@ pub struct OverheadArgs {
     processes: usize,
 }
 
-/// Measures the agent and the baseline, interleaved, and prints the medians.
+/// Measures the polling agent and the baseline, interleaved, and prints the medians.
 pub fn run(args: &OverheadArgs) -> anyhow::Result<()> {
-    let root = workspace_root();
     let agent = build_agent(Profile::Release)?;
-    let python = tools::python_venv("bench", &["psutil"])?;
-    let script = root.join("tests/bench/psutil_collector.py");
     let scratch = tempfile::tempdir()?;
-    let _tree = spawn_target_tree(scratch.path(), args.processes)?;
-    let seconds = args.seconds.to_string();
+    let collectors = [Collector::agent("trace-claw (procfs)", &agent, "off")];
+    compare(
+        &collectors,
+        scratch.path(),
+        args.processes,
+        args.runs,
+        args.seconds,
+    )
+}
 
-    // Each collector: its name, and the program and arguments before the flags they share.
-    let collectors: [(&str, &Path, Vec<&OsStr>); 2] = [
-        (
-            "trace-claw (procfs)",
-            &agent,
-            ["collect", "--ebpf", "off"].map(OsStr::new).to_vec(),
-        ),
-        ("python psutil baseline", &python, vec![script.as_os_str()]),
-    ];
-    let launch = |program: &Path, prefix: &[&OsStr], out: &Path| {
-        let mut c = Command::new(program);
-        c.args(prefix)
-            .args(["--process", TARGET_NAME, "--interval", "1"])
-            .args(["--duration", &seconds])
-            .arg("--output-dir")
-            .arg(out);
-        c
-    };
-    let mut results: Vec<(&str, Vec<Usage>)> =
-        collectors.iter().map(|(n, ..)| (*n, Vec::new())).collect();
-    for run in 0..args.runs {
-        // Interleave collectors so machine noise hits both alike.
-        for (i, (name, program, prefix)) in collectors.iter().enumerate() {
-            let out = scratch.path().join(format!("run{run}-{i}"));
-            eprintln!(
-                "bench: run {}/{} {name} ({}s)",
-                run + 1,
-                args.runs,
-                args.seconds
-            );
-            let child = launch(program, prefix, &out)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?;
-            let usage = wait_usage(child)?;
-            let lines = count_lines(&out)?;
-            if lines == 0 {
-                bail!("{name} wrote no samples to {}", out.display());
-            }
-            results[i].1.push(usage);
+/// One collector under test: a label, and the program and arguments before the flags all
+/// collectors share (`--process`, `--interval`, `--duration`, `--output-dir`).
+pub struct Collector {
+    label: &'static str,
+    program: PathBuf,
+    prefix: Vec<&'static str>,
+}
+
+impl Collector {
+    /// The agent at `agent` with `--ebpf mode`.
+    pub fn agent(label: &'static str, agent: &Path, mode: &'static str) -> Self {
+        Self {
+            label,
+            program: agent.to_owned(),
+            prefix: vec!["collect", "--ebpf", mode],
         }
     }
-    println!(
-        "overhead at 1 Hz over {} processes, {} s per run, median of {} runs",
-        args.processes, args.seconds, args.runs
-    );
-    println!(
-        "{:<26} {:>16} {:>14}",
-        "collector", "cpu % of 1 core", "peak RSS MiB"
-    );
-    let secs = args.seconds as f64;
-    let mut cpu_medians = Vec::new();
-    for (name, usages) in &results {
-        let cpu = median(
-            usages
-                .iter()
-                .map(|u| u.cpu_seconds / secs * 100.0)
-                .collect(),
-        );
-        let rss = median(
-            usages
-                .iter()
-                .map(|u| u.max_rss_kib as f64 / 1024.0)
-                .collect(),
-        );
-        cpu_medians.push(cpu);
-        println!("{name:<26} {cpu:>16.3} {rss:>14.1}");
+}
+
+/// Runs `collectors` and the psutil baseline `runs` times each, interleaved so that machine
+/// noise hits all alike, over a tree of `processes` targets, and prints the medians.
+pub fn compare(
+    collectors: &[Collector],
+    scratch: &Path,
+    processes: usize,
+    runs: usize,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let python = tools::python_venv("bench", &["psutil"])?;
+    let script = workspace_root().join("tests/bench/psutil_collector.py");
+    let baseline = Collector {
+        label: "python psutil baseline",
+        program: python,
+        prefix: Vec::new(),
+    };
+    let all: Vec<&Collector> = collectors.iter().chain([&baseline]).collect();
+    let tree = spawn_target_tree(scratch, processes)?;
+    let mut results: Vec<Vec<Overhead>> = vec![Vec::new(); all.len()];
+    for run in 0..runs {
+        for (i, c) in all.iter().enumerate() {
+            eprintln!("bench: run {}/{runs} {} ({seconds}s)", run + 1, c.label);
+            let out = scratch.join(format!("run{run}-{i}"));
+            let mut command = Command::new(&c.program);
+            if c.prefix.is_empty() {
+                command.arg(&script);
+            }
+            command
+                .args(&c.prefix)
+                .args(["--process", TARGET_NAME, "--interval", "1"])
+                .args(["--duration", &seconds.to_string()])
+                .arg("--output-dir")
+                .arg(&out);
+            results[i].push(measure(command, seconds).with_context(|| c.label.to_owned())?);
+            if count_lines(&out)? == 0 {
+                bail!("{} wrote no samples to {}", c.label, out.display());
+            }
+        }
     }
-    if let [agent_cpu, baseline_cpu] = cpu_medians[..] {
+    drop(tree);
+    println!(
+        "overhead at 1 Hz over {processes} processes, {seconds} s per run, median of {runs} runs"
+    );
+    println!(
+        "(cpu % run: wait4 rusage, start-up included; steady: from {} s on, \
+         /proc/PID/task/*/schedstat; peak RSS: VmHWM (wait4 ru_maxrss), start-up included; \
+         start-up: spawn to the agent's '{STARTED}' line)",
+        STEADY_AFTER.as_secs()
+    );
+    println!(
+        "{:<24} {:>10} {:>12} {:>13} {:>13} {:>12}",
+        "collector", "cpu % run", "cpu % steady", "peak RSS MiB", "last RSS MiB", "start-up ms"
+    );
+    for (c, runs) in all.iter().zip(&results) {
+        let med = |f: fn(&Overhead) -> f64| median(runs.iter().map(f).collect());
         println!(
-            "trace-claw uses {:.1}x less CPU than the baseline",
-            baseline_cpu / agent_cpu.max(1e-9)
+            "{:<24} {:>10.3} {:>12.3} {:>13.1} {:>13.1} {:>12.0}",
+            c.label,
+            med(|o| o.cpu_run),
+            med(|o| o.cpu_steady),
+            med(|o| o.peak_mib),
+            med(|o| o.last_mib),
+            med(|o| o.startup_ms)
         );
     }
     Ok(())
+}
+
+/// The agent's start-up line: everything is loaded and the first tick is scheduled.
+const STARTED: &str = "collecting every";
+
+/// One collector run.
+#[derive(Debug, Clone, Copy)]
+struct Overhead {
+    /// CPU % of one core over the whole run (wait4 rusage, start-up included).
+    cpu_run: f64,
+    /// CPU % of one core from [`STEADY_AFTER`] on.
+    cpu_steady: f64,
+    /// Peak RSS (VmHWM, wait4's ru_maxrss), start-up included.
+    peak_mib: f64,
+    /// The last RSS read while it ran.
+    last_mib: f64,
+    /// From spawn to the [`STARTED`] line; NaN for a collector that prints none.
+    startup_ms: f64,
+}
+
+/// Runs `command` (a collector for `seconds`) to its end and measures it.
+fn measure(mut command: Command, seconds: u64) -> anyhow::Result<Overhead> {
+    let spawned = Instant::now();
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().context("collector stderr")?;
+    let startup = StartupWatch::start(stderr, spawned, STARTED);
+    let watch = AgentWatch::start(child.id());
+    let usage = wait_usage(child)?;
+    let (last_mib, steady) = watch.finish();
+    Ok(Overhead {
+        cpu_run: usage.cpu_seconds / seconds as f64 * 100.0,
+        cpu_steady: steady.unwrap_or(f64::NAN),
+        peak_mib: usage.max_rss_kib as f64 / 1024.0,
+        last_mib,
+        startup_ms: startup.finish().map_or(f64::NAN, |d| d.as_secs_f64() * 1e3),
+    })
 }
 
 fn count_lines(dir: &Path) -> anyhow::Result<usize> {

@@ -1,6 +1,11 @@
 //! Loads the kernel programs, fills in their `CONFIG`, attaches them to their tracepoints and
 //! hands out the maps. Everything is owned by [`Kernel`]; dropping it detaches the programs and
 //! frees the maps (nothing is pinned).
+//!
+//! The kernel's BTF is never parsed whole: `btf` reads the few offsets and type ids needed in
+//! one streaming pass, and aya gets a BTF holding only the `tp_btf` typedefs (see
+//! [`loader_without_kernel_btf`]). Parsing it whole made the agent's peak RSS three times its
+//! steady RSS (docs/ebpf.md, "Memory").
 
 use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -13,28 +18,64 @@ use trace_claw_common::abi::{
     BucketKey, ExitingProc, FastCounters, KernelConfig, SlotCounters, TrackedProc, COMM_LEN,
     MAX_FAST, PID_BITMAP_WORDS,
 };
+use trace_claw_common::names::{self, MetricDef};
+use trace_claw_common::tracepoint::{TracepointField, CHECKED_FIELDS, EXIT_GROUP_DEAD};
 
 use super::btf::Btf;
-use super::{EbpfError, VMLINUX_BTF};
+use super::{EbpfError, DISABLE_ENV, VMLINUX_BTF};
 
 /// The compiled kernel programs, built into OUT_DIR by build.rs.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/trace-claw-ebpf"));
 
-/// Program name, tracepoint category, and the tracepoints it is attached to.
-const TRACEPOINTS: &[(&str, &str, &[&str])] = &[
-    ("block_bio_queue", "block", &["block_bio_queue"]),
-    ("sock_send_length", "sock", &["sock_send_length"]),
-    ("sock_recv_length", "sock", &["sock_recv_length"]),
-    ("task_newtask", "task", &["task_newtask"]),
-    ("task_rename", "task", &["task_rename"]),
-    ("sched_process_exec", "sched", &["sched_process_exec"]),
-    ("sched_process_exit", "sched", &["sched_process_exit"]),
+/// Program name (also its tracepoint's), tracepoint category, and the one series only it
+/// measures: a program with one is optional (without its hook the rest still loads, and its
+/// series is left out); `None`: the tracked set needs it.
+const TRACEPOINTS: &[(&str, &str, Option<&MetricDef>)] = &[
+    (
+        "block_bio_queue",
+        "block",
+        Some(&names::PROCESS_IO_BLOCK_READ),
+    ),
+    ("sock_send_length", "sock", Some(&names::PROCESS_NET_SENT)),
+    ("sock_recv_length", "sock", Some(&names::PROCESS_NET_RECV)),
+    ("task_newtask", "task", None),
+    ("task_rename", "task", None),
+    ("sched_process_exec", "sched", None),
+    ("sched_process_exit", "sched", None),
 ];
-/// BTF tracepoint programs (`tp_btf`) and their tracepoint.
-const BTF_TRACEPOINTS: &[(&str, &str)] = &[
-    ("sched_stat_runtime", "sched_stat_runtime"),
-    ("sched_process_free", "sched_process_free"),
+
+/// BTF tracepoint programs (`tp_btf`), their tracepoint, and its typedef in the kernel BTF.
+const BTF_TRACEPOINTS: &[(&str, &str, &str)] = &[
+    (
+        "sched_stat_runtime",
+        "sched_stat_runtime",
+        "btf_trace_sched_stat_runtime",
+    ),
+    (
+        "sched_process_free",
+        "sched_process_free",
+        "btf_trace_sched_process_free",
+    ),
 ];
+/// The structs and members of the kernel BTF that [`kernel_config`] reads.
+const CONFIG_NAMES: &[&str] = &[
+    "task_struct",
+    "signal_struct",
+    "task_io_accounting",
+    "tgid",
+    "pid",
+    "exit_code",
+    "real_parent",
+    "signal",
+    "ioac",
+    "rchar",
+    "wchar",
+    "comm",
+    "live",
+];
+/// The `TRACE_CLAW_EBPF_DISABLE` name that makes the exit program work as on kernels whose
+/// `sched_process_exit` has no `group_dead` (before 6.16).
+const GROUP_DEAD: &str = "group_dead";
 
 /// The loaded (not yet attached) programs and their maps.
 pub struct Kernel {
@@ -56,13 +97,69 @@ pub struct Kernel {
     pub events: Option<RingBuf<MapData>>,
     /// The trees' time buckets; taken by the tree-cost log.
     pub buckets: Option<HashMap<MapData, BucketKey, SlotCounters>>,
+    /// The optional programs left out, and why.
+    left_out: Vec<LeftOut>,
+}
+
+/// An optional program that is not loaded.
+#[derive(Debug, Clone)]
+pub struct LeftOut {
+    /// The program (and tracepoint) name.
+    pub program: &'static str,
+    /// The series it alone measures, left out of the samples.
+    pub metric: &'static MetricDef,
+    /// Why: disabled, not in this kernel, another layout, or the verifier's refusal.
+    pub reason: String,
+}
+
+/// Whether `event` (`<category>/<tracepoint>`) is the hook of an optional program.
+pub fn is_optional(event: &str) -> bool {
+    TRACEPOINTS
+        .iter()
+        .any(|&(name, category, metric)| metric.is_some() && event == format!("{category}/{name}"))
+}
+
+/// Whether the programs work without `field` in this kernel's record: the field of an optional
+/// hook, or `sched_process_exit`'s `group_dead` (the exit program then reads `signal->live`).
+pub fn has_fallback(field: &TracepointField) -> bool {
+    is_optional(field.event) || is_group_dead(field)
+}
+
+fn is_group_dead(field: &TracepointField) -> bool {
+    field.event == "sched/sched_process_exit" && field.offset == EXIT_GROUP_DEAD
+}
+
+/// Whether this kernel's `sched_process_exit` carries `group_dead` (and it is not `disabled`).
+fn exit_has_group_dead(disabled: &[String]) -> bool {
+    let Some(root) = super::tracefs_root() else {
+        return false;
+    };
+    !disabled.iter().any(|d| d == GROUP_DEAD)
+        && CHECKED_FIELDS
+            .iter()
+            .filter(|f| is_group_dead(f))
+            .all(|f| !super::lacks_field(root, f))
 }
 
 impl Kernel {
     /// Loads the programs, configured to start tracking at exec when the comm contains
     /// `needle` (lower-cased, at most 15 bytes are compared), with `fast_entries` in `FAST`
-    /// (rounded up to a power of two; `None`: enough for the host's `pid_max`).
-    pub fn load(needle: &str, fast_entries: Option<u32>) -> Result<Self, EbpfError> {
+    /// (rounded up to a power of two; `None`: enough for the host's `pid_max`). An optional
+    /// program whose hook this kernel lacks, or that is named in `disabled`, is left out
+    /// ([`Kernel::left_out`]); the others must load.
+    pub fn load(
+        needle: &str,
+        fast_entries: Option<u32>,
+        disabled: &[String],
+    ) -> Result<Self, EbpfError> {
+        if let Some(unknown) = disabled.iter().find(|d| {
+            *d != GROUP_DEAD
+                && !TRACEPOINTS
+                    .iter()
+                    .any(|&(name, _, metric)| metric.is_some() && name == d.as_str())
+        }) {
+            return Err(EbpfError::NotOptional(unknown.clone()));
+        }
         let pid_max = pid_max();
         let words = pid_max.map_or(PID_BITMAP_WORDS, |n| {
             n.div_ceil(64).clamp(1, PID_BITMAP_WORDS)
@@ -70,16 +167,16 @@ impl Kernel {
         let fast_len = fast_entries
             .or(pid_max)
             .map_or(MAX_FAST, |n| n.next_power_of_two().clamp(1, MAX_FAST));
-        let mut config = kernel_config(needle, &Btf::from_file(Path::new(VMLINUX_BTF))?)?;
+        let typedefs: Vec<&'static str> = BTF_TRACEPOINTS.iter().map(|t| t.2).collect();
+        let names: Vec<&'static str> = CONFIG_NAMES.iter().chain(&typedefs).copied().collect();
+        let btf = Btf::from_file(Path::new(VMLINUX_BTF), &names)?;
+        let mut config = kernel_config(needle, &btf)?;
         config.fast_mask = fast_len - 1;
-        // aya parses the kernel BTF (~20 MB in memory) in `EbpfLoader::new`, but keeps it to
-        // itself, and the `tp_btf` programs need it too: drop the loader's copy before parsing
-        // ours, so that two are never held at once.
-        let mut loader = EbpfLoader::new();
-        loader.btf(None);
-        let kernel_btf = aya::Btf::from_sys_fs().map_err(EbpfError::KernelBtf)?;
-        let mut ebpf = loader
-            .btf(Some(&kernel_btf))
+        config.exit_has_group_dead = u32::from(exit_has_group_dead(disabled));
+        let kernel_btf = aya::Btf::parse(&btf.typedef_btf(&typedefs)?, aya::Endianness::default())
+            .map_err(EbpfError::KernelBtf)?;
+        drop(btf);
+        let mut ebpf = loader_without_kernel_btf()
             .override_global("CONFIG", &config, true)
             .map_max_entries("KERNEL_BITS", words)
             .map_max_entries("SEEDED_BITS", words)
@@ -87,11 +184,8 @@ impl Kernel {
             .map_max_entries("THREAD_IO", fast_len)
             .load(OBJECT)
             .map_err(EbpfError::Load)?;
-        for &(name, _, hooks) in TRACEPOINTS {
-            let program: &mut TracePoint = typed_program(&mut ebpf, name, hooks[0])?;
-            program.load().map_err(program_error(name, hooks[0]))?;
-        }
-        for &(name, hook) in BTF_TRACEPOINTS {
+        let left_out = load_tracepoints(&mut ebpf, disabled)?;
+        for &(name, hook, _) in BTF_TRACEPOINTS {
             let program: &mut BtfTracePoint = typed_program(&mut ebpf, name, hook)?;
             program
                 .load(hook, &kernel_btf)
@@ -135,7 +229,13 @@ impl Kernel {
             seeded_bits,
             events: Some(events),
             buckets: Some(buckets),
+            left_out,
         })
+    }
+
+    /// The optional programs that are not loaded.
+    pub fn left_out(&self) -> &[LeftOut] {
+        &self.left_out
     }
 
     /// Sets the bit of `pid` in `SEEDED_BITS`; call before inserting `pid` into `PROCS`, or
@@ -239,15 +339,16 @@ impl Kernel {
 
     /// Attaches every program; from here on the tracked set follows forks and execs.
     pub fn attach(&mut self) -> Result<(), EbpfError> {
-        for &(name, category, hooks) in TRACEPOINTS {
-            let program: &mut TracePoint = typed_program(&mut self.ebpf, name, hooks[0])?;
-            for &hook in hooks {
-                program
-                    .attach(category, hook)
-                    .map_err(program_error(name, hook))?;
+        for &(name, category, _) in TRACEPOINTS {
+            if self.left_out.iter().any(|l| l.program == name) {
+                continue;
             }
+            let program: &mut TracePoint = typed_program(&mut self.ebpf, name, name)?;
+            program
+                .attach(category, name)
+                .map_err(program_error(name, name))?;
         }
-        for &(name, hook) in BTF_TRACEPOINTS {
+        for &(name, hook, _) in BTF_TRACEPOINTS {
             let program: &mut BtfTracePoint = typed_program(&mut self.ebpf, name, hook)?;
             program.attach().map_err(program_error(name, hook))?;
         }
@@ -273,8 +374,8 @@ struct BatchAttr {
     flags: u64,
 }
 
-/// Returns the heap freed after loading to the OS: aya parses the whole kernel BTF (~20 MB) in
-/// `EbpfLoader::new`, and glibc would otherwise keep those pages in the agent's RSS for good.
+/// Returns the heap freed after loading to the OS (aya's copies of the object, its sections
+/// and relocation tables), which glibc would otherwise keep in the agent's RSS for good.
 #[cfg(target_env = "gnu")]
 fn release_freed_memory() {
     // SAFETY: malloc_trim only returns free heap pages; it has no preconditions.
@@ -283,6 +384,107 @@ fn release_freed_memory() {
 
 #[cfg(not(target_env = "gnu"))]
 fn release_freed_memory() {}
+
+/// An [`EbpfLoader`] without the kernel BTF. aya 0.14's `EbpfLoader::new` reads and parses
+/// all of `/sys/kernel/btf/vmlinux` (~20 MB at its peak, which glibc keeps) even when told
+/// afterwards not to use it, and these programs need none of it: they have no CO-RE
+/// relocations, and the `tp_btf` type ids come from [`Btf::typedef_btf`]. So its open is made
+/// to fail: for the moment of the call, the soft `RLIMIT_NOFILE` is lowered to the lowest free
+/// descriptor. Should that not work, the loader parses as before and its copy is dropped.
+/// Another thread opening a file in that window (microseconds) gets EMFILE; at start-up only
+/// the receiver's and the Prometheus endpoint's accept loops may run, and on EMFILE they log
+/// once and retry after 100 ms (`http_server.rs`).
+fn loader_without_kernel_btf() -> EbpfLoader<'static> {
+    let lowered = LoweredFdLimit::to_lowest_free_fd();
+    let mut loader = EbpfLoader::new();
+    drop(lowered);
+    loader.btf(None);
+    loader
+}
+
+/// `RLIMIT_NOFILE` lowered so that no descriptor can be opened; restored on drop.
+struct LoweredFdLimit(libc::rlimit);
+
+impl LoweredFdLimit {
+    fn to_lowest_free_fd() -> Option<Self> {
+        let mut old = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `old` is a live rlimit for getrlimit to fill in.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) } != 0 {
+            return None;
+        }
+        // The file is closed at the end of this statement: its descriptor is the lowest free.
+        let lowest = std::fs::File::open("/").ok()?.as_raw_fd();
+        let lowered = libc::rlimit {
+            rlim_cur: libc::rlim_t::try_from(lowest).ok()?,
+            rlim_max: old.rlim_max,
+        };
+        // SAFETY: `lowered` is a valid rlimit below the hard limit.
+        (unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) } == 0).then_some(Self(old))
+    }
+}
+
+impl Drop for LoweredFdLimit {
+    fn drop(&mut self) {
+        // SAFETY: restores the limit read by getrlimit; setting it back cannot fail for an
+        // unprivileged process either, as it is not above the unchanged hard limit.
+        let _restored = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &self.0) };
+    }
+}
+
+/// Loads the tracepoint programs; an optional one whose hook is unavailable here (see
+/// [`unavailable`]) or that the verifier refuses is left out and returned with the reason.
+fn load_tracepoints(ebpf: &mut Ebpf, disabled: &[String]) -> Result<Vec<LeftOut>, EbpfError> {
+    let mut left_out = Vec::new();
+    for &(name, category, metric) in TRACEPOINTS {
+        let skip = metric.and_then(|m| unavailable(category, name, disabled).map(|r| (m, r)));
+        if let Some((metric, reason)) = skip {
+            left_out.push(LeftOut {
+                program: name,
+                metric,
+                reason,
+            });
+            continue;
+        }
+        let program: &mut TracePoint = typed_program(ebpf, name, name)?;
+        match (program.load(), metric) {
+            (Ok(()), _) => {}
+            (Err(e), Some(metric)) => left_out.push(LeftOut {
+                program: name,
+                metric,
+                reason: crate::error::error_chain(&program_error(name, name)(e)),
+            }),
+            (Err(e), None) => return Err(program_error(name, name)(e)),
+        }
+    }
+    Ok(left_out)
+}
+
+/// Why the optional program `name`'s hook `category:name` cannot be used here, if it cannot:
+/// it is `disabled`, the kernel lacks the tracepoint, or a field the program reads is not where
+/// it expects it.
+fn unavailable(category: &str, name: &str, disabled: &[String]) -> Option<String> {
+    if disabled.iter().any(|d| d == name) {
+        return Some(format!("disabled by {DISABLE_ENV}"));
+    }
+    let root = super::tracefs_root()?;
+    let event = format!("{category}/{name}");
+    if !root.join("events").join(&event).is_dir() {
+        return Some("not in this kernel".to_owned());
+    }
+    CHECKED_FIELDS
+        .iter()
+        .filter(|f| f.event == event)
+        .find(|f| super::lacks_field(root, f))
+        .map(|f| {
+            format!(
+                "no '{}' at offset {} in its record",
+                f.declaration, f.offset
+            )
+        })
+}
 
 /// This host's `pid_max`, if it can be read.
 fn pid_max() -> Option<u32> {
@@ -314,6 +516,7 @@ fn kernel_config(needle: &str, btf: &Btf) -> Result<KernelConfig, EbpfError> {
     config.task_wchar_offset = config.task_ioac_offset + config.ioac_wchar_offset;
     config.task_pid_offset = btf.member_offset("task_struct", "pid")?;
     config.task_comm_offset = btf.member_offset("task_struct", "comm")?;
+    config.signal_live_offset = btf.member_offset("signal_struct", "live")?;
     Ok(config)
 }
 
@@ -350,4 +553,42 @@ fn program_error(
 
 fn map_error(name: &'static str) -> impl Fn(aya::maps::MapError) -> EbpfError {
     move |source| EbpfError::Map { name, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_hooks_of_single_series_are_optional() {
+        assert!(is_optional("sock/sock_send_length"));
+        assert!(is_optional("block/block_bio_queue"));
+        assert!(!is_optional("sched/sched_process_exit"));
+        assert!(!is_optional("task/task_newtask"));
+        assert!(
+            CHECKED_FIELDS.iter().all(has_fallback),
+            "no field check is fatal"
+        );
+    }
+
+    #[test]
+    fn disabling_a_hook_the_tracked_set_needs_is_an_error_naming_the_variable() {
+        let err = Kernel::load("x", None, &["sched_process_exit".to_owned()])
+            .err()
+            .expect("refused before loading anything");
+        assert_eq!(
+            err.to_string(),
+            "TRACE_CLAW_EBPF_DISABLE: 'sched_process_exit' is not a hook that can be left out \
+             (block_bio_queue, sock_send_length, sock_recv_length) or 'group_dead'"
+        );
+    }
+
+    #[test]
+    fn a_disabled_hook_is_unavailable_whatever_the_kernel() {
+        let disabled = ["sock_recv_length".to_owned()];
+        assert_eq!(
+            unavailable("sock", "sock_recv_length", &disabled).as_deref(),
+            Some("disabled by TRACE_CLAW_EBPF_DISABLE")
+        );
+    }
 }

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 #[cfg(not(no_ebpf))]
-use trace_claw_common::tracepoint::CHECKED_FIELDS;
+use trace_claw_common::tracepoint::{TracepointField, CHECKED_FIELDS};
 
 pub mod btf;
 #[cfg(not(no_ebpf))]
@@ -28,10 +28,15 @@ mod ring_reader;
 mod tree_costs;
 
 #[cfg(not(no_ebpf))]
+pub use load::LeftOut;
+#[cfg(not(no_ebpf))]
 pub use read::EbpfCollector;
 
 /// Where the kernel's BTF is read from.
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+/// The environment variable naming optional programs to leave out (comma-separated): a
+/// diagnostic that makes the loader treat their hooks as missing (docs/ebpf.md).
+pub const DISABLE_ENV: &str = "TRACE_CLAW_EBPF_DISABLE";
 /// tracefs mount points, in the order they are tried.
 pub const TRACEFS_ROOTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
@@ -50,6 +55,9 @@ pub struct EbpfOptions {
     pub fast_entries: Option<u32>,
     /// Where `tree-costs-*.jsonl` is written (the output directory); `None`: not written.
     pub tree_costs_dir: Option<PathBuf>,
+    /// Optional programs to leave out as if this kernel lacked their hooks (a diagnostic, from
+    /// `TRACE_CLAW_EBPF_DISABLE`).
+    pub disabled_hooks: Vec<String>,
 }
 
 /// Why the eBPF backend is not running.
@@ -80,9 +88,9 @@ pub enum EbpfError {
     /// The BTF was there but lacked what the programs need.
     #[error(transparent)]
     Btf(#[from] btf::BtfError),
-    /// aya could not parse the kernel's BTF (needed to attach `tp_btf` programs).
+    /// aya rejected the BTF of the `tp_btf` typedefs built from the kernel's.
     #[cfg(not(no_ebpf))]
-    #[error("cannot parse the kernel BTF at '{VMLINUX_BTF}'")]
+    #[error("cannot hand aya the tracepoint types of the kernel BTF at '{VMLINUX_BTF}'")]
     KernelBtf(#[source] aya::BtfError),
     /// The object could not be loaded (verifier, permissions).
     #[cfg(not(no_ebpf))]
@@ -110,6 +118,9 @@ pub enum EbpfError {
         #[source]
         source: aya::maps::MapError,
     },
+    /// `TRACE_CLAW_EBPF_DISABLE` names a program that cannot be left out.
+    #[error("TRACE_CLAW_EBPF_DISABLE: '{0}' is not a hook that can be left out (block_bio_queue, sock_send_length, sock_recv_length) or 'group_dead'")]
+    NotOptional(String),
     /// A program the object should contain is not in it.
     #[error("eBPF object has no program '{0}'")]
     MissingProgram(&'static str),
@@ -174,18 +185,24 @@ fn missing_privileges() -> Option<EbpfError> {
 }
 
 /// The first tracepoint of [`CHECKED_FIELDS`] whose format file on this kernel lacks the field
-/// at the offset the kernel programs hard-code.
+/// at the offset the kernel programs hard-code, among the fields the programs cannot do without
+/// (the loader leaves out an optional hook, and reads `signal->live` without `group_dead`).
 #[cfg(not(no_ebpf))]
 fn missing_tracepoint_field() -> Option<&'static str> {
     let root = tracefs_root()?;
-    CHECKED_FIELDS.iter().find_map(|field| {
-        let line = format!("field:{};\toffset:{};", field.declaration, field.offset);
-        let format = std::fs::read_to_string(root.join("events").join(field.event).join("format"));
-        match format {
-            Ok(text) if text.contains(&line) => None,
-            _ => Some(field.event),
-        }
-    })
+    CHECKED_FIELDS
+        .iter()
+        .filter(|field| !load::has_fallback(field))
+        .find(|field| lacks_field(root, field))
+        .map(|field| field.event)
+}
+
+/// Whether the format file of `field.event` under tracefs `root` lacks `field` at its offset.
+#[cfg(not(no_ebpf))]
+fn lacks_field(root: &Path, field: &TracepointField) -> bool {
+    let line = format!("field:{};\toffset:{};", field.declaration, field.offset);
+    let format = std::fs::read_to_string(root.join("events").join(field.event).join("format"));
+    !format.is_ok_and(|text| text.contains(&line))
 }
 
 #[cfg(no_ebpf)]

@@ -89,7 +89,11 @@ impl EbpfCollector {
         if let Some(why) = super::probe() {
             return Err(why);
         }
-        let mut kernel = Kernel::load(&options.process_name, options.fast_entries)?;
+        let mut kernel = Kernel::load(
+            &options.process_name,
+            options.fast_entries,
+            &options.disabled_hooks,
+        )?;
         let ring = kernel.events.take().ok_or(EbpfError::Map {
             name: "EVENTS",
             source: aya::maps::MapError::InvalidName {
@@ -106,6 +110,9 @@ impl EbpfCollector {
             .map_err(EbpfError::TreeCosts)?;
         let (tx, events_rx) = mpsc::channel();
         let reader = RingReader::spawn(ring, tx).map_err(EbpfError::Reader)?;
+        let samples = TreeSamples::new(&Backend::EBPF, options.total_memory_bytes)
+            .with_containers(&options.proc_root)
+            .without(kernel.left_out().iter().map(|l| l.metric).collect());
         let mut collector = Self {
             kernel,
             matcher: NameMatcher::new(&options.process_name),
@@ -117,8 +124,7 @@ impl EbpfCollector {
             _reader: reader,
             pending: Vec::new(),
             live: HashMap::new(),
-            samples: TreeSamples::new(&Backend::EBPF, options.total_memory_bytes)
-                .with_containers(&options.proc_root),
+            samples,
             events: Vec::new(),
             clock_offset_ns: realtime_minus_monotonic_ns(),
             dropped_warned: 0,
@@ -132,6 +138,11 @@ impl EbpfCollector {
         // Children forked between the scan and the attach are not in PROCS yet.
         collector.seed();
         Ok(collector)
+    }
+
+    /// The optional programs left out, and why.
+    pub fn left_out(&self) -> &[super::LeftOut] {
+        self.kernel.left_out()
     }
 
     /// Number of processes currently tracked by the kernel programs.

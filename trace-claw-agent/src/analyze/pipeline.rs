@@ -249,14 +249,14 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
     let kinds: Vec<FileKind> = files.par_iter().map(|p| classify::classify(p)).collect();
     let limit = opts.window.limit;
     let mut file_stats = FileStats::default();
-    let mut all = passes::read_sources(&files, &kinds, &mut file_stats);
+    let (mut all, action_parts) = passes::read_sources(&files, &kinds, &mut file_stats);
 
     // Merge sources, then window.
     let run_sessions: HashMap<String, String> = all.run_sessions.iter().cloned().collect();
     let session_keys: HashMap<String, String> = all.session_keys.iter().cloned().collect();
     let session_infos: HashMap<String, SessionInfo> =
         std::mem::take(&mut all.session_infos).into_iter().collect();
-    let (merged, merge_stats) = merge::merge(std::mem::take(&mut all.actions), &run_sessions);
+    let (merged, merge_stats) = merge::merge(action_parts, &run_sessions);
     let session_filter = opts.window.session.as_deref();
     let actions: Vec<&Action> = merged
         .iter()

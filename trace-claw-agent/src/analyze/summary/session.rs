@@ -240,7 +240,7 @@ pub fn summarize<'a>(
         s.end = Some(s.end.map_or(a.end(), |t| t.max(a.end())));
         let failed = e.is_error();
         s.errors += u64::from(failed);
-        match e.event_type.as_str() {
+        match &*e.event_type {
             EVENT_LLM => {
                 s.llm_calls += 1;
                 s.llm_errors += u64::from(failed);

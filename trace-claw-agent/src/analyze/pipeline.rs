@@ -280,11 +280,12 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
     for ((i, _), stats) in tree_cost_files.iter().zip(slot_stats) {
         file_stats.push(*i, 0, stats);
     }
-    let charged = charge::charge(&slots, &actions);
-    let costs: Vec<Option<ResourceCost>> = actions
-        .iter()
-        .zip(&charged.costs)
-        .map(|(a, c)| c.or_else(|| timeline::interpolated_cost(&lookup, a.start(), a.end())))
+    let mut charged = charge::charge(&slots, &actions);
+    // Taken over in place: the slot costs are not needed again once the gaps are filled.
+    let costs: Vec<Option<ResourceCost>> = std::mem::take(&mut charged.costs)
+        .into_iter()
+        .zip(&actions)
+        .map(|(c, a)| c.or_else(|| timeline::interpolated_cost(&lookup, a.start(), a.end())))
         .collect();
     let mut by_session: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, a) in actions.iter().enumerate() {

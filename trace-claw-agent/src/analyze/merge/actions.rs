@@ -30,49 +30,55 @@ fn compatible(a: &Action, b: &Action) -> bool {
 }
 
 /// Fills session ids of log actions from `run id -> session id`, then deduplicates. The
-/// actions come in parts (per file or chunk, in reading order), each released once sorted
-/// into its source's list, which is sized up front.
+/// actions come in parts (per file or chunk, in reading order); each source's actions are
+/// taken out of them in turn, and a part is released once it is empty, so the actions are
+/// never held twice.
 pub fn merge(
-    parts: Vec<Vec<Action>>,
+    mut parts: Vec<Vec<Action>>,
     run_sessions: &HashMap<String, String>,
 ) -> (Vec<Action>, MergeStats) {
     let mut counts: BTreeMap<Source, usize> = BTreeMap::new();
-    for a in parts.iter().flatten() {
-        *counts.entry(a.source).or_default() += 1;
-    }
-    let mut by_source: BTreeMap<Source, Vec<Action>> = counts
-        .into_iter()
-        .map(|(s, n)| (s, Vec::with_capacity(n)))
-        .collect();
-    for part in parts {
-        for mut a in part {
-            if a.event.session_id.is_none() {
-                if let Some(s) = a.run_id.as_deref().and_then(|r| run_sessions.get(r)) {
-                    a.event.session_id = Some(intern(s));
-                }
+    for a in parts.iter_mut().flatten() {
+        if a.event.session_id.is_none() {
+            if let Some(s) = a.run_id.as_deref().and_then(|r| run_sessions.get(r)) {
+                a.event.session_id = Some(intern(s));
             }
-            by_source.entry(a.source).or_default().push(a);
         }
+        *counts.entry(a.source).or_default() += 1;
     }
     let mut kept: Vec<Action> = Vec::new();
     let mut stats = MergeStats::default();
     let mut max_ns: i64 = 0;
-    for (source, level) in by_source {
-        let mut survivors = Vec::new();
-        for a in level {
-            match best_match(&kept, &a, max_ns) {
-                Some(i) => {
-                    let w = &mut kept[i];
-                    *stats.duplicates.entry((source, w.source)).or_default() += 1;
-                    absorb(w, a);
+    for (source, count) in counts {
+        // Room for every action of the level; pages that no survivor fills are never touched.
+        let mut survivors = Vec::with_capacity(count);
+        for part in &mut parts {
+            let level: Vec<Action> = if part.iter().all(|a| a.source == source) {
+                std::mem::take(part)
+            } else {
+                part.extract_if(.., |a| a.source == source).collect()
+            };
+            for a in level {
+                match best_match(&kept, &a, max_ns) {
+                    Some(i) => {
+                        let w = &mut kept[i];
+                        *stats.duplicates.entry((source, w.source)).or_default() += 1;
+                        absorb(w, a);
+                    }
+                    None => survivors.push(a),
                 }
-                None => survivors.push(a),
             }
         }
+        survivors.shrink_to_fit();
         for a in &survivors {
             max_ns = max_ns.max(a.end().0 - a.start().0);
         }
-        kept.extend(survivors);
+        if kept.is_empty() {
+            kept = survivors;
+        } else {
+            kept.reserve_exact(survivors.len());
+            kept.extend(survivors);
+        }
         kept.sort_by_key(|a| (a.start(), a.source));
     }
     (kept, stats)

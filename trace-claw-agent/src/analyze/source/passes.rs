@@ -105,10 +105,12 @@ pub fn read_sources(
                 }
                 Task::Part(i, c) => (i, c.index, records::read_process_events(&c)),
             };
-            let parsed = r.unwrap_or_else(|e| Parsed {
+            let mut parsed = r.unwrap_or_else(|e| Parsed {
                 stats: unreadable(&e),
                 ..Parsed::default()
             });
+            // Every file's actions stay until the merge: no spare room left behind.
+            parsed.actions.shrink_to_fit();
             (i, chunk, parsed)
         })
         .collect();

@@ -37,8 +37,6 @@ struct Merged<'a> {
     by_session: BTreeMap<&'a str, Vec<usize>>,
     /// Sessions by their first action; session `w` has stat window `w + 1`.
     sessions: Vec<SessionSpan>,
-    /// Per action (same index), its resource cost.
-    costs: Vec<Option<ResourceCost>>,
     /// The tracked trees' time slots (eBPF) and the tree each action was charged to.
     slots: TreeSlots,
     charged: Charged,
@@ -68,13 +66,22 @@ impl Merged<'_> {
         }
     }
 
+    /// Action `i`'s resource cost: measured from its tree's time slots, else interpolated
+    /// between samples. Worked out when asked (twice per action: its session's summary and
+    /// the overall one), not kept for every action.
+    fn cost(&self, i: usize) -> Option<ResourceCost> {
+        let a = self.actions[i];
+        self.charged
+            .costs
+            .get(i)
+            .copied()
+            .flatten()
+            .or_else(|| timeline::interpolated_cost(&self.lookup, a.start(), a.end()))
+    }
+
     fn row(&self, i: usize) -> ActionRow {
         let a = self.actions[i];
-        ActionRow::new(
-            a,
-            timeline::snapshot(&self.lookup, a.start()),
-            self.costs[i],
-        )
+        ActionRow::new(a, timeline::snapshot(&self.lookup, a.start()), self.cost(i))
     }
 }
 
@@ -125,7 +132,7 @@ fn session_summaries(
                 &s.id,
                 m.of_session(&s.id)
                     .iter()
-                    .map(|&i| (m.actions[i], m.costs[i].as_ref())),
+                    .map(|&i| (m.actions[i], m.cost(i))),
                 &m.agg.stats[w + 1],
             );
             sum.session_key = session_keys.get(&s.id).cloned();
@@ -264,10 +271,10 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
         .filter(|a| session_filter.is_none_or(|s| a.session() == s))
         .collect();
     let sessions = sessions::sessions(&actions);
-    let plan = plan(opts, &actions, &sessions);
+    let mut plan = plan(opts, &actions, &sessions);
 
     let mut agg = passes::read_resources(&files, &kinds, &plan, &mut file_stats);
-    let lookup = Lookup::new(plan.probes.clone(), &mut agg);
+    let lookup = Lookup::new(std::mem::take(&mut plan.probes), &mut agg);
     let tree_cost_files: Vec<(usize, &Path)> = files
         .iter()
         .zip(&kinds)
@@ -280,13 +287,7 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
     for ((i, _), stats) in tree_cost_files.iter().zip(slot_stats) {
         file_stats.push(*i, 0, stats);
     }
-    let mut charged = charge::charge(&slots, &actions);
-    // Taken over in place: the slot costs are not needed again once the gaps are filled.
-    let costs: Vec<Option<ResourceCost>> = std::mem::take(&mut charged.costs)
-        .into_iter()
-        .zip(&actions)
-        .map(|(c, a)| c.or_else(|| timeline::interpolated_cost(&lookup, a.start(), a.end())))
-        .collect();
+    let charged = charge::charge(&slots, &actions);
     let mut by_session: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, a) in actions.iter().enumerate() {
         by_session.entry(a.session()).or_default().push(i);
@@ -302,7 +303,6 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
         actions,
         by_session,
         sessions,
-        costs,
         slots,
         charged,
         lookup,
@@ -311,10 +311,7 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
 
     let mut overall = session::summarize(
         "all",
-        m.actions
-            .iter()
-            .copied()
-            .zip(m.costs.iter().map(Option::as_ref)),
+        (0..m.actions.len()).map(|i| (m.actions[i], m.cost(i))),
         &m.agg.stats[0],
     );
     overall.sessions = m.sessions.len();

@@ -203,7 +203,7 @@ pub struct Summary {
 /// Builds a summary from the session's actions and their resource costs.
 pub fn summarize<'a>(
     session_id: &str,
-    actions: impl IntoIterator<Item = (&'a Action, Option<&'a ResourceCost>)>,
+    actions: impl IntoIterator<Item = (&'a Action, Option<ResourceCost>)>,
     stats: &[Stat; N_STATS],
 ) -> Summary {
     let mut s = Summary {
@@ -263,7 +263,7 @@ pub fn summarize<'a>(
         if let Some(c) = cost {
             s.action_cost
                 .get_or_insert_with(ResourceCost::default)
-                .add(c);
+                .add(&c);
         }
     }
     s.error_rate = if total > 0 {

@@ -106,10 +106,22 @@ fn plan(opts: &Options, actions: &[&Action], sessions: &[SessionSpan]) -> Plan {
         .collect();
     probes.sort_unstable();
     probes.dedup();
+    // Snapshots are shown for the first `--limit` actions only (and, on the HTML page, for
+    // the charted sessions' bars: all starts then), so the gauges need no probes elsewhere.
+    let snapshot_probes = (!opts.charts).then(|| {
+        let mut starts: Vec<i64> = actions
+            .iter()
+            .take(opts.window.limit)
+            .map(|a| a.start().0)
+            .collect();
+        starts.dedup();
+        starts
+    });
     let mut windows = vec![(since, until.saturating_sub(1))];
     windows.extend(sessions.iter().map(SessionSpan::resource_window));
     Plan {
         probes,
+        snapshot_probes,
         windows,
         since,
         until,
@@ -274,7 +286,11 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
     let mut plan = plan(opts, &actions, &sessions);
 
     let mut agg = passes::read_resources(&files, &kinds, &plan, &mut file_stats);
-    let lookup = Lookup::new(std::mem::take(&mut plan.probes), &mut agg);
+    let lookup = Lookup::new(
+        std::mem::take(&mut plan.probes),
+        plan.snapshot_probes.take(),
+        &mut agg,
+    );
     let tree_cost_files: Vec<(usize, &Path)> = files
         .iter()
         .zip(&kinds)
@@ -378,6 +394,7 @@ mod tests {
     use trace_claw_common::time::Timestamp;
 
     use crate::analyze::summary::report::Window;
+    use crate::analyze::summary::timeline::Snapshot;
 
     const S: i64 = 1_000_000_000;
     /// 2026-11-18T22:13:20Z: all times below are seconds after it.
@@ -518,6 +535,23 @@ mod tests {
     }
 
     #[test]
+    fn snapshots_read_at_the_shown_actions_only_are_those_read_at_every_edge() {
+        let dir = trace();
+        let mut opts = options(dir.path(), None, false);
+        opts.window.limit = 2;
+        let few = analyze(&opts).expect("analyze");
+        // with charts every action start and end is a gauge probe
+        opts.charts = true;
+        let all = analyze(&opts).expect("analyze");
+        let snaps = |r: &Report| -> Vec<Snapshot> {
+            r.action_timeline.rows.iter().map(|a| a.snapshot).collect()
+        };
+        assert_eq!(snaps(&few).len(), 2);
+        assert_eq!(snaps(&few), snaps(&all));
+        assert!(snaps(&few).iter().all(|s| s.cpu_percent == Some(50.0)));
+    }
+
+    #[test]
     fn the_plan_probes_every_action_edge_once_and_widens_session_windows() {
         let events = [
             action(10, "llm", 2000.0, "b"),
@@ -537,5 +571,6 @@ mod tests {
             [(i64::MIN, i64::MAX - 1), (T0 + 5 * S, T0 + 18 * S)]
         );
         assert_eq!((p.since, p.until), (i64::MIN, i64::MAX));
+        assert_eq!(p.snapshot_probes, Some(vec![T0 + 10 * S, T0 + 12 * S]));
     }
 }

@@ -436,7 +436,7 @@ mod tests {
             })
             .collect();
         let mut agg = read_samples(&lines, probes);
-        Lookup::new(probes.to_vec(), &mut agg)
+        Lookup::new(probes.to_vec(), None, &mut agg)
     }
 
     const TOTAL: &str = r#"{"pid":"total"}"#;

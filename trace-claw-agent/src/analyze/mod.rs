@@ -21,6 +21,7 @@
 
 pub mod cost;
 pub mod error;
+pub mod heap;
 pub mod merge;
 pub mod options;
 pub mod pipeline;
@@ -40,6 +41,7 @@ use render::{html, json, table, text};
 /// Runs `analyze`: exit 0 when anything was analyzed, 1 when nothing could be.
 pub fn run(args: &AnalyzeArgs) -> Result<ExitCode, AnalyzeError> {
     let opts = Options::from_args(args)?;
+    heap::return_large_blocks();
     for dir in std::iter::once(Some(&opts.trace_dir))
         .chain([opts.openclaw_logs.as_ref(), opts.openclaw_state.as_ref()])
         .flatten()

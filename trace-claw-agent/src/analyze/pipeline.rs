@@ -37,8 +37,6 @@ struct Merged<'a> {
     by_session: BTreeMap<&'a str, Vec<usize>>,
     /// Sessions by their first action; session `w` has stat window `w + 1`.
     sessions: Vec<SessionSpan>,
-    /// Per action (same index), its resource cost.
-    costs: Vec<Option<ResourceCost>>,
     /// The tracked trees' time slots (eBPF) and the tree each action was charged to.
     slots: TreeSlots,
     charged: Charged,
@@ -68,13 +66,22 @@ impl Merged<'_> {
         }
     }
 
+    /// Action `i`'s resource cost: measured from its tree's time slots, else interpolated
+    /// between samples. Worked out when asked (twice per action: its session's summary and
+    /// the overall one), not kept for every action.
+    fn cost(&self, i: usize) -> Option<ResourceCost> {
+        let a = self.actions[i];
+        self.charged
+            .costs
+            .get(i)
+            .copied()
+            .flatten()
+            .or_else(|| timeline::interpolated_cost(&self.lookup, a.start(), a.end()))
+    }
+
     fn row(&self, i: usize) -> ActionRow {
         let a = self.actions[i];
-        ActionRow::new(
-            a,
-            timeline::snapshot(&self.lookup, a.start()),
-            self.costs[i],
-        )
+        ActionRow::new(a, timeline::snapshot(&self.lookup, a.start()), self.cost(i))
     }
 }
 
@@ -99,10 +106,22 @@ fn plan(opts: &Options, actions: &[&Action], sessions: &[SessionSpan]) -> Plan {
         .collect();
     probes.sort_unstable();
     probes.dedup();
+    // Snapshots are shown for the first `--limit` actions only (and, on the HTML page, for
+    // the charted sessions' bars: all starts then), so the gauges need no probes elsewhere.
+    let snapshot_probes = (!opts.charts).then(|| {
+        let mut starts: Vec<i64> = actions
+            .iter()
+            .take(opts.window.limit)
+            .map(|a| a.start().0)
+            .collect();
+        starts.dedup();
+        starts
+    });
     let mut windows = vec![(since, until.saturating_sub(1))];
     windows.extend(sessions.iter().map(SessionSpan::resource_window));
     Plan {
         probes,
+        snapshot_probes,
         windows,
         since,
         until,
@@ -125,7 +144,7 @@ fn session_summaries(
                 &s.id,
                 m.of_session(&s.id)
                     .iter()
-                    .map(|&i| (m.actions[i], m.costs[i].as_ref())),
+                    .map(|&i| (m.actions[i], m.cost(i))),
                 &m.agg.stats[w + 1],
             );
             sum.session_key = session_keys.get(&s.id).cloned();
@@ -249,14 +268,14 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
     let kinds: Vec<FileKind> = files.par_iter().map(|p| classify::classify(p)).collect();
     let limit = opts.window.limit;
     let mut file_stats = FileStats::default();
-    let mut all = passes::read_sources(&files, &kinds, &mut file_stats);
+    let (mut all, action_parts) = passes::read_sources(&files, &kinds, &mut file_stats);
 
     // Merge sources, then window.
     let run_sessions: HashMap<String, String> = all.run_sessions.iter().cloned().collect();
     let session_keys: HashMap<String, String> = all.session_keys.iter().cloned().collect();
     let session_infos: HashMap<String, SessionInfo> =
         std::mem::take(&mut all.session_infos).into_iter().collect();
-    let (merged, merge_stats) = merge::merge(std::mem::take(&mut all.actions), &run_sessions);
+    let (merged, merge_stats) = merge::merge(action_parts, &run_sessions);
     let session_filter = opts.window.session.as_deref();
     let actions: Vec<&Action> = merged
         .iter()
@@ -264,10 +283,14 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
         .filter(|a| session_filter.is_none_or(|s| a.session() == s))
         .collect();
     let sessions = sessions::sessions(&actions);
-    let plan = plan(opts, &actions, &sessions);
+    let mut plan = plan(opts, &actions, &sessions);
 
     let mut agg = passes::read_resources(&files, &kinds, &plan, &mut file_stats);
-    let lookup = Lookup::new(plan.probes.clone(), &mut agg);
+    let lookup = Lookup::new(
+        std::mem::take(&mut plan.probes),
+        plan.snapshot_probes.take(),
+        &mut agg,
+    );
     let tree_cost_files: Vec<(usize, &Path)> = files
         .iter()
         .zip(&kinds)
@@ -281,11 +304,6 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
         file_stats.push(*i, 0, stats);
     }
     let charged = charge::charge(&slots, &actions);
-    let costs: Vec<Option<ResourceCost>> = actions
-        .iter()
-        .zip(&charged.costs)
-        .map(|(a, c)| c.or_else(|| timeline::interpolated_cost(&lookup, a.start(), a.end())))
-        .collect();
     let mut by_session: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, a) in actions.iter().enumerate() {
         by_session.entry(a.session()).or_default().push(i);
@@ -301,7 +319,6 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
         actions,
         by_session,
         sessions,
-        costs,
         slots,
         charged,
         lookup,
@@ -310,10 +327,7 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
 
     let mut overall = session::summarize(
         "all",
-        m.actions
-            .iter()
-            .copied()
-            .zip(m.costs.iter().map(Option::as_ref)),
+        (0..m.actions.len()).map(|i| (m.actions[i], m.cost(i))),
         &m.agg.stats[0],
     );
     overall.sessions = m.sessions.len();
@@ -380,6 +394,7 @@ mod tests {
     use trace_claw_common::time::Timestamp;
 
     use crate::analyze::summary::report::Window;
+    use crate::analyze::summary::timeline::Snapshot;
 
     const S: i64 = 1_000_000_000;
     /// 2026-11-18T22:13:20Z: all times below are seconds after it.
@@ -520,6 +535,23 @@ mod tests {
     }
 
     #[test]
+    fn snapshots_read_at_the_shown_actions_only_are_those_read_at_every_edge() {
+        let dir = trace();
+        let mut opts = options(dir.path(), None, false);
+        opts.window.limit = 2;
+        let few = analyze(&opts).expect("analyze");
+        // with charts every action start and end is a gauge probe
+        opts.charts = true;
+        let all = analyze(&opts).expect("analyze");
+        let snaps = |r: &Report| -> Vec<Snapshot> {
+            r.action_timeline.rows.iter().map(|a| a.snapshot).collect()
+        };
+        assert_eq!(snaps(&few).len(), 2);
+        assert_eq!(snaps(&few), snaps(&all));
+        assert!(snaps(&few).iter().all(|s| s.cpu_percent == Some(50.0)));
+    }
+
+    #[test]
     fn the_plan_probes_every_action_edge_once_and_widens_session_windows() {
         let events = [
             action(10, "llm", 2000.0, "b"),
@@ -539,5 +571,6 @@ mod tests {
             [(i64::MIN, i64::MAX - 1), (T0 + 5 * S, T0 + 18 * S)]
         );
         assert_eq!((p.since, p.until), (i64::MIN, i64::MAX));
+        assert_eq!(p.snapshot_probes, Some(vec![T0 + 10 * S, T0 + 12 * S]));
     }
 }

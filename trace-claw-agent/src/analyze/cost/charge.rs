@@ -18,7 +18,7 @@ const GATEWAY_NAMES: [&str; 2] = ["openclaw-gatewa", "openclaw"];
 pub struct Charged {
     /// Per action (same index as the actions given), the root of the tree charged.
     pub trees: Vec<Option<u32>>,
-    /// Per action, its cost.
+    /// Per action, its cost; empty when no tree has slots (nothing to charge).
     pub costs: Vec<Option<ResourceCost>>,
 }
 
@@ -77,6 +77,12 @@ pub fn charge(slots: &TreeSlots, actions: &[&Action]) -> Charged {
                 .or(fallback)
         })
         .collect();
+    if slots.trees.is_empty() {
+        return Charged {
+            trees,
+            costs: Vec::new(),
+        };
+    }
     let mut costs: Vec<Option<ResourceCost>> = actions
         .iter()
         .zip(&trees)

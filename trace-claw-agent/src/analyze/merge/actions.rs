@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use trace_claw_common::time::Timestamp;
 
-use crate::analyze::source::action::{Action, Source};
+use crate::analyze::source::action::{intern, Action, Source};
 use crate::analyze::source::parsed::Note;
 
 /// Slack when matching intervals across sources (clocks and log latency differ by ms).
@@ -29,41 +29,56 @@ fn compatible(a: &Action, b: &Action) -> bool {
     }
 }
 
-/// Fills session ids of log actions from `run id -> session id`, then deduplicates.
+/// Fills session ids of log actions from `run id -> session id`, then deduplicates. The
+/// actions come in parts (per file or chunk, in reading order); each source's actions are
+/// taken out of them in turn, and a part is released once it is empty, so the actions are
+/// never held twice.
 pub fn merge(
-    mut actions: Vec<Action>,
+    mut parts: Vec<Vec<Action>>,
     run_sessions: &HashMap<String, String>,
 ) -> (Vec<Action>, MergeStats) {
-    for a in &mut actions {
+    let mut counts: BTreeMap<Source, usize> = BTreeMap::new();
+    for a in parts.iter_mut().flatten() {
         if a.event.session_id.is_none() {
-            if let Some(s) = a.run_id.as_ref().and_then(|r| run_sessions.get(r)) {
-                a.event.session_id = Some(s.clone());
+            if let Some(s) = a.run_id.as_deref().and_then(|r| run_sessions.get(r)) {
+                a.event.session_id = Some(intern(s));
             }
         }
-    }
-    let mut by_source: BTreeMap<Source, Vec<Action>> = BTreeMap::new();
-    for a in actions {
-        by_source.entry(a.source).or_default().push(a);
+        *counts.entry(a.source).or_default() += 1;
     }
     let mut kept: Vec<Action> = Vec::new();
     let mut stats = MergeStats::default();
     let mut max_ns: i64 = 0;
-    for (source, level) in by_source {
-        let mut survivors = Vec::new();
-        for a in level {
-            match best_match(&kept, &a, max_ns) {
-                Some(i) => {
-                    let w = &mut kept[i];
-                    *stats.duplicates.entry((source, w.source)).or_default() += 1;
-                    absorb(w, a);
+    for (source, count) in counts {
+        // Room for every action of the level; pages that no survivor fills are never touched.
+        let mut survivors = Vec::with_capacity(count);
+        for part in &mut parts {
+            let level: Vec<Action> = if part.iter().all(|a| a.source == source) {
+                std::mem::take(part)
+            } else {
+                part.extract_if(.., |a| a.source == source).collect()
+            };
+            for a in level {
+                match best_match(&kept, &a, max_ns) {
+                    Some(i) => {
+                        let w = &mut kept[i];
+                        *stats.duplicates.entry((source, w.source)).or_default() += 1;
+                        absorb(w, a);
+                    }
+                    None => survivors.push(a),
                 }
-                None => survivors.push(a),
             }
         }
+        survivors.shrink_to_fit();
         for a in &survivors {
             max_ns = max_ns.max(a.end().0 - a.start().0);
         }
-        kept.extend(survivors);
+        if kept.is_empty() {
+            kept = survivors;
+        } else {
+            kept.reserve_exact(survivors.len());
+            kept.extend(survivors);
+        }
         kept.sort_by_key(|a| (a.start(), a.source));
     }
     (kept, stats)
@@ -98,9 +113,7 @@ fn best_match(kept: &[Action], a: &Action, max_ns: i64) -> Option<usize> {
 }
 
 fn absorb(w: &mut Action, a: Action) {
-    if !w.also_seen_in.contains(&a.source) {
-        w.also_seen_in.push(a.source);
-    }
+    w.also_seen_in.insert(a.source);
     let e = &mut w.event;
     if e.model.is_none() {
         e.model = a.event.model;
@@ -110,9 +123,6 @@ fn absorb(w: &mut Action, a: Action) {
     }
     if e.tool_name.is_none() {
         e.tool_name = a.event.tool_name;
-    }
-    for (k, v) in a.event.attributes {
-        e.attributes.entry(k).or_insert(v);
     }
     if w.run_id.is_none() {
         w.run_id = a.run_id;
@@ -157,12 +167,12 @@ mod tests {
             act(Source::OpenclawLog, 9_000, 100.0, Some("s")),
             act(Source::OtlpLog, 990, 530.0, None),
         ];
-        let (kept, stats) = merge(actions, &HashMap::new());
+        let (kept, stats) = merge(vec![actions], &HashMap::new());
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].source, Source::Transcript);
         assert_eq!(
-            kept[0].also_seen_in,
-            vec![Source::OtlpSpan, Source::OpenclawLog, Source::OtlpLog]
+            kept[0].also_seen_in.iter().collect::<Vec<_>>(),
+            [Source::OtlpSpan, Source::OpenclawLog, Source::OtlpLog]
         );
         assert_eq!(kept[1].source, Source::OpenclawLog);
         assert_eq!(stats.duplicates.values().sum::<u64>(), 3);
@@ -175,7 +185,7 @@ mod tests {
             act(Source::Transcript, 1_000, 500.0, Some("a")),
             act(Source::OpenclawLog, 1_000, 500.0, Some("b")),
         ];
-        let (kept, _) = merge(actions, &HashMap::new());
+        let (kept, _) = merge(vec![actions], &HashMap::new());
         assert_eq!(kept.len(), 3);
     }
 }

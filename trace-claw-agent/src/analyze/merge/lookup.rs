@@ -10,22 +10,30 @@ use crate::analyze::source::resources::series::{Pt, Series};
 #[derive(Debug, Clone)]
 pub struct Lookup {
     probes: Vec<i64>,
+    /// The gauges' probes, when not `probes` (the plan's `snapshot_probes`).
+    snapshot_probes: Option<Vec<i64>>,
     /// The samples next to the probes (taken from the merged aggregate).
     edges: Edges,
 }
 
 impl Lookup {
-    /// A lookup over `probes`, taking the merged edges from `agg`.
-    pub fn new(probes: Vec<i64>, agg: &mut Aggregate) -> Self {
+    /// A lookup over `probes` (and `snapshot_probes` for the gauges, as the plan had them),
+    /// taking the merged edges from `agg`.
+    pub fn new(probes: Vec<i64>, snapshot_probes: Option<Vec<i64>>, agg: &mut Aggregate) -> Self {
         Self {
             probes,
+            snapshot_probes,
             edges: std::mem::take(&mut agg.edges),
         }
     }
 
     /// The latest sample at or before, and the earliest after, probe `t`.
     fn around(&self, series: Series, t: i64) -> Option<(Option<Pt>, Option<Pt>)> {
-        let j = self.probes.binary_search(&t).ok()?;
+        let probes = match &self.snapshot_probes {
+            Some(p) if series.is_gauge() => p,
+            _ => &self.probes,
+        };
+        let j = probes.binary_search(&t).ok()?;
         Some(self.edges.around(series as usize, j))
     }
 
@@ -95,6 +103,7 @@ pub(crate) mod tests {
         f.flush().expect("flush");
         let plan = Plan {
             probes: vec![2 * s + s / 2, 7 * s],
+            snapshot_probes: None,
             windows: vec![(0, i64::MAX)],
             since: i64::MIN,
             until: i64::MAX,
@@ -121,7 +130,7 @@ pub(crate) mod tests {
         a.merge(b, 3);
         assert_eq!(a.samples, 10);
         assert_eq!(a.timeline.len(), 3);
-        let look = Lookup::new(plan.probes.clone(), &mut a);
+        let look = Lookup::new(plan.probes.clone(), None, &mut a);
         let start = look
             .interpolate(Series::CpuTime, 2 * s + s / 2)
             .expect("start");
@@ -140,6 +149,7 @@ pub(crate) mod tests {
         f.flush().expect("flush");
         let plan = Plan {
             probes: probes.to_vec(),
+            snapshot_probes: None,
             windows: vec![(i64::MIN, i64::MAX)],
             since: i64::MIN,
             until: i64::MAX,
@@ -168,7 +178,7 @@ pub(crate) mod tests {
             .map(|e| e.gap)
             .collect();
         assert_eq!(gaps, [1, 2], "no sample precedes the first probe");
-        let look = Lookup::new(probes.to_vec(), &mut a);
+        let look = Lookup::new(probes.to_vec(), None, &mut a);
         assert_eq!(look.interpolate(Series::IoRead, -5 * s), None);
         assert_eq!(look.nearest(Series::IoRead, -5 * s).map(|p| p.t), Some(0));
         assert_eq!(look.interpolate(Series::IoRead, s / 2), Some(50.0));

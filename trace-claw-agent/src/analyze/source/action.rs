@@ -1,9 +1,11 @@
 //! An [`ActionEvent`] together with where it came from, the unit the merger deduplicates.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::Serialize;
-use trace_claw_common::event::ActionEvent;
+use trace_claw_common::event::{ActionEvent, STATUS_ERROR};
 use trace_claw_common::time::Timestamp;
 
 /// Where an action was read, in order of trust: when one call is seen in several sources, the
@@ -43,11 +45,147 @@ impl Source {
     }
 }
 
+/// The sources that also saw a kept action, as a set: a merge absorbs copies source by source
+/// in [`Source`] order, so listing the set in that order is the order they were seen in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceSet(u8);
+
+impl SourceSet {
+    /// Adds `s`.
+    pub fn insert(&mut self, s: Source) {
+        self.0 |= 1 << s as u8;
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The sources in the set, in [`Source`] order.
+    pub fn iter(self) -> impl Iterator<Item = Source> {
+        ALL_SOURCES
+            .into_iter()
+            .filter(move |s| self.0 & (1 << *s as u8) != 0)
+    }
+}
+
+const ALL_SOURCES: [Source; 6] = [
+    Source::Transcript,
+    Source::SqliteTranscript,
+    Source::EventLog,
+    Source::OtlpSpan,
+    Source::OpenclawLog,
+    Source::OtlpLog,
+];
+
+thread_local! {
+    /// The names this thread has seen (types, sessions, models, providers, tools, statuses):
+    /// a few thousand distinct ones per trace, shared by all the actions that name them.
+    static NAMES: RefCell<HashSet<Arc<str>>> = RefCell::new(HashSet::new());
+}
+
+/// `s` as a shared name: the one already seen on this thread, or a new one.
+pub fn intern(s: &str) -> Arc<str> {
+    NAMES.with_borrow_mut(|names| {
+        if let Some(n) = names.get(s) {
+            return Arc::clone(n);
+        }
+        let n: Arc<str> = Arc::from(s);
+        names.insert(Arc::clone(&n));
+        n
+    })
+}
+
+fn intern_opt(s: Option<String>) -> Option<Arc<str>> {
+    s.as_deref().map(intern)
+}
+
+/// What the report uses of an [`ActionEvent`], kept compact: one per action of a busy
+/// gateway's month stays in memory, so names are shared ([`intern`]) and the free-form
+/// attributes (which no report shows) are dropped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// When the action started.
+    pub timestamp: Timestamp,
+    /// `llm`, `tool`, or a free name.
+    pub event_type: Arc<str>,
+    /// Session the action belongs to.
+    pub session_id: Option<Arc<str>>,
+    /// Model name of an LLM call.
+    pub model: Option<Arc<str>>,
+    /// Provider of an LLM call.
+    pub provider: Option<Arc<str>>,
+    /// Tool name of a tool call.
+    pub tool_name: Option<Arc<str>>,
+    /// `ok` or `error`.
+    pub status: Arc<str>,
+    /// Error message of a failed action.
+    pub error: Option<Box<str>>,
+    /// Input tokens, excluding cache reads and writes.
+    pub tokens_input: u64,
+    /// Output tokens.
+    pub tokens_output: u64,
+    /// Input tokens served from the provider's prompt cache.
+    pub tokens_cache_read: u64,
+    /// Input tokens written to the provider's prompt cache.
+    pub tokens_cache_write: u64,
+    /// Duration in milliseconds.
+    pub duration_ms: f64,
+    /// Cost in US dollars.
+    pub cost_usd: f64,
+    /// The process that ran (or logged) the action.
+    pub pid: Option<u32>,
+    /// All tokens ([`ActionEvent::tokens_total`]).
+    tokens_total: u64,
+    /// When it ended ([`ActionEvent::end`]).
+    end: Timestamp,
+}
+
+impl Call {
+    /// The compact form of `e`.
+    pub fn new(e: ActionEvent) -> Self {
+        Self {
+            tokens_total: e.tokens_total(),
+            end: e.end(),
+            timestamp: e.timestamp,
+            event_type: intern(&e.event_type),
+            session_id: intern_opt(e.session_id),
+            model: intern_opt(e.model),
+            provider: intern_opt(e.provider),
+            tool_name: intern_opt(e.tool_name),
+            status: intern(&e.status),
+            error: e.error.map(String::into_boxed_str),
+            tokens_input: e.tokens_input,
+            tokens_output: e.tokens_output,
+            tokens_cache_read: e.tokens_cache_read,
+            tokens_cache_write: e.tokens_cache_write,
+            duration_ms: e.duration_ms,
+            cost_usd: e.cost_usd,
+            pid: e.pid,
+        }
+    }
+
+    /// When the action ended.
+    pub fn end(&self) -> Timestamp {
+        self.end
+    }
+
+    /// All tokens the call consumed.
+    pub fn tokens_total(&self) -> u64 {
+        self.tokens_total
+    }
+
+    /// Whether the action failed.
+    pub fn is_error(&self) -> bool {
+        &*self.status == STATUS_ERROR || self.error.is_some()
+    }
+}
+
 /// One action with its provenance.
 #[derive(Debug, Clone)]
 pub struct Action {
     /// The normalized action.
-    pub event: ActionEvent,
+    pub event: Call,
     /// The source it was read from (after merging: the source that won).
     pub source: Source,
     /// File it was read from.
@@ -55,21 +193,21 @@ pub struct Action {
     /// Line of that file.
     pub line: u64,
     /// OpenClaw run id, when the source named one (logs); used to find the session.
-    pub run_id: Option<String>,
+    pub run_id: Option<Box<str>>,
     /// Other sources that saw the same action and were merged into this one.
-    pub also_seen_in: Vec<Source>,
+    pub also_seen_in: SourceSet,
 }
 
 impl Action {
     /// A new action read from `file:line`.
     pub fn new(event: ActionEvent, source: Source, file: &Arc<str>, line: u64) -> Self {
         Self {
-            event,
+            event: Call::new(event),
             source,
             file: Arc::clone(file),
             line,
             run_id: None,
-            also_seen_in: Vec::new(),
+            also_seen_in: SourceSet::default(),
         }
     }
 

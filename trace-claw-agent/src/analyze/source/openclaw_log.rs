@@ -47,7 +47,6 @@ struct Run {
     session_id: Option<String>,
     provider: Option<String>,
     model: Option<String>,
-    channel: Option<String>,
 }
 
 /// Turns a stream of records into actions, pairing start and end lines.
@@ -156,7 +155,6 @@ impl Recogniser {
                 session_id: kv(r.message, "sessionId").map(str::to_owned),
                 provider: kv(r.message, "provider").map(str::to_owned),
                 model: kv(r.message, "model").map(str::to_owned),
-                channel: kv(r.message, "messageChannel").map(str::to_owned),
             };
             if let Some(s) = &run.session_id {
                 self.out.run_sessions.push((run_id.clone(), s.clone()));
@@ -200,7 +198,6 @@ impl Recogniser {
             };
             let mut e = self.action(EVENT_TOOL, &run_id, start, r.time);
             e.tool_name = Self::field(r, "tool").map(Cow::into_owned);
-            e.attributes.insert("tool_call_id".into(), id.into());
             if Self::field(r, "isError").as_deref() == Some("true") {
                 e.status = STATUS_ERROR.to_owned();
                 e.error = Some("tool error".into());
@@ -218,16 +215,13 @@ impl Recogniser {
                 e.provider.clone_from(&run.provider);
                 e.model.clone_from(&run.model);
             }
-            if let Some(c) = &run.channel {
-                e.attributes.insert("channel".into(), c.as_str().into());
-            }
         }
         e
     }
 
     fn push(&mut self, e: ActionEvent, run_id: String, line: u64) {
         let mut a = Action::new(e, self.source, &self.file, line);
-        a.run_id = Some(run_id);
+        a.run_id = Some(run_id.into_boxed_str());
         self.out.actions.push(a);
     }
 }

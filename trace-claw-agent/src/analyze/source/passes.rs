@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::action::Action;
 use super::classify::FileKind;
 use super::lines::{self, Chunk, LineStats};
 use super::parsed::Parsed;
@@ -71,7 +72,13 @@ fn unreadable(e: &AnalyzeError) -> LineStats {
 }
 
 /// Pass 1: everything but resource samples, files (and chunks of event files) in parallel.
-pub fn read_sources(files: &[PathBuf], kinds: &[FileKind], stats: &mut FileStats) -> Parsed {
+/// The actions come apart, one list per file or chunk in reading order, so that the merge can
+/// take them over one list at a time instead of holding a concatenated copy beside them.
+pub fn read_sources(
+    files: &[PathBuf],
+    kinds: &[FileKind],
+    stats: &mut FileStats,
+) -> (Parsed, Vec<Vec<Action>>) {
     let mut tasks = Vec::new();
     for (i, (p, k)) in files.iter().zip(kinds).enumerate() {
         match k {
@@ -98,19 +105,23 @@ pub fn read_sources(files: &[PathBuf], kinds: &[FileKind], stats: &mut FileStats
                 }
                 Task::Part(i, c) => (i, c.index, records::read_process_events(&c)),
             };
-            let parsed = r.unwrap_or_else(|e| Parsed {
+            let mut parsed = r.unwrap_or_else(|e| Parsed {
                 stats: unreadable(&e),
                 ..Parsed::default()
             });
+            // Every file's actions stay until the merge: no spare room left behind.
+            parsed.actions.shrink_to_fit();
             (i, chunk, parsed)
         })
         .collect();
     let mut all = Parsed::default();
+    let mut actions = Vec::with_capacity(results.len());
     for (i, chunk, mut p) in results {
         stats.push(i, chunk, std::mem::take(&mut p.stats));
+        actions.push(std::mem::take(&mut p.actions));
         all.extend(p);
     }
-    all
+    (all, actions)
 }
 
 /// Pass 2: resource samples, chunks in parallel, merged as they finish (rayon reduce) so

@@ -174,12 +174,6 @@ fn llm_call(
         e.status = STATUS_ERROR.to_owned();
         e.error = Some(str_field(msg, "errorMessage").unwrap_or_else(|| "error".to_owned()));
     }
-    if let Some(s) = stop {
-        e.attributes.insert("stop_reason".into(), s.into());
-    }
-    if let Some(id) = msg.get("responseId") {
-        e.attributes.insert("response_id".into(), id.clone());
-    }
     Some(e)
 }
 
@@ -213,12 +207,6 @@ fn tool_call(
             .and_then(Value::as_str)
             .unwrap_or("tool failed");
         e.error = Some(text.chars().take(200).collect());
-    }
-    if let Some(id) = msg.get("toolCallId") {
-        e.attributes.insert("tool_call_id".into(), id.clone());
-    }
-    if let Some(code) = details.and_then(|d| d.get("exitCode")) {
-        e.attributes.insert("exit_code".into(), code.clone());
     }
     Some(e)
 }

@@ -203,7 +203,7 @@ pub struct Summary {
 /// Builds a summary from the session's actions and their resource costs.
 pub fn summarize<'a>(
     session_id: &str,
-    actions: impl IntoIterator<Item = (&'a Action, Option<&'a ResourceCost>)>,
+    actions: impl IntoIterator<Item = (&'a Action, Option<ResourceCost>)>,
     stats: &[Stat; N_STATS],
 ) -> Summary {
     let mut s = Summary {
@@ -240,7 +240,7 @@ pub fn summarize<'a>(
         s.end = Some(s.end.map_or(a.end(), |t| t.max(a.end())));
         let failed = e.is_error();
         s.errors += u64::from(failed);
-        match e.event_type.as_str() {
+        match &*e.event_type {
             EVENT_LLM => {
                 s.llm_calls += 1;
                 s.llm_errors += u64::from(failed);
@@ -263,7 +263,7 @@ pub fn summarize<'a>(
         if let Some(c) = cost {
             s.action_cost
                 .get_or_insert_with(ResourceCost::default)
-                .add(c);
+                .add(&c);
         }
     }
     s.error_rate = if total > 0 {

@@ -2,6 +2,8 @@
 //! cost from the cumulative counters) and the full timeline (actions, process events, log
 //! errors and resource samples merged by time).
 
+use std::collections::BinaryHeap;
+
 use serde::Serialize;
 use trace_claw_common::event::ProcessEvent;
 use trace_claw_common::time::Timestamp;
@@ -217,14 +219,18 @@ impl ActionRow {
             time: a.start(),
             end: a.end(),
             session_id: a.session().to_owned(),
-            action: e.event_type.clone(),
-            name: e.tool_name.clone().or_else(|| e.model.clone()),
+            action: e.event_type.to_string(),
+            name: e
+                .tool_name
+                .as_deref()
+                .or(e.model.as_deref())
+                .map(str::to_owned),
             status: if e.is_error() {
                 "error".into()
             } else {
-                e.status.clone()
+                e.status.to_string()
             },
-            error: e.error.clone(),
+            error: e.error.as_deref().map(str::to_owned),
             duration_ms: e.duration_ms,
             tokens_input: e.tokens_input,
             tokens_output: e.tokens_output,
@@ -263,6 +269,97 @@ pub struct TimelineRow {
     pub value: Option<f64>,
 }
 
+fn action_row(a: &Action) -> TimelineRow {
+    let e = &a.event;
+    let name = e.tool_name.as_deref().or(e.model.as_deref()).unwrap_or("-");
+    TimelineRow {
+        time: a.start(),
+        category: "action",
+        session_id: Some(a.session().to_owned()),
+        what: e.event_type.to_string(),
+        detail: format!(
+            "{name} {:.0} ms tokens={} {}{}",
+            e.duration_ms,
+            e.tokens_total(),
+            if e.is_error() { "error" } else { "ok" },
+            e.error
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ),
+        value: None,
+    }
+}
+
+fn process_row(p: &ProcessEvent) -> TimelineRow {
+    TimelineRow {
+        time: p.timestamp,
+        category: "process",
+        session_id: None,
+        what: format!("{:?}", p.kind).to_lowercase(),
+        detail: format!(
+            "pid={} ppid={} comm={}{}{}",
+            p.pid,
+            p.ppid,
+            p.comm,
+            p.filename
+                .as_deref()
+                .map(|f| format!(" file={f}"))
+                .unwrap_or_default(),
+            p.exit_code
+                .map(|c| format!(" exit={c}"))
+                .unwrap_or_default()
+        ),
+        value: None,
+    }
+}
+
+fn note_row(n: &Note) -> TimelineRow {
+    TimelineRow {
+        time: n.timestamp,
+        category: "log",
+        session_id: n.session_id.clone(),
+        what: n.level.clone(),
+        detail: n.text.clone(),
+        value: None,
+    }
+}
+
+fn sample_row(s: TimelineSample) -> TimelineRow {
+    TimelineRow {
+        time: Timestamp(s.t),
+        category: "resource",
+        session_id: None,
+        what: s.name,
+        detail: s.labels,
+        value: Some(s.value),
+    }
+}
+
+/// Where a full-timeline row sorts: by time, then category, then the order the rows are
+/// offered in (actions, process events, notes, samples), as a stable sort of all of them would
+/// put them.
+type RowKey = (Timestamp, &'static str, usize);
+
+/// The `limit` smallest keys offered, in a max-heap: a key is only kept while fewer than
+/// `limit` smaller ones have been seen, so the rows themselves are built for the kept ones
+/// only, never for the whole timeline.
+struct FirstKeys {
+    heap: BinaryHeap<RowKey>,
+    limit: usize,
+}
+
+impl FirstKeys {
+    fn offer(&mut self, key: RowKey) {
+        if self.heap.len() < self.limit {
+            self.heap.push(key);
+        } else if self.heap.peek().is_some_and(|top| key < *top) {
+            self.heap.pop();
+            self.heap.push(key);
+        }
+    }
+}
+
 /// Merges everything by time; returns the first `limit` rows and how many were left out.
 pub fn full_timeline(
     actions: &[&Action],
@@ -272,74 +369,44 @@ pub fn full_timeline(
     sample_total: u64,
     limit: usize,
 ) -> (Vec<TimelineRow>, u64) {
-    let mut rows: Vec<TimelineRow> = Vec::new();
-    for a in actions {
-        let e = &a.event;
-        let name = e.tool_name.as_deref().or(e.model.as_deref()).unwrap_or("-");
-        rows.push(TimelineRow {
-            time: a.start(),
-            category: "action",
-            session_id: Some(a.session().to_owned()),
-            what: e.event_type.clone(),
-            detail: format!(
-                "{name} {:.0} ms tokens={} {}{}",
-                e.duration_ms,
-                e.tokens_total(),
-                if e.is_error() { "error" } else { "ok" },
-                e.error
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            ),
-            value: None,
-        });
+    let mut first = FirstKeys {
+        heap: BinaryHeap::with_capacity(limit.min(1 << 16)),
+        limit,
+    };
+    let times = actions
+        .iter()
+        .map(|a| (a.start(), "action"))
+        .chain(process_events.iter().map(|p| (p.timestamp, "process")))
+        .chain(notes.iter().map(|n| (n.timestamp, "log")))
+        .chain(samples.iter().map(|s| (Timestamp(s.t), "resource")));
+    let mut offered = 0usize;
+    for (seq, (t, category)) in times.enumerate() {
+        first.offer((t, category, seq));
+        offered += 1;
     }
-    for p in process_events {
-        rows.push(TimelineRow {
-            time: p.timestamp,
-            category: "process",
-            session_id: None,
-            what: format!("{:?}", p.kind).to_lowercase(),
-            detail: format!(
-                "pid={} ppid={} comm={}{}{}",
-                p.pid,
-                p.ppid,
-                p.comm,
-                p.filename
-                    .as_deref()
-                    .map(|f| format!(" file={f}"))
-                    .unwrap_or_default(),
-                p.exit_code
-                    .map(|c| format!(" exit={c}"))
-                    .unwrap_or_default()
-            ),
-            value: None,
-        });
-    }
-    for n in notes {
-        rows.push(TimelineRow {
-            time: n.timestamp,
-            category: "log",
-            session_id: n.session_id.clone(),
-            what: n.level.clone(),
-            detail: n.text.clone(),
-            value: None,
-        });
-    }
+    let mut keys = first.heap.into_vec();
+    keys.sort_unstable();
+    let (n_actions, n_process, n_notes) = (actions.len(), process_events.len(), notes.len());
+    let mut samples: Vec<Option<TimelineSample>> = samples.into_iter().map(Some).collect();
+    let rows: Vec<TimelineRow> = keys
+        .into_iter()
+        .filter_map(|(_, _, seq)| {
+            if seq < n_actions {
+                return Some(action_row(actions[seq]));
+            }
+            let seq = seq - n_actions;
+            if seq < n_process {
+                return Some(process_row(&process_events[seq]));
+            }
+            let seq = seq - n_process;
+            if seq < n_notes {
+                return Some(note_row(&notes[seq]));
+            }
+            samples.get_mut(seq - n_notes)?.take().map(sample_row)
+        })
+        .collect();
     let kept_samples = samples.len() as u64;
-    for s in samples {
-        rows.push(TimelineRow {
-            time: Timestamp(s.t),
-            category: "resource",
-            session_id: None,
-            what: s.name,
-            detail: s.labels,
-            value: Some(s.value),
-        });
-    }
-    rows.sort_by(|a, b| a.time.cmp(&b.time).then(a.category.cmp(b.category)));
-    let total = rows.len() as u64 + sample_total.saturating_sub(kept_samples);
-    rows.truncate(limit);
+    let total = offered as u64 + sample_total.saturating_sub(kept_samples);
     let omitted = total - rows.len() as u64;
     (rows, omitted)
 }
@@ -369,7 +436,7 @@ mod tests {
             })
             .collect();
         let mut agg = read_samples(&lines, probes);
-        Lookup::new(probes.to_vec(), &mut agg)
+        Lookup::new(probes.to_vec(), None, &mut agg)
     }
 
     const TOTAL: &str = r#"{"pid":"total"}"#;
@@ -486,7 +553,7 @@ mod tests {
         a.event.model = Some("gpt".into());
         a.event.tool_name = Some("exec".into());
         a.event.error = Some("boom".into());
-        a.also_seen_in.push(Source::OtlpSpan);
+        a.also_seen_in.insert(Source::OtlpSpan);
         let row = ActionRow::new(&a, Snapshot::default(), None);
         assert_eq!(row.name.as_deref(), Some("exec"));
         assert_eq!(row.status, "error");

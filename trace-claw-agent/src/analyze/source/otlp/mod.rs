@@ -153,20 +153,6 @@ fn span_action(span: &Span) -> Option<ActionEvent> {
             .or_else(|| attr_str(&attrs, "error.type"))
             .or_else(|| Some("error".to_owned()));
     }
-    for key in [
-        "openclaw.model_call.time_to_first_byte_ms",
-        "openclaw.model_call.request_bytes",
-        "openclaw.model_call.response_bytes",
-        "openclaw.channel",
-    ] {
-        if let Some(v) = attrs.get(key) {
-            e.attributes
-                .insert(key.trim_start_matches("openclaw.").into(), v.clone());
-        }
-    }
-    if let Some(id) = &span.trace_id {
-        e.attributes.insert("trace_id".into(), id.0.clone());
-    }
     Some(e)
 }
 
@@ -313,15 +299,11 @@ mod tests {
             .iter()
             .find(|a| a.source == Source::OtlpSpan)
             .expect("model call span");
-        assert_eq!(span.event.event_type, EVENT_LLM);
+        assert_eq!(&*span.event.event_type, EVENT_LLM);
         assert_eq!(span.event.model.as_deref(), Some("m1"));
         assert_eq!(span.event.pid, Some(4242), "the sender's process.pid");
         assert!(span.event.is_error(), "status code 2 is an error");
         assert!((span.event.duration_ms - 520.0).abs() < 1e-9);
-        assert_eq!(
-            span.event.attributes.get("model_call.request_bytes"),
-            Some(&Value::from(1234))
-        );
         let log = out
             .actions
             .iter()

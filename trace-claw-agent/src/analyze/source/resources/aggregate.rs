@@ -82,6 +82,9 @@ impl Stat {
 pub struct Plan {
     /// Sorted, unique probe times (action starts and ends).
     pub probes: Vec<i64>,
+    /// Sorted, unique probe times of the gauge series ([`Series::is_gauge`]), when fewer than
+    /// `probes`: the starts of the actions whose snapshot is shown. `None`: `probes`.
+    pub snapshot_probes: Option<Vec<i64>>,
     /// Stat windows `[start, end]`; index 0 is the whole analyzed range.
     pub windows: Vec<(i64, i64)>,
     /// Samples outside `[since, until)` are ignored.
@@ -92,6 +95,16 @@ pub struct Plan {
     pub timeline_limit: usize,
     /// Whether to keep down-sampled series per session window (windows 1..) for charts.
     pub charts: bool,
+}
+
+impl Plan {
+    /// The probe times that `series`' gaps lie between.
+    pub fn probes_of(&self, series: Series) -> &[i64] {
+        match &self.snapshot_probes {
+            Some(p) if series.is_gauge() => p,
+            _ => &self.probes,
+        }
+    }
 }
 
 /// A sample kept for the full timeline.
@@ -166,7 +179,7 @@ impl Aggregate {
         self.samples += 1;
         let p = Pt { t, v };
         if let Some(series) = series {
-            let gap = plan.probes.partition_point(|&q| q < t);
+            let gap = plan.probes_of(series).partition_point(|&q| q < t);
             self.edges.add(series as usize, gap, p);
         }
         if series.is_some() && plan.charts || stat.is_some() {

@@ -72,6 +72,14 @@ impl Edges {
             match (mine.last(), theirs.first()) {
                 (None, _) => *mine = theirs,
                 (Some(a), Some(b)) if a.gap < b.gap => mine.extend(theirs),
+                // The usual seam between consecutive chunks: one gap spans it.
+                (Some(a), Some(b)) if a.gap == b.gap => {
+                    let mut theirs = theirs.into_iter();
+                    if let (Some(last), Some(first)) = (mine.last_mut(), theirs.next()) {
+                        last.absorb(&first);
+                    }
+                    mine.extend(theirs);
+                }
                 _ => *mine = merge_sorted(std::mem::take(mine), theirs),
             }
         }
@@ -152,5 +160,24 @@ mod tests {
             (Some(pt(3, 32.0)), Some(pt(6, 60.0)))
         );
         assert_eq!(in_order.around(1, 2), (None, None));
+    }
+
+    #[test]
+    fn consecutive_chunks_sharing_a_gap_join_there() {
+        let gap = |t: i64| (t / 4) as usize;
+        let (mut whole, mut first, mut second) =
+            (Edges::default(), Edges::default(), Edges::default());
+        for t in 0..12 {
+            let p = pt(t, t as f64);
+            whole.add(0, gap(t), p);
+            // the seam at t = 6 is inside gap 1 (t = 4..7)
+            if t < 6 { &mut first } else { &mut second }.add(0, gap(t), p);
+        }
+        first.merge(second);
+        assert_eq!(first.0[0], whole.0[0]);
+        assert_eq!(
+            (first.0[0][1].first, first.0[0][1].last),
+            (pt(4, 4.0), pt(7, 7.0))
+        );
     }
 }

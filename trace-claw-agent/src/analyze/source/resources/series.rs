@@ -26,6 +26,17 @@ pub enum Series {
     NetRecv,
 }
 
+impl Series {
+    /// Whether it is a gauge, read at one time for snapshots (the others are counters,
+    /// interpolated for costs).
+    pub fn is_gauge(self) -> bool {
+        matches!(
+            self,
+            Self::SysCpu | Self::SysMem | Self::ProcCpu | Self::ProcRss
+        )
+    }
+}
+
 /// Number of [`Series`].
 pub const N_SERIES: usize = 10;
 

@@ -174,10 +174,12 @@ impl OpenclawFeed {
         };
         let mut written = 0;
         for a in actions {
-            let mut event = a.event;
+            let mut event = a.event.to_event();
             event.pid = pid;
             if let Some(run) = a.run_id {
-                event.attributes.insert("run_id".into(), Value::String(run));
+                event
+                    .attributes
+                    .insert("run_id".into(), Value::String(run.into()));
             }
             self.events.append(&event)?;
             written += 1;

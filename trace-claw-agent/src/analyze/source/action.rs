@@ -165,6 +165,26 @@ impl Call {
         }
     }
 
+    /// The action as trace-claw writes it (`events-*.jsonl`), without attributes.
+    pub fn to_event(&self) -> ActionEvent {
+        let text = |s: &Option<Arc<str>>| s.as_deref().map(str::to_owned);
+        let mut e = ActionEvent::new(&*self.event_type, self.timestamp);
+        e.session_id = text(&self.session_id);
+        e.model = text(&self.model);
+        e.provider = text(&self.provider);
+        e.tool_name = text(&self.tool_name);
+        e.status = self.status.to_string();
+        e.error = self.error.as_deref().map(str::to_owned);
+        e.tokens_input = self.tokens_input;
+        e.tokens_output = self.tokens_output;
+        e.tokens_cache_read = self.tokens_cache_read;
+        e.tokens_cache_write = self.tokens_cache_write;
+        e.duration_ms = self.duration_ms;
+        e.cost_usd = self.cost_usd;
+        e.pid = self.pid;
+        e
+    }
+
     /// When the action ended.
     pub fn end(&self) -> Timestamp {
         self.end
@@ -229,3 +249,31 @@ impl Action {
 
 /// The session of actions that name none.
 pub const DEFAULT_SESSION: &str = "default";
+
+#[cfg(test)]
+mod tests {
+    use trace_claw_common::event::EVENT_LLM;
+
+    use super::*;
+
+    #[test]
+    fn a_call_gives_back_the_event_it_was_made_from_less_its_attributes() {
+        let mut e = ActionEvent::new(EVENT_LLM, Timestamp(5_000));
+        e.session_id = Some("s".into());
+        e.model = Some("m".into());
+        e.provider = Some("p".into());
+        e.error = Some("HTTP 500".into());
+        e.status = "error".into();
+        e.tokens_input = 1;
+        e.tokens_output = 2;
+        e.tokens_cache_read = 3;
+        e.tokens_cache_write = 4;
+        e.duration_ms = 12.5;
+        e.cost_usd = 0.25;
+        e.pid = Some(7);
+        let back = Call::new(e.clone()).to_event();
+        assert_eq!(back, e);
+        e.attributes.insert("k".into(), "v".into());
+        assert!(Call::new(e).to_event().attributes.is_empty());
+    }
+}

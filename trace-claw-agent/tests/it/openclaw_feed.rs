@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{agent, fixture, named_copy, read_jsonl, run_ok, Reaped};
+use crate::util::{agent, fixture, named_copy, read_jsonl, run_ok, sigterm, Reaped};
 
 /// The capture's lines, each with its newline.
 fn capture_lines() -> Vec<String> {
@@ -44,18 +44,6 @@ fn wait_for_actions(dir: &Path, n: usize) -> Vec<Value> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Stops the agent with SIGTERM; its exit status and stderr.
-fn stop(agent: &mut Reaped) -> (std::process::ExitStatus, String) {
-    // SAFETY: kill(2) on our own child's pid.
-    let r = unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
-    assert_eq!(r, 0);
-    let mut stderr = String::new();
-    if let Some(mut pipe) = agent.0.stderr.take() {
-        std::io::Read::read_to_string(&mut pipe, &mut stderr).expect("stderr");
-    }
-    (agent.0.wait().expect("agent ends"), stderr)
 }
 
 #[cfg(unix)]
@@ -105,7 +93,7 @@ fn calls_logged_while_collecting_reach_the_trace_dir_once_with_the_gateways_pid(
     std::thread::sleep(Duration::from_millis(400));
     append(&log, &rest[cut..]);
     let events = wait_for_actions(&trace, 12);
-    let (status, stderr) = stop(&mut child);
+    let (status, stderr) = sigterm(&mut child);
     assert!(status.success(), "{stderr}");
     assert!(
         stderr.contains("OpenClaw gateway found"),
@@ -194,7 +182,7 @@ fn follows_a_rotated_log_and_counts_lines_that_are_not_records() {
     append(&log, "not a log record\n");
     append(&log, &lines[100..].concat());
     let events = wait_for_actions(&trace, 13);
-    let (status, stderr) = stop(&mut child);
+    let (status, stderr) = sigterm(&mut child);
     assert!(status.success(), "{stderr}");
     assert_eq!(
         events.len(),

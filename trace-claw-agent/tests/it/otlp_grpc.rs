@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use crate::otlp_tls::{certificates, written_points};
 use crate::peers::otel_grpc_python;
-use crate::util::{agent, read_jsonl, repo_root, run, text, Reaped};
+use crate::util::{agent, collect_nothing, read_jsonl, repo_root, run, sigterm, text, Reaped};
 
 /// Starts the receiver writing to `out`; its port.
 fn start_receiver(python: &Path, out: &Path, tls: Option<(&Path, &Path)>) -> (Reaped, u16) {
@@ -35,27 +35,15 @@ fn start_receiver(python: &Path, out: &Path, tls: Option<(&Path, &Path)>) -> (Re
 }
 
 fn export_to(url: &str, ca: Option<&Path>, out: &Path) {
-    let mut c = agent();
-    c.args([
-        "collect",
-        "--ebpf",
-        "off",
-        "--process",
-        "tc-nothing-matches",
-        "--interval",
-        "0.25",
-        "--count",
-        "6",
-        "--output-dir",
-    ])
-    .arg(out)
-    .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-    .env("OTEL_EXPORTER_OTLP_ENDPOINT", url)
-    .env(
-        "OTEL_EXPORTER_OTLP_HEADERS",
-        "authorization=Bearer%20grpc-key",
-    )
-    .env("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip");
+    let mut c = collect_nothing("0.25", out);
+    c.args(["--count", "6"])
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", url)
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer%20grpc-key",
+        )
+        .env("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip");
     if let Some(ca) = ca {
         c.env("OTEL_EXPORTER_OTLP_CERTIFICATE", ca);
     }
@@ -204,10 +192,8 @@ fn actions_logged_while_collecting_reach_the_receiver_as_genai_spans() {
     while spans(&received).len() < 14 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(agent_run.0.id() as i32, libc::SIGTERM) };
-    let status = agent_run.0.wait().expect("agent ends");
-    assert!(status.success());
+    let (status, stderr) = sigterm(&mut agent_run);
+    assert!(status.success(), "{stderr}");
 
     let spans = spans(&received);
     let named = |n: &str| spans.iter().filter(|s| s["name"] == n).count();

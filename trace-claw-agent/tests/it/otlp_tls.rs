@@ -22,7 +22,7 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
 use tokio_rustls::rustls;
 
-use crate::util::{agent, read_jsonl, run};
+use crate::util::{collect_nothing, read_jsonl, run};
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
@@ -189,27 +189,15 @@ async fn answer(
 }
 
 fn collect_to(url: &str, ca: Option<&Path>, out: &Path) -> std::process::Output {
-    let mut c = agent();
-    c.args([
-        "collect",
-        "--ebpf",
-        "off",
-        "--process",
-        "tc-nothing-matches",
-        "--interval",
-        "0.25",
-        "--count",
-        "8",
-        "--output-dir",
-    ])
-    .arg(out)
-    .env("OTEL_EXPORTER_OTLP_ENDPOINT", url)
-    .env(
-        "OTEL_EXPORTER_OTLP_HEADERS",
-        "authorization=Bearer%20test-key",
-    )
-    .env("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
-    .env("OTEL_EXPORTER_OTLP_TIMEOUT", "3000");
+    let mut c = collect_nothing("0.25", out);
+    c.args(["--count", "8"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", url)
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer%20test-key",
+        )
+        .env("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "3000");
     if let Some(ca) = ca {
         c.env("OTEL_EXPORTER_OTLP_CERTIFICATE", ca);
     }

@@ -10,6 +10,37 @@ pub fn agent() -> Command {
     c
 }
 
+/// `collect` of no process (`tc-nothing-matches`, polling) every `interval` seconds into `out`:
+/// host samples and the agent's own, for the sink tests. Add `--count` or stop it.
+pub fn collect_nothing(interval: &str, out: &Path) -> Command {
+    let mut c = agent();
+    c.args([
+        "collect",
+        "--ebpf",
+        "off",
+        "--process",
+        "tc-nothing-matches",
+        "--interval",
+        interval,
+        "--output-dir",
+    ])
+    .arg(out);
+    c
+}
+
+/// Stops an agent with SIGTERM; its exit status and what it wrote to its piped stderr.
+#[cfg(unix)]
+pub fn sigterm(agent: &mut Reaped) -> (std::process::ExitStatus, String) {
+    // SAFETY: kill(2) on our own child's pid.
+    let r = unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
+    assert_eq!(r, 0);
+    let mut stderr = String::new();
+    if let Some(mut pipe) = agent.0.stderr.take() {
+        std::io::Read::read_to_string(&mut pipe, &mut stderr).expect("stderr");
+    }
+    (agent.0.wait().expect("agent ends"), stderr)
+}
+
 /// The `trace-claw` binary under test.
 pub fn seed_cli() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trace-claw"));

@@ -6,12 +6,12 @@ use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
-use aya::maps::{Array, HashMap, MapData, RingBuf};
-use aya::programs::{BtfTracePoint, TracePoint};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, RingBuf};
+use aya::programs::{BtfTracePoint, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use trace_claw_common::abi::{
-    BucketKey, ExitingProc, FastCounters, KernelConfig, SlotCounters, TrackedProc, COMM_LEN,
-    MAX_FAST, PID_BITMAP_WORDS,
+    BucketKey, ExitingProc, FastCounters, KernelConfig, SlotCounters, StagedSlot, TrackedProc,
+    COMM_LEN, MAX_FAST, PID_BITMAP_WORDS,
 };
 
 use super::btf::Btf;
@@ -35,6 +35,8 @@ const BTF_TRACEPOINTS: &[(&str, &str)] = &[
     ("sched_stat_runtime", "sched_stat_runtime"),
     ("sched_process_free", "sched_process_free"),
 ];
+/// The program that flushes a CPU's staged time bucket, run on demand (never attached).
+pub const FLUSH_STAGED: &str = "flush_staged";
 
 /// The loaded (not yet attached) programs and their maps.
 pub struct Kernel {
@@ -56,6 +58,8 @@ pub struct Kernel {
     pub events: Option<RingBuf<MapData>>,
     /// The trees' time buckets; taken by the tree-cost log.
     pub buckets: Option<HashMap<MapData, BucketKey, SlotCounters>>,
+    /// Each CPU's staged time bucket; taken by the tree-cost log.
+    pub staged: Option<PerCpuArray<MapData, StagedSlot>>,
 }
 
 impl Kernel {
@@ -98,6 +102,10 @@ impl Kernel {
                 .map_err(program_error(name, hook))?;
         }
         drop(kernel_btf);
+        let flush: &mut RawTracePoint = typed_program(&mut ebpf, FLUSH_STAGED, FLUSH_STAGED)?;
+        flush
+            .load()
+            .map_err(program_error(FLUSH_STAGED, FLUSH_STAGED))?;
         let procs = take_map(&mut ebpf, "PROCS")?;
         let procs_fd = match &procs {
             aya::maps::Map::HashMap(data) => data.fd().as_fd().try_clone_to_owned().map_err(|e| {
@@ -123,6 +131,8 @@ impl Kernel {
             RingBuf::try_from(take_map(&mut ebpf, "EVENTS")?).map_err(map_error("EVENTS"))?;
         let buckets =
             HashMap::try_from(take_map(&mut ebpf, "BUCKETS")?).map_err(map_error("BUCKETS"))?;
+        let staged =
+            PerCpuArray::try_from(take_map(&mut ebpf, "STAGED")?).map_err(map_error("STAGED"))?;
         release_freed_memory();
         Ok(Self {
             ebpf,
@@ -135,6 +145,7 @@ impl Kernel {
             seeded_bits,
             events: Some(events),
             buckets: Some(buckets),
+            staged: Some(staged),
         })
     }
 
@@ -235,6 +246,25 @@ impl Kernel {
     fn fast_entry(&self, pid: u32) -> Option<FastCounters> {
         let entry = self.fast.get(&(pid & self.fast_mask), 0).ok()?;
         (entry.owner == u64::from(pid)).then_some(entry)
+    }
+
+    /// Runs `flush_staged` on `cpu`: its staged time bucket goes to `BUCKETS`.
+    pub fn flush_staged(&self, cpu: u32) -> Result<(), EbpfError> {
+        use aya::programs::{RawTracePointRunOptions, TestRun};
+        let flush: &RawTracePoint = self
+            .ebpf
+            .program(FLUSH_STAGED)
+            .ok_or(EbpfError::MissingProgram(FLUSH_STAGED))?
+            .try_into()
+            .map_err(program_error(FLUSH_STAGED, FLUSH_STAGED))?;
+        let options = RawTracePointRunOptions {
+            cpu: Some(cpu),
+            ..RawTracePointRunOptions::default()
+        };
+        flush
+            .test_run(options)
+            .map(drop)
+            .map_err(program_error(FLUSH_STAGED, FLUSH_STAGED))
     }
 
     /// Attaches every program; from here on the tracked set follows forks and execs.

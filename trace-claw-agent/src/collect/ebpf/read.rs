@@ -102,7 +102,13 @@ impl EbpfCollector {
                 name: "BUCKETS".to_owned(),
             },
         })?;
-        let tree_costs = TreeCostLog::new(buckets, options.tree_costs_dir.as_deref())
+        let staged = kernel.staged.take().ok_or(EbpfError::Map {
+            name: "STAGED",
+            source: aya::maps::MapError::InvalidName {
+                name: "STAGED".to_owned(),
+            },
+        })?;
+        let tree_costs = TreeCostLog::new(buckets, staged, options.tree_costs_dir.as_deref())
             .map_err(EbpfError::TreeCosts)?;
         let (tx, events_rx) = mpsc::channel();
         let reader = RingReader::spawn(ring, tx).map_err(EbpfError::Reader)?;
@@ -226,7 +232,11 @@ impl EbpfCollector {
             }
         }
         let now = clock_ns(libc::CLOCK_MONOTONIC) as u64;
-        self.tree_costs.tick(now, self.clock_offset_ns, &trees);
+        let kernel = &self.kernel;
+        self.tree_costs
+            .tick(now, self.clock_offset_ns, &trees, |cpu| {
+                kernel.flush_staged(cpu)
+            });
     }
 
     /// Reads the process table and puts every matching process and its descendants into

@@ -4,19 +4,22 @@
 //!
 //! A slot is closed once it is at least one slot old: a program adds to the slot of the
 //! moment it runs, and runs for nanoseconds, so nothing is added to a closed slot after it is
-//! read. A tree without a busy slot gets a line (its processes, so that an action's pid can be
+//! read. Runtime updates are staged per CPU first (see the kernel's `buckets`): every CPU whose
+//! staged slot is closed is flushed into `BUCKETS` before the drain. A tree without a busy slot gets a line (its processes, so that an action's pid can be
 //! matched to its tree) when its set of processes changed, and at least once a minute.
 
 use std::collections::{BTreeMap, HashMap as StdHashMap};
 use std::path::Path;
 
-use aya::maps::{HashMap, MapData};
-use trace_claw_common::abi::{BucketKey, SlotCounters, BUCKET_NS};
+use aya::maps::{HashMap, MapData, PerCpuArray};
+use trace_claw_common::abi::{BucketKey, SlotCounters, StagedSlot, BUCKET_NS};
 use trace_claw_common::cost::{Slot, TreeCosts, TREE_COSTS_PREFIX};
 use trace_claw_common::time::Timestamp;
 
 use crate::daily_jsonl::DailyJsonl;
 use crate::export::ExportError;
+
+use super::EbpfError;
 
 /// One tracked tree at a tick: its root's name and its processes.
 #[derive(Debug, Default)]
@@ -33,6 +36,8 @@ const MEMBERSHIP_REFRESH_NS: u64 = 60_000_000_000;
 /// Drains `BUCKETS` into `tree-costs-*.jsonl`.
 pub struct TreeCostLog {
     map: HashMap<MapData, BucketKey, SlotCounters>,
+    /// Each CPU's staged bucket (the values are in CPU order: possible CPUs are `0..n`).
+    staged: PerCpuArray<MapData, StagedSlot>,
     out: Option<DailyJsonl>,
     /// Keys of the last walk (kept for its allocation).
     keys: Vec<BucketKey>,
@@ -43,16 +48,20 @@ pub struct TreeCostLog {
     /// Lines written so far (the tests read them back).
     lines: u64,
     write_failed: bool,
+    flush_failed: bool,
 }
 
 impl TreeCostLog {
-    /// Drains `map`; lines go to `dir` (none when `None`: the buckets are only emptied).
+    /// Drains `map`, after flushing `staged`; lines go to `dir` (none when `None`: the
+    /// buckets are only emptied).
     pub fn new(
         map: HashMap<MapData, BucketKey, SlotCounters>,
+        staged: PerCpuArray<MapData, StagedSlot>,
         dir: Option<&Path>,
     ) -> Result<Self, ExportError> {
         Ok(Self {
             map,
+            staged,
             out: dir
                 .map(|d| DailyJsonl::new(d, TREE_COSTS_PREFIX))
                 .transpose()?,
@@ -61,6 +70,7 @@ impl TreeCostLog {
             last_line: StdHashMap::new(),
             lines: 0,
             write_failed: false,
+            flush_failed: false,
         })
     }
 
@@ -69,12 +79,20 @@ impl TreeCostLog {
         self.lines
     }
 
-    /// Reads and deletes the slots closed at `now_mono_ns` (CLOCK_MONOTONIC) and writes a line
-    /// for each root that had a bucket, and each tree of `trees` (by root, pids sorted) whose
-    /// processes changed or that had no line for a minute; wall time is
+    /// Reads and deletes the slots closed at `now_mono_ns` (CLOCK_MONOTONIC), once `flush` (the
+    /// kernel's `flush_staged` on a CPU) has emptied every CPU whose staged slot is closed, and
+    /// writes a line for each root that had a bucket, and each tree of `trees` (by root, pids
+    /// sorted) whose processes changed or that had no line for a minute; wall time is
     /// `monotonic + clock_offset_ns`.
-    pub fn tick(&mut self, now_mono_ns: u64, clock_offset_ns: i64, trees: &BTreeMap<u32, Tree>) {
+    pub fn tick(
+        &mut self,
+        now_mono_ns: u64,
+        clock_offset_ns: i64,
+        trees: &BTreeMap<u32, Tree>,
+        flush: impl Fn(u32) -> Result<(), EbpfError>,
+    ) {
         let open_from = (now_mono_ns / BUCKET_NS).saturating_sub(1);
+        self.flush_closed(open_from, flush);
         self.keys.clear();
         self.keys.extend(
             self.map
@@ -125,6 +143,39 @@ impl TreeCostLog {
             if let Err(e) = out.flush() {
                 self.warn_once(&e);
             }
+        }
+    }
+
+    /// Runs `flush` on every CPU whose staged slot is before `open_from`. A failure (a CPU gone
+    /// offline) leaves that CPU's bucket staged until it can run; it is logged once.
+    fn flush_closed(&mut self, open_from: u64, flush: impl Fn(u32) -> Result<(), EbpfError>) {
+        let staged = match self.staged.get(&0, 0) {
+            Ok(values) => values,
+            Err(e) => {
+                self.flush_failed_once(&EbpfError::Map {
+                    name: "STAGED",
+                    source: e,
+                });
+                return;
+            }
+        };
+        for (cpu, s) in staged.iter().enumerate() {
+            if s.root != 0 && s.slot < open_from {
+                if let Err(e) = flush(cpu as u32) {
+                    self.flush_failed_once(&e);
+                }
+            }
+        }
+    }
+
+    fn flush_failed_once(&mut self, e: &EbpfError) {
+        if !self.flush_failed {
+            log::warn!(
+                "cannot flush a CPU's staged time bucket (its last slot is written late or \
+                 lost): {}",
+                crate::error::error_chain(e)
+            );
+            self.flush_failed = true;
         }
     }
 

@@ -266,26 +266,36 @@ impl Bench {
         for run in 0..c.runs {
             eprintln!("bench-ebpf pingpong: run {}/{}", run + 1, c.runs);
             without.push(read_ns_per_trip(self.pingpong_child(TRACKED_PP, rounds)?)?);
-            for (i, (_, agent)) in agents.iter().enumerate() {
+            // Every other run in the reverse order, so neither agent always runs first.
+            let mut order: Vec<usize> = (0..agents.len()).collect();
+            if run % 2 == 1 {
+                order.reverse();
+            }
+            for i in order {
+                let agent = agents[i].1;
                 let out = self.scratch.path().join("pp");
                 let agent = self.start_agent_binary(agent, c.track.target(), &out)?;
                 with[i].push(read_ns_per_trip(self.pingpong_child(TRACKED_PP, rounds)?)?);
                 agent.stop()?;
             }
         }
-        let a = median(without);
+        let a = median(without.clone());
         println!(
             "pipe ping-pong, {rounds} round trips per run, median of {} runs",
             c.runs
         );
         println!("without agent: {:.2} us per round trip", a / 1e3);
         for ((label, _), times) in agents.iter().zip(with) {
+            // The same run's ratio too: the host's load drifts less within a run than across.
+            let paired = median(times.iter().zip(&without).map(|(w, o)| w / o).collect());
             let b = median(times);
             println!(
-                "with {label} (eBPF, tracking: {:?}): {:.2} us per round trip, slowdown {:+.1}%",
+                "with {label} (eBPF, tracking: {:?}): {:.2} us per round trip, slowdown {:+.1}% \
+                 (median of per-run ratios {:+.1}%)",
                 c.track,
                 b / 1e3,
-                (b / a - 1.0) * 100.0
+                (b / a - 1.0) * 100.0,
+                (paired - 1.0) * 100.0
             );
         }
         Ok(())

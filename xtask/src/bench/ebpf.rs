@@ -131,6 +131,9 @@ pub fn run(args: &BenchEbpfArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Per program of one agent: ns per run and runs, one value per benchmark run.
+type ProgRuns = HashMap<String, (Vec<f64>, Vec<f64>)>;
+
 /// The release agent, worker copies of this binary, and scratch space.
 struct Bench {
     agent: PathBuf,
@@ -196,9 +199,7 @@ impl Bench {
         let _stats = BpfStats::set(true)?;
         let rounds = pingpong_rounds(c.seconds / 3);
         let agents = self.agents(c);
-        // Per agent, per program: ns per run and runs, one value per run.
-        let mut per_prog: Vec<HashMap<String, (Vec<f64>, Vec<f64>)>> =
-            vec![HashMap::new(); agents.len()];
+        let mut per_prog: Vec<ProgRuns> = vec![HashMap::new(); agents.len()];
         for run in 0..c.runs {
             for (i, (label, agent)) in agents.iter().enumerate() {
                 eprintln!("bench-ebpf progs: run {}/{} ({label})", run + 1, c.runs);

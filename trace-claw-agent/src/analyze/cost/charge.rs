@@ -1,6 +1,8 @@
 //! Charging actions to the tracked tree that ran them, from its time slots: which tree, which
 //! actions overlap on it, what a group of actions cost together (shared time once), what the
-//! tree used while none of them ran (idle), and what the other trees used.
+//! tree used while none of them ran (idle), and what the other trees used. A cost from a
+//! polled tree's slots (sampling intervals) is marked interpolated, at the interval's
+//! resolution, and has only what polling measures (CPU, read and write bytes).
 
 use std::collections::BTreeMap;
 
@@ -8,7 +10,7 @@ use serde::Serialize;
 
 use super::slots::{Amounts, TreeSlots};
 use crate::analyze::source::action::Action;
-use crate::analyze::summary::timeline::{ResourceCost, METHOD_TIME_SLOTS};
+use crate::analyze::summary::timeline::{ResourceCost, METHOD_INTERPOLATED, METHOD_TIME_SLOTS};
 
 /// Process names of the OpenClaw gateway (its comm, truncated to 15 bytes, and its title).
 const GATEWAY_NAMES: [&str; 2] = ["openclaw-gatewa", "openclaw"];
@@ -31,15 +33,27 @@ pub struct OtherTrees {
     pub cost: ResourceCost,
 }
 
+/// Counters polling measures: CPU, read and write bytes (the first of [`Amounts`]).
+const POLLED_AMOUNTS: usize = 3;
+
 /// A cost of `tree` from slot amounts.
 fn slot_cost(slots: &TreeSlots, tree: u32, a: Amounts) -> ResourceCost {
+    let t = slots.trees.get(&tree);
+    let polled = t.is_some_and(|t| t.interpolated);
+    let slot_ms = t.map_or(0, |t| t.slot_ms);
+    let slot_ms = if slot_ms == 0 { slots.slot_ms } else { slot_ms };
     let mut c = ResourceCost {
-        method: Some(METHOD_TIME_SLOTS),
-        resolution_ms: Some(f64::from(slots.slot_ms)),
+        method: Some(if polled {
+            METHOD_INTERPOLATED
+        } else {
+            METHOD_TIME_SLOTS
+        }),
+        resolution_ms: Some(f64::from(slot_ms)),
         root_pid: Some(tree),
         ..ResourceCost::default()
     };
-    for (field, v) in c.fields().into_iter().zip(a) {
+    let measured = if polled { POLLED_AMOUNTS } else { a.len() };
+    for (field, v) in c.fields().into_iter().zip(a).take(measured) {
         *field = Some(v);
     }
     c

@@ -32,12 +32,13 @@ use trace_claw_common::names;
 use super::load::Kernel;
 use super::proc_files::ProcFiles;
 use super::ring_reader::RingReader;
-use super::tree_costs::{Tree, TreeCostLog};
+use super::tree_costs::TreeCostLog;
 use super::{EbpfError, EbpfOptions};
 use crate::collect::process::{
     matches_target, tracked_in, Backend, ProcStat, ProcessTable, TreeSamples,
 };
 use crate::collect::procfs::ProcfsTable;
+use crate::collect::tree_costs::Tree;
 use crate::collect::SampleBuffer;
 use crate::target::{NameMatcher, Tracked};
 

@@ -75,8 +75,8 @@ pub struct Common {
     /// the default), `none` (the untracked cost) or `both`.
     #[arg(long, value_enum, default_value_t = Track::Pair)]
     track: Track,
-    /// Another agent binary (say, a build of the previous commit) that progs and pingpong
-    /// also run, alternating with this one in the same session, as the baseline.
+    /// Another agent binary (say, a build of the previous commit) that progs, pingpong and
+    /// overhead also run, alternating with this one in the same session, as the baseline.
     #[arg(long, value_name = "PATH")]
     baseline_agent: Option<PathBuf>,
 }
@@ -369,17 +369,22 @@ impl Bench {
         let _stats = BpfStats::set(false)?;
         let tree = spawn_target_tree(self.scratch.path(), 50)?;
         let seconds = c.seconds.to_string();
-        let modes = ["require", "off"];
-        let mut results: Vec<Vec<(f64, f64, f64, f64)>> = vec![Vec::new(); modes.len()];
+        // Each agent (the baseline first, if any) with eBPF, then polling.
+        let configs: Vec<(&str, &Path, &str)> = self
+            .agents(c)
+            .into_iter()
+            .flat_map(|(label, agent)| [(label, agent, "require"), (label, agent, "off")])
+            .collect();
+        let mut results: Vec<Vec<(f64, f64, f64, f64)>> = vec![Vec::new(); configs.len()];
         for run in 0..c.runs {
-            for (i, mode) in modes.iter().enumerate() {
+            for (i, &(label, agent, mode)) in configs.iter().enumerate() {
                 eprintln!(
-                    "bench-ebpf overhead: run {}/{} --ebpf {mode} ({seconds}s)",
+                    "bench-ebpf overhead: run {}/{} {label} --ebpf {mode} ({seconds}s)",
                     run + 1,
                     c.runs
                 );
-                let out = self.scratch.path().join(format!("ovh{run}-{mode}"));
-                let child = Command::new(&self.agent)
+                let out = self.scratch.path().join(format!("ovh{run}-{i}-{mode}"));
+                let child = Command::new(agent)
                     .args(["collect", "--ebpf", mode, "--interval", "1"])
                     .args(["--process", TARGET_NAME, "--duration", &seconds])
                     .arg("--output-dir")
@@ -409,17 +414,22 @@ impl Bench {
             STEADY_AFTER.as_secs()
         );
         println!(
-            "{:<22} {:>12} {:>12} {:>14} {:>14}",
+            "{:<30} {:>12} {:>12} {:>14} {:>14}",
             "agent", "cpu % run", "cpu % steady", "peak RSS MiB", "last RSS MiB"
         );
-        for (mode, r) in modes.iter().zip(&results) {
-            let label = if *mode == "off" {
+        for (&(agent, _, mode), r) in configs.iter().zip(&results) {
+            let how = if mode == "off" {
                 "procfs polling"
             } else {
                 "eBPF"
             };
+            let label = if c.baseline_agent.is_some() {
+                format!("{how} ({agent})")
+            } else {
+                how.to_owned()
+            };
             println!(
-                "{label:<22} {:>12.3} {:>12.3} {:>14.1} {:>14.1}",
+                "{label:<30} {:>12.3} {:>12.3} {:>14.1} {:>14.1}",
                 median(r.iter().map(|x| x.0).collect()),
                 median(r.iter().map(|x| x.1).collect()),
                 median(r.iter().map(|x| x.2).collect()),

@@ -212,6 +212,26 @@ mod tests {
     }
 
     #[test]
+    fn a_polled_trees_cost_is_interpolated_at_its_interval() {
+        let mut f = tempfile::NamedTempFile::new().expect("temp");
+        // Tree 30 used 1 s of CPU and 2000 bytes read in the 2 s from T0.
+        writeln!(f, r#"{{"timestamp":"1970-01-01T00:00:01Z","root_pid":30,"root_name":"node","slot_ms":2000,"pids":[30],"slots":[[0,1000000000,2000,0,0,0,0,0,2000000]],"interpolated":true}}"#).expect("w");
+        f.flush().expect("flush");
+        let s = TreeSlots::read(&[f.path()], i64::MIN, i64::MAX).0;
+        let owned = [action(Some(30), 500, 1000)];
+        let actions: Vec<&Action> = owned.iter().collect();
+        let c = charge(&s, &actions).costs[0].expect("a cost");
+        assert_eq!(c.method, Some(METHOD_INTERPOLATED));
+        assert_eq!(c.resolution_ms, Some(2000.0));
+        assert_eq!(c.root_pid, Some(30));
+        // A quarter of the interval: a quarter of its use, uniform within it.
+        assert_eq!(c.cpu_seconds, Some(0.25));
+        assert_eq!(c.read_bytes, Some(500.0));
+        assert_eq!(c.block_read_bytes, None, "not measured by polling");
+        assert_eq!(c.net_sent_bytes, None, "not measured by polling");
+    }
+
+    #[test]
     fn overlapping_actions_are_marked_counted_once_and_the_rest_is_idle() {
         let s = slots();
         let owned = [

@@ -59,14 +59,19 @@ fn slot_cost(slots: &TreeSlots, tree: u32, a: Amounts) -> ResourceCost {
     c
 }
 
-/// The tree an action without a known pid is charged to: OpenClaw's gateway if a tree's root
-/// is named so, else the tree that used the most CPU.
-fn default_tree(slots: &TreeSlots) -> Option<u32> {
-    let named = slots.trees.iter().find(|(_, t)| {
-        GATEWAY_NAMES
-            .iter()
-            .any(|n| t.root_name.eq_ignore_ascii_case(n))
-    });
+/// The tree an action at `t` without a known pid is charged to: OpenClaw's gateway if a tree's
+/// root is named so (of several, such as the `openclaw` launcher that started the gateway and
+/// exited, the one whose used time is nearest `t`), else the tree that used the most CPU.
+fn default_tree(slots: &TreeSlots, t: i64) -> Option<u32> {
+    let named = slots
+        .trees
+        .iter()
+        .filter(|(_, tree)| {
+            GATEWAY_NAMES
+                .iter()
+                .any(|n| tree.root_name.eq_ignore_ascii_case(n))
+        })
+        .min_by_key(|(_, tree)| tree.distance_from(t));
     if let Some((&root, _)) = named {
         return Some(root);
     }
@@ -81,14 +86,13 @@ fn default_tree(slots: &TreeSlots) -> Option<u32> {
 /// Charges each action to the tree holding its `pid` (or the default tree) and measures its
 /// window there; marks actions that overlap on one tree.
 pub fn charge(slots: &TreeSlots, actions: &[&Action]) -> Charged {
-    let fallback = default_tree(slots);
     let trees: Vec<Option<u32>> = actions
         .iter()
         .map(|a| {
             a.event
                 .pid
                 .and_then(|pid| slots.tree_holding(pid, a.start().0))
-                .or(fallback)
+                .or_else(|| default_tree(slots, a.start().0))
         })
         .collect();
     let mut costs: Vec<Option<ResourceCost>> = actions
@@ -209,6 +213,24 @@ mod tests {
         e.duration_ms = (to_ms - from_ms) as f64;
         e.pid = pid;
         Action::new(e, Source::EventLog, &Arc::from("events.jsonl"), 1)
+    }
+
+    #[test]
+    fn without_a_pid_the_gateway_named_tree_nearest_in_time_is_charged() {
+        let mut f = tempfile::NamedTempFile::new().expect("temp");
+        // The launcher (root 5, also named openclaw) used slots 0-1, the gateway (root 9)
+        // slots 5-9.
+        writeln!(f, r#"{{"timestamp":"1970-01-01T00:00:01Z","root_pid":5,"root_name":"openclaw","slot_ms":10,"pids":[5],"slots":[[0,5000000,0,0,0,0,0,0,10000],[1,5000000,0,0,0,0,0,0,10000]]}}"#).expect("w");
+        writeln!(f, r#"{{"timestamp":"1970-01-01T00:00:01Z","root_pid":9,"root_name":"openclaw","slot_ms":10,"pids":[9],"slots":[[5,1000000,0,0,0,0,0,0,10000],[9,1000000,0,0,0,0,0,0,10000]]}}"#).expect("w");
+        f.flush().expect("flush");
+        let s = TreeSlots::read(&[f.path()], i64::MIN, i64::MAX).0;
+        let owned = [
+            action(None, 5, 15),
+            action(None, 60, 70),
+            action(None, 200, 210),
+        ];
+        let actions: Vec<&Action> = owned.iter().collect();
+        assert_eq!(charge(&s, &actions).trees, [Some(5), Some(9), Some(9)]);
     }
 
     #[test]

@@ -52,6 +52,22 @@ impl Tree {
         sum
     }
 
+    /// How far (ns) `t` is from the time the tree used anything: 0 inside, `i64::MAX` for a
+    /// tree without slots.
+    pub fn distance_from(&self, t: i64) -> i64 {
+        let (Some(first), Some(last)) = (
+            self.spans.first().map(|s| s.0),
+            self.spans.iter().map(|s| s.1).max(),
+        ) else {
+            return i64::MAX;
+        };
+        if t < first {
+            first - t
+        } else {
+            (t - last).max(0)
+        }
+    }
+
     /// What the tree used in the union of `windows` (each `(start, end)`): a time covered by
     /// several windows counts once.
     pub fn union_cost(&self, windows: &mut [(i64, i64)]) -> Amounts {

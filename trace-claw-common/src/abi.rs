@@ -150,6 +150,26 @@ pub struct SlotCounters {
     pub counters: ProcCounters,
 }
 
+/// Value of the per-CPU `STAGED` array (one entry per CPU): the time bucket the runtime
+/// updates reported on this CPU are adding to. It accumulates with plain adds while the same
+/// tree and slot go on, and is added to `BUCKETS` when either changes, or when userspace runs
+/// the `flush_staged` program on this CPU (before it drains a closed slot): the hot path's
+/// `BUCKETS` hash lookup and three atomic adds to a line other CPUs also write become one
+/// per-CPU array load and plain adds.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StagedSlot {
+    /// The tree's root tgid; 0 when nothing is staged.
+    pub root: u32,
+    /// Non-zero while `flush_staged` runs on this CPU: a runtime update interrupting it (the
+    /// scheduler tick) charges `BUCKETS` directly instead.
+    pub busy: u32,
+    /// The slot (`bpf_ktime_get_ns() / BUCKET_NS`) of the staged counters.
+    pub slot: u64,
+    /// The staged counters and the part of the slot they were used in.
+    pub bucket: SlotCounters,
+}
+
 /// Element of the `THREAD_IO` array, at index `tid & fast_mask` (direct-mapped like `FAST`): a
 /// tracked thread's rchar and wchar as last charged to a time bucket, so the next runtime update
 /// charges only what it added since.
@@ -292,7 +312,7 @@ pub const fn exit_code_from_status(status: i32) -> i32 {
 mod pod {
     use super::{
         BucketKey, ExitingProc, FastCounters, KernelConfig, ProcCounters, ProcEvent, SlotCounters,
-        ThreadIo, TrackedProc,
+        StagedSlot, ThreadIo, TrackedProc,
     };
 
     // SAFETY: see the module comment.
@@ -313,6 +333,8 @@ mod pod {
     unsafe impl aya::Pod for ThreadIo {}
     // SAFETY: see the module comment.
     unsafe impl aya::Pod for SlotCounters {}
+    // SAFETY: see the module comment.
+    unsafe impl aya::Pod for StagedSlot {}
 }
 
 #[cfg(test)]
@@ -327,6 +349,7 @@ mod tests {
         assert_eq!(size_of::<BucketKey>(), 16);
         assert_eq!(size_of::<ThreadIo>(), 24);
         assert_eq!(size_of::<SlotCounters>(), 16 + size_of::<ProcCounters>());
+        assert_eq!(size_of::<StagedSlot>(), 16 + size_of::<SlotCounters>());
         assert_eq!(size_of::<ExitingProc>(), 32);
         assert_eq!(size_of::<FastCounters>(), 16 + size_of::<ProcCounters>());
         assert_eq!(

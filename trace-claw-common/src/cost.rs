@@ -1,5 +1,6 @@
 //! [`TreeCosts`]: one line of `tree-costs-YYYY-MM-DD.jsonl`, the tracked trees' counters in
-//! time slots (eBPF only), from which the analyzer measures what each action cost.
+//! time slots, from which the analyzer measures what each action cost: 5 ms slots from the
+//! kernel programs (eBPF), or one slot per sampling interval from polling (`interpolated`).
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +40,15 @@ pub struct TreeCosts {
     /// The non-empty slots, by offset.
     #[serde(default)]
     pub slots: Vec<Slot>,
+    /// The slots are sampling intervals (procfs polling, no eBPF): what the tree used between
+    /// two samples, its use within a slot taken as uniform, so a cost measured from them is
+    /// interpolated at the resolution of `slot_ms`. Absent (false) for eBPF's measured slots.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub interpolated: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl TreeCosts {

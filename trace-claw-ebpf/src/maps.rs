@@ -5,12 +5,12 @@ use core::ptr::addr_of_mut;
 
 use aya_ebpf::helpers::bpf_get_current_pid_tgid;
 use aya_ebpf::macros::map;
-use aya_ebpf::maps::{Array, HashMap, RingBuf};
+use aya_ebpf::maps::{Array, HashMap, PerCpuArray, RingBuf};
 use aya_ebpf::programs::TracePointContext;
 use aya_ebpf::EbpfContext;
 use trace_claw_common::abi::{
-    BucketKey, ExitingProc, FastCounters, KernelConfig, ProcCounters, SlotCounters, ThreadIo,
-    TrackedProc, EVENTS_RING_BYTES, MAX_BUCKETS, MAX_EXITING, MAX_FAST, MAX_TRACKED,
+    BucketKey, ExitingProc, FastCounters, KernelConfig, ProcCounters, SlotCounters, StagedSlot,
+    ThreadIo, TrackedProc, EVENTS_RING_BYTES, MAX_BUCKETS, MAX_EXITING, MAX_FAST, MAX_TRACKED,
     PID_BITMAP_WORDS, STAT_COUNT,
 };
 
@@ -47,6 +47,10 @@ pub static FAST: Array<FastCounters> = Array::with_max_entries(MAX_FAST, 0);
 /// The tracked trees' counters per 5 ms of time (see `buckets`); drained by userspace.
 #[map]
 pub static BUCKETS: HashMap<BucketKey, SlotCounters> = HashMap::with_max_entries(MAX_BUCKETS, 0);
+
+/// Each CPU's staged time bucket of runtime updates (one entry per CPU; see `buckets`).
+#[map]
+pub static STAGED: PerCpuArray<StagedSlot> = PerCpuArray::with_max_entries(1, 0);
 
 /// rchar/wchar of each tracked thread at its last runtime update, at index
 /// `tid & CONFIG.fast_mask` (see `buckets`); the loader sizes it as `FAST`.

@@ -15,7 +15,7 @@ use core::ptr::{addr_of, addr_of_mut};
 use aya_ebpf::macros::btf_tracepoint;
 use aya_ebpf::programs::BtfTracePointContext;
 
-use crate::buckets::{charge_runtime, thread_io_delta};
+use crate::buckets::{stage_runtime, thread_io_delta};
 use crate::maps::{add_to, task_field, CONFIG};
 
 /// `sched_stat_runtime(struct task_struct *curr, u64 runtime)`: adds `runtime` ns to the
@@ -43,6 +43,6 @@ pub fn sched_stat_runtime(ctx: BtfTracePointContext) -> i32 {
             task_field(task, addr_of!(CONFIG.task_wchar_offset)),
         )
     };
-    charge_runtime(root, runtime, thread_io_delta(tid as u32, read, write));
+    stage_runtime(root, runtime, thread_io_delta(tid as u32, read, write));
     0
 }

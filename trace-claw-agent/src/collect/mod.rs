@@ -15,6 +15,7 @@ mod polling;
 mod process;
 mod source;
 mod system;
+pub mod tree_costs;
 
 #[cfg(target_os = "linux")]
 mod procfs;

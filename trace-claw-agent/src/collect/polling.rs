@@ -4,15 +4,24 @@
 //!
 //! Processes are keyed by (pid, start time), so a restart or a reused PID starts fresh, and the
 //! tree totals stay continuous: the final counters of exited processes are kept in the sum.
+//!
+//! With an output directory, what each tracked tree (by its root, the topmost tracked
+//! ancestor) used between two ticks also goes to `tree-costs-*.jsonl`, one slot per interval
+//! marked `interpolated`, so that the analyzer charges each action its own tree's use (other
+//! matching trees apart) at the resolution of the interval.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::time::Instant;
 
 use trace_claw_common::event::{ProcessEvent, ProcessEventKind, ProcessTotals};
 use trace_claw_common::time::Timestamp;
 
 use super::process::{matches_target, tracked_in, Backend, ProcStat, ProcessTable, TreeSamples};
+use super::tree_costs::{Busy, Tree, TreeCostWriter};
 use super::SampleBuffer;
-use crate::target::{NameMatcher, ProcessKey};
+use crate::export::ExportError;
+use crate::target::{NameMatcher, ProcessKey, Tracked};
 
 /// The last reading of a tracked process.
 #[derive(Debug)]
@@ -41,6 +50,19 @@ pub struct ProcessCollector {
     samples: TreeSamples,
     events: Vec<ProcessEvent>,
     ticks: u64,
+    /// Per-tree use per interval, when written.
+    tree_costs: Option<TreeCosts>,
+}
+
+/// The per-tree use of the current tick, and where it goes.
+struct TreeCosts {
+    out: TreeCostWriter,
+    /// When the previous tick was (the start of this tick's slot).
+    previous: Option<Timestamp>,
+    /// Monotonic base of the writer's clock.
+    started: Instant,
+    /// Per root: the tree's processes and what they used since the previous tick.
+    trees: BTreeMap<u32, (Tree, ProcessTotals)>,
 }
 
 impl ProcessCollector {
@@ -60,7 +82,19 @@ impl ProcessCollector {
             samples,
             events: Vec::new(),
             ticks: 0,
+            tree_costs: None,
         }
+    }
+
+    /// Also writes each tree's use per interval to `tree-costs-*.jsonl` in `dir`.
+    pub fn write_tree_costs(&mut self, dir: &Path) -> Result<(), ExportError> {
+        self.tree_costs = Some(TreeCosts {
+            out: TreeCostWriter::new(Some(dir), true, 0)?,
+            previous: None,
+            started: Instant::now(),
+            trees: BTreeMap::new(),
+        });
+        Ok(())
     }
 
     /// Lifecycle events noticed since the last call (exits with final counters, new processes).
@@ -78,6 +112,11 @@ impl ProcessCollector {
         let tree = tracked_in(&stats, |s| self.is_match(s));
         let alive: HashSet<ProcessKey> = stats.iter().map(|s| s.key).collect();
         self.match_cache.retain(|key, _| alive.contains(key));
+        let roots = self
+            .tree_costs
+            .as_ref()
+            .map(|_| roots_of(&stats, &tree))
+            .unwrap_or_default();
 
         for stat in stats.iter().filter(|s| tree.contains_key(&s.key.pid)) {
             let previous = self.seen.get(&stat.key);
@@ -93,6 +132,13 @@ impl ProcessCollector {
                 ..ProcessTotals::default()
             };
             let prev_cpu_ns = previous.map(|p| p.totals.cpu_ns);
+            if let (Some(costs), Some(&root)) = (&mut self.tree_costs, roots.get(&stat.key.pid)) {
+                // A process first seen after the first tick started in this interval.
+                let before = previous
+                    .map(|p| p.totals)
+                    .or_else(|| (self.ticks == 1).then_some(totals));
+                costs.add(root, stat, &totals, &before.unwrap_or_default());
+            }
             self.samples
                 .push_process(buf, stat, tree[&stat.key.pid], &totals, prev_cpu_ns);
             match self.seen.get_mut(&stat.key) {
@@ -147,6 +193,9 @@ impl ProcessCollector {
         });
         self.scan_buf = stats;
         self.samples.push_totals(buf, &[]);
+        if let Some(costs) = &mut self.tree_costs {
+            costs.tick(buf.timestamp());
+        }
     }
 
     fn is_match(&mut self, s: &ProcStat) -> bool {
@@ -163,6 +212,83 @@ impl ProcessCollector {
         );
         matched
     }
+}
+
+impl TreeCosts {
+    /// Adds process `stat` of tree `root`, now at `totals`, `before` at the previous tick.
+    fn add(&mut self, root: u32, stat: &ProcStat, totals: &ProcessTotals, before: &ProcessTotals) {
+        let (tree, used) = self.trees.entry(root).or_default();
+        tree.pids.push(stat.key.pid);
+        if stat.key.pid == root {
+            tree.root_name.clone_from(&stat.comm);
+        }
+        used.cpu_ns += totals.cpu_ns.saturating_sub(before.cpu_ns);
+        used.read_bytes += totals.read_bytes.saturating_sub(before.read_bytes);
+        used.write_bytes += totals.write_bytes.saturating_sub(before.write_bytes);
+    }
+
+    /// Writes the lines of the tick at `now` (the slot from the previous tick to now).
+    fn tick(&mut self, now: Timestamp) {
+        let mut trees = BTreeMap::new();
+        let mut busy = BTreeMap::new();
+        let previous = self.previous.replace(now);
+        for (root, (mut tree, used)) in std::mem::take(&mut self.trees) {
+            tree.pids.sort_unstable();
+            trees.insert(root, tree);
+            let Some(from) = previous else {
+                continue; // the first tick only sets the baseline
+            };
+            let slot_ms = ((now.0 - from.0).max(0) as u64).div_ceil(1_000_000) as u32;
+            if used == ProcessTotals::default() || slot_ms == 0 {
+                continue;
+            }
+            let slot = [
+                0,
+                used.cpu_ns,
+                used.read_bytes,
+                used.write_bytes,
+                0,
+                0,
+                0,
+                0,
+                u64::from(slot_ms) * 1_000,
+            ];
+            busy.insert(
+                root,
+                Busy {
+                    timestamp: from,
+                    slot_ms,
+                    slots: vec![slot],
+                },
+            );
+        }
+        let mono = self.started.elapsed().as_nanos() as u64;
+        self.out.tick(mono, now, &trees, busy);
+    }
+}
+
+/// The root of every tracked process of `stats` (those in `tree`): its topmost tracked
+/// ancestor.
+fn roots_of(stats: &[ProcStat], tree: &HashMap<u32, Tracked>) -> HashMap<u32, u32> {
+    let parent: HashMap<u32, u32> = stats
+        .iter()
+        .filter(|s| tree.contains_key(&s.key.pid))
+        .map(|s| (s.key.pid, s.ppid))
+        .collect();
+    parent
+        .keys()
+        .map(|&pid| {
+            let mut root = pid;
+            // Bounded: a pid cycle (impossible in a consistent scan) cannot loop forever.
+            for _ in 0..parent.len() {
+                match parent.get(&root) {
+                    Some(&up) if up != root && parent.contains_key(&up) => root = up,
+                    _ => break,
+                }
+            }
+            (pid, root)
+        })
+        .collect()
 }
 
 /// A lifecycle event of the polling backend about process `pid`.
@@ -295,6 +421,25 @@ mod tests {
         pids.sort();
         pids.dedup();
         pids
+    }
+
+    #[test]
+    fn every_tracked_process_is_rooted_at_its_topmost_tracked_ancestor() {
+        let stats: Vec<ProcStat> = [
+            proc(1, 1, 0, "init", 1, (0, 0)),
+            proc(10, 2, 1, "openclaw", 1, (0, 0)),
+            proc(11, 3, 10, "node", 1, (0, 0)),
+            proc(12, 4, 11, "openclaw", 1, (0, 0)),
+            proc(40, 5, 1, "openclaw", 1, (0, 0)),
+        ]
+        .into_iter()
+        .map(|p| p.stat)
+        .collect();
+        let tree = tracked_in(&stats, |s| s.comm == "openclaw");
+        let roots = roots_of(&stats, &tree);
+        let mut got: Vec<(u32, u32)> = roots.into_iter().collect();
+        got.sort_unstable();
+        assert_eq!(got, [(10, 10), (11, 10), (12, 10), (40, 40)]);
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl ProcessSource {
     ) -> Result<Self, CollectError> {
         let c = &config.collector;
         if config.ebpf == EbpfMode::Off {
-            return Ok(Self::polling(table, &c.process_name, total_memory_bytes));
+            return Ok(Self::polling(table, config, total_memory_bytes));
         }
         let options = EbpfOptions {
             process_name: c.process_name.clone(),
@@ -46,17 +46,24 @@ impl ProcessSource {
                     "eBPF unavailable: {}; falling back to procfs polling",
                     crate::error::error_chain(&e)
                 );
-                Ok(Self::polling(table, &c.process_name, total_memory_bytes))
+                Ok(Self::polling(table, config, total_memory_bytes))
             }
         }
     }
 
-    fn polling(table: Box<dyn ProcessTable>, name: &str, total_memory_bytes: u64) -> Self {
-        Self::Polling(Box::new(ProcessCollector::new(
-            table,
-            name,
-            total_memory_bytes,
-        )))
+    /// Polling, with each tree's use per interval in `tree-costs-*.jsonl` when that file can
+    /// be created (else without: costs are then interpolated over all matching trees).
+    fn polling(table: Box<dyn ProcessTable>, config: &Config, total_memory_bytes: u64) -> Self {
+        let c = &config.collector;
+        let mut collector = ProcessCollector::new(table, &c.process_name, total_memory_bytes);
+        if let Err(e) = collector.write_tree_costs(&config.output_dir) {
+            log::warn!(
+                "cannot write tree costs (per-action costs will be interpolated over all \
+                 matching trees): {}",
+                crate::error::error_chain(&e)
+            );
+        }
+        Self::Polling(Box::new(collector))
     }
 
     /// The `source` label value of this backend's samples.

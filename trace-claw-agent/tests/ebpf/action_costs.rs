@@ -1,12 +1,14 @@
-//! Per-action costs from the kernel's 10 ms time buckets, end to end: a "gateway" process runs
+//! Per-action costs from the kernel's 5 ms time buckets, end to end: a "gateway" process runs
 //! actions that each spawn a child burning an exact amount of CPU and moving exact bytes, with
 //! a busy decoy tree of the same name beside it; the agent's tree-costs stream and `analyze`
 //! must charge every action what its own tree used (ground truth: wait4 rusage, the processes'
-//! own /proc/self/io and socket byte counts), the decoy to no action, and the CPU burned
-//! between actions to the tree's idle cost.
+//! own /proc/self/io and socket byte counts, the sizes of their O_DIRECT reads, which the
+//! block layer must serve), the decoy to no action, and the CPU burned between actions to the
+//! tree's idle cost.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::UdpSocket;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -20,14 +22,15 @@ use crate::require_ebpf;
 use crate::with_ebpf::roles::{burn_cpu, cpu_clock};
 use crate::with_ebpf::{proc_io, wait4, Target, ROLE};
 
-/// One action: CPU the child burns, KiB it writes to /dev/null, reads from /dev/zero, and
-/// sends to (and receives from) itself over loopback UDP.
+/// One action: CPU the child burns, KiB it writes to /dev/null, reads from /dev/zero, sends
+/// to (and receives from) itself over loopback UDP, and reads from a file with O_DIRECT.
 #[derive(Debug, Clone, Copy)]
 struct Work {
     cpu_ms: u64,
     write_kib: u64,
     read_kib: u64,
     udp_kib: u64,
+    direct_kib: u64,
 }
 
 /// What an action really used, from the processes' own accounting.
@@ -38,34 +41,41 @@ struct Truth {
     write: u64,
     sent: u64,
     recv: u64,
+    block_read: u64,
 }
 
-/// The 14 actions: 20 to 300 ms of CPU, up to 2 MiB of I/O.
+/// The 14 actions: 20 to 300 ms of CPU, up to 2 MiB of I/O, up to 4 MiB of block reads.
 const ACTIONS: [Work; 14] = [
-    w(20, 64, 0, 0),
-    w(50, 0, 256, 16),
-    w(300, 1024, 1024, 64),
-    w(25, 4, 4, 4),
-    w(150, 2048, 0, 0),
-    w(80, 0, 2048, 32),
-    w(200, 512, 512, 128),
-    w(30, 16, 16, 0),
-    w(120, 256, 0, 8),
-    w(60, 0, 0, 256),
-    w(250, 128, 128, 0),
-    w(40, 1024, 64, 16),
-    w(100, 32, 32, 32),
-    w(20, 0, 0, 0),
+    w(20, 64, 0, 0, 64),
+    w(50, 0, 256, 16, 0),
+    w(300, 1024, 1024, 64, 1024),
+    w(25, 4, 4, 4, 4),
+    w(150, 2048, 0, 0, 0),
+    w(80, 0, 2048, 32, 4096),
+    w(200, 512, 512, 128, 256),
+    w(30, 16, 16, 0, 0),
+    w(120, 256, 0, 8, 512),
+    w(60, 0, 0, 256, 0),
+    w(250, 128, 128, 0, 2048),
+    w(40, 1024, 64, 16, 0),
+    w(100, 32, 32, 32, 128),
+    w(20, 0, 0, 0, 0),
 ];
 
-const fn w(cpu_ms: u64, write_kib: u64, read_kib: u64, udp_kib: u64) -> Work {
+const fn w(cpu_ms: u64, write_kib: u64, read_kib: u64, udp_kib: u64, direct_kib: u64) -> Work {
     Work {
         cpu_ms,
         write_kib,
         read_kib,
         udp_kib,
+        direct_kib,
     }
 }
+
+/// The file the actions read with O_DIRECT (wrapping around at its end).
+const DIRECT_FILE_BYTES: usize = 1 << 20;
+/// Bytes per O_DIRECT read: a multiple of any logical block size.
+const DIRECT_CHUNK: usize = 64 << 10;
 
 /// CPU the gateway burns between some actions, outside any action: the tree's idle cost.
 const IDLE_BURN_MS: u64 = 120;
@@ -84,6 +94,14 @@ pub fn actions_are_charged_what_their_own_tree_used() {
     }
     let target = Target::new("cost");
     let dir = tempfile::tempdir().expect("tempdir");
+    // On the disk of the build (a tmpfs has no block device and refuses O_DIRECT).
+    let data = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("data tempdir");
+    let direct_file = data.path().join("direct.bin");
+    let mut f = std::fs::File::create(&direct_file).expect("direct file");
+    f.write_all(&vec![0xa5_u8; DIRECT_FILE_BYTES])
+        .expect("write direct file");
+    f.sync_all().expect("sync direct file");
+    drop(f);
     // The decoy: a second tree whose name matches, busy the whole time.
     let decoy = target.spawn("spin", &["60000".into(), "0".into()]);
     let mut gateway = Command::new(&target.link)
@@ -121,21 +139,28 @@ pub fn actions_are_charged_what_their_own_tree_used() {
     std::thread::sleep(Duration::from_millis(300));
     for (i, work) in ACTIONS.iter().enumerate() {
         let line = format!(
-            "action {} {} {} {}\n",
-            work.cpu_ms, work.write_kib, work.read_kib, work.udp_kib
+            "action {} {} {} {} {} {}\n",
+            work.cpu_ms,
+            work.write_kib,
+            work.read_kib,
+            work.udp_kib,
+            work.direct_kib,
+            direct_file.display()
         );
         let start = Timestamp::now();
         let r = ask(line.clone());
         let end = Timestamp::now();
-        // Child cpu, read, write, sent, recv; the gateway's own cpu, then its read and write,
-        // which include the reaped child's (wait folds them into the parent's signal_struct).
+        // Child cpu, read, write, sent, recv, O_DIRECT bytes read; the gateway's own cpu,
+        // then its read and write, which include the reaped child's (wait folds them into the
+        // parent's signal_struct).
         let reply_len = r.iter().map(|v| v.to_string().len() + 1).sum::<usize>() as u64;
         truths.push(Truth {
-            cpu_ns: r[0] + r[5],
-            read: r[6] + line.len() as u64,
-            write: r[7] + reply_len,
+            cpu_ns: r[0] + r[6],
+            read: r[7] + line.len() as u64,
+            write: r[8] + reply_len,
             sent: r[3],
             recv: r[4],
+            block_read: r[5],
         });
         let mut e = ActionEvent::new(EVENT_TOOL, start);
         e.tool_name = Some(format!("work{i}"));
@@ -194,7 +219,8 @@ fn analyze(dir: &Path) -> Value {
     serde_json::from_slice(&out.stdout).expect("analyze JSON")
 }
 
-/// Every action within max(5 %, 5 ms) of its CPU and max(5 %, 4 KiB) of its bytes.
+/// Every action within max(5 %, 5 ms) of its CPU and max(5 %, 4 KiB) of its bytes (block
+/// reads included).
 fn check_actions(report: &Value, truths: &[Truth]) {
     let rows: Vec<&Value> = report["action_timeline"]["rows"]
         .as_array()
@@ -205,7 +231,8 @@ fn check_actions(report: &Value, truths: &[Truth]) {
     assert_eq!(rows.len(), truths.len(), "one row per action");
     let mut bad = Vec::new();
     eprintln!(
-        "  action  cpu ms true/got (err)   read B true/got   write B true/got   sent/recv true/got"
+        "  action  cpu ms true/got (err)   read B true/got   write B true/got   sent/recv true/got   \
+         block read true/got"
     );
     for (i, (row, t)) in rows.iter().zip(truths).enumerate() {
         let c = &row["resource_cost"];
@@ -214,7 +241,8 @@ fn check_actions(report: &Value, truths: &[Truth]) {
         let cpu = got("cpu_seconds") * 1e3;
         let want_cpu = t.cpu_ns as f64 / 1e6;
         eprintln!(
-            "  {i:>6}  {want_cpu:>7.2}/{cpu:>7.2} ({:+.1}%)  {}/{:.0}  {}/{:.0}  {}/{:.0} {}/{:.0}",
+            "  {i:>6}  {want_cpu:>7.2}/{cpu:>7.2} ({:+.1}%)  {}/{:.0}  {}/{:.0}  {}/{:.0} {}/{:.0}  \
+             {}/{:.0}",
             (cpu - want_cpu) / want_cpu * 100.0,
             t.read,
             got("read_bytes"),
@@ -224,6 +252,8 @@ fn check_actions(report: &Value, truths: &[Truth]) {
             got("net_sent_bytes"),
             t.recv,
             got("net_recv_bytes"),
+            t.block_read,
+            got("block_read_bytes"),
         );
         let checks = [
             ("cpu ms", cpu, want_cpu, 5.0),
@@ -231,6 +261,12 @@ fn check_actions(report: &Value, truths: &[Truth]) {
             ("write", got("write_bytes"), t.write as f64, 4096.0),
             ("sent", got("net_sent_bytes"), t.sent as f64, 4096.0),
             ("recv", got("net_recv_bytes"), t.recv as f64, 4096.0),
+            (
+                "block read",
+                got("block_read_bytes"),
+                t.block_read as f64,
+                4096.0,
+            ),
         ];
         for (what, got, want, floor) in checks {
             if !within(got, want, floor) {
@@ -279,7 +315,7 @@ fn check_totals(report: &Value, truths: &[Truth], idle_truth_ns: u64) {
     assert_eq!(around["resource_cost"]["overlapping_actions"], 2);
 }
 
-/// The gateway role: per `action CPU_MS WRITE_KIB READ_KIB UDP_KIB` line, runs a child doing
+/// The gateway role: per `action CPU_MS WRITE_KIB READ_KIB UDP_KIB DIRECT_KIB FILE` line, runs a child doing
 /// that work and replies with the child's and its own usage; per `idle MS` line, burns that
 /// much CPU itself and replies with what it used.
 pub fn gateway() -> ExitCode {
@@ -334,7 +370,8 @@ pub fn gateway() -> ExitCode {
 
 /// The action role: burns `CPU_MS` of CPU, writes `WRITE_KIB` KiB to /dev/null, reads
 /// `READ_KIB` KiB from /dev/zero, sends `UDP_KIB` KiB to itself over loopback UDP and receives
-/// them; prints its own rchar, wchar (including this report's bytes), bytes sent and received.
+/// them, reads `DIRECT_KIB` KiB of `FILE` with O_DIRECT; prints its own rchar, wchar
+/// (including this report's bytes), bytes sent and received, and bytes read with O_DIRECT.
 pub fn action(args: &[String]) -> ExitCode {
     let n = |i: usize| -> u64 { args[i].parse().expect("number") };
     burn_cpu(Duration::from_millis(n(0)));
@@ -359,16 +396,51 @@ pub fn action(args: &[String]) -> ExitCode {
         sent += socket.send_to(&block[..1024], me).expect("send") as u64;
         recv += socket.recv(&mut datagram).expect("recv") as u64;
     }
+    let direct = read_direct(Path::new(&args[5]), n(4) << 10);
     let (rchar, wchar) = self_io();
     // The report's own write counts in wchar: its length is added before it is written (a
     // second pass in case adding it made the report one digit longer).
-    let body = |w: u64| format!("{rchar} {w} {sent} {recv}\n");
+    let body = |w: u64| format!("{rchar} {w} {sent} {recv} {direct}\n");
     let len = body(wchar + body(wchar).len() as u64).len() as u64;
     let report = body(wchar + len);
     std::io::stdout()
         .write_all(report.as_bytes())
         .expect("report");
     ExitCode::SUCCESS
+}
+
+/// Reads `bytes` of `path` with O_DIRECT, in [`DIRECT_CHUNK`] reads from offset 0, wrapping
+/// around at its end; returns the bytes read. Every read bypasses the page cache: the block
+/// layer serves exactly these bytes.
+fn read_direct(path: &Path, bytes: u64) -> u64 {
+    if bytes == 0 {
+        return 0;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+        .expect("open with O_DIRECT");
+    let layout = std::alloc::Layout::from_size_align(DIRECT_CHUNK, 4096).expect("layout");
+    // SAFETY: the layout has a non-zero size; the buffer is freed below with the same layout.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    assert!(!ptr.is_null(), "alloc");
+    // SAFETY: `ptr` points to DIRECT_CHUNK initialised bytes owned here until the dealloc.
+    let buf = unsafe { std::slice::from_raw_parts_mut(ptr, DIRECT_CHUNK) };
+    let mut done = 0u64;
+    let mut offset = 0u64;
+    while done < bytes {
+        let want = (bytes - done).min(DIRECT_CHUNK as u64) as usize;
+        let n = file
+            .read_at(&mut buf[..want], offset)
+            .expect("O_DIRECT read");
+        assert_eq!(n, want, "short O_DIRECT read");
+        done += n as u64;
+        offset = (offset + n as u64) % DIRECT_FILE_BYTES as u64;
+    }
+    // SAFETY: allocated above with this layout; `buf` is not used after this.
+    unsafe { std::alloc::dealloc(ptr, layout) };
+    done
 }
 
 /// This process's CPU time (all threads), ns.

@@ -75,6 +75,10 @@ pub struct Common {
     /// the default), `none` (the untracked cost) or `both`.
     #[arg(long, value_enum, default_value_t = Track::Pair)]
     track: Track,
+    /// Another agent binary (say, a build of the previous commit) that progs, pingpong and
+    /// overhead also run, alternating with this one in the same session, as the baseline.
+    #[arg(long, value_name = "PATH")]
+    baseline_agent: Option<PathBuf>,
 }
 
 /// What the agent is told to track in the ping-pong benchmarks.
@@ -127,6 +131,9 @@ pub fn run(args: &BenchEbpfArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Per program of one agent: ns per run and runs, one value per benchmark run.
+type ProgRuns = HashMap<String, (Vec<f64>, Vec<f64>)>;
+
 /// The release agent, worker copies of this binary, and scratch space.
 struct Bench {
     agent: PathBuf,
@@ -156,7 +163,12 @@ impl Bench {
 
     /// Starts the agent with eBPF required, tracking `target`, and waits until it collects.
     fn start_agent(&self, target: &str, out: &Path) -> anyhow::Result<Agent> {
-        let child = Command::new(&self.agent)
+        self.start_agent_binary(&self.agent, target, out)
+    }
+
+    /// [`Bench::start_agent`] with the agent binary `agent`.
+    fn start_agent_binary(&self, agent: &Path, target: &str, out: &Path) -> anyhow::Result<Agent> {
+        let child = Command::new(agent)
             .args(["collect", "--ebpf", "require", "--interval", "1"])
             .args(["--process", target])
             .arg("--output-dir")
@@ -186,41 +198,56 @@ impl Bench {
     fn progs(&self, c: &Common) -> anyhow::Result<()> {
         let _stats = BpfStats::set(true)?;
         let rounds = pingpong_rounds(c.seconds / 3);
-        let mut per_prog: HashMap<String, Vec<f64>> = HashMap::new();
-        let mut counts: HashMap<String, Vec<f64>> = HashMap::new();
+        let agents = self.agents(c);
+        let mut per_prog: Vec<ProgRuns> = vec![HashMap::new(); agents.len()];
         for run in 0..c.runs {
-            eprintln!("bench-ebpf progs: run {}/{}", run + 1, c.runs);
-            let before = prog_ids()?;
-            let agent = self.start_agent(c.track.target(), &self.scratch.path().join("progs"))?;
-            let tracked = self.pingpong_child(TRACKED_PP, rounds)?;
-            let untracked = self.pingpong_child(UNTRACKED_PP, rounds)?;
-            read_ns_per_trip(tracked)?;
-            read_ns_per_trip(untracked)?;
-            for (name, ns, cnt) in bpftool_stats(&before)? {
-                per_prog
-                    .entry(name.clone())
-                    .or_default()
-                    .push(ns / cnt.max(1.0));
-                counts.entry(name).or_default().push(cnt);
+            for (i, (label, agent)) in agents.iter().enumerate() {
+                eprintln!("bench-ebpf progs: run {}/{} ({label})", run + 1, c.runs);
+                let before = prog_ids()?;
+                let out = self.scratch.path().join("progs");
+                let agent = self.start_agent_binary(agent, c.track.target(), &out)?;
+                let tracked = self.pingpong_child(TRACKED_PP, rounds)?;
+                let untracked = self.pingpong_child(UNTRACKED_PP, rounds)?;
+                read_ns_per_trip(tracked)?;
+                read_ns_per_trip(untracked)?;
+                for (name, ns, cnt) in bpftool_stats(&before)? {
+                    let (times, counts) = per_prog[i].entry(name).or_default();
+                    times.push(ns / cnt.max(1.0));
+                    counts.push(cnt);
+                }
+                agent.stop()?;
             }
-            agent.stop()?;
         }
         println!(
             "per-program cost, two pipe ping-pongs ({rounds} round trips each, tracking: {:?}), \
              median of {} runs",
             c.track, c.runs
         );
-        println!("{:<20} {:>14} {:>14}", "program", "ns per run", "runs");
-        let mut names: Vec<_> = per_prog.keys().cloned().collect();
-        names.sort();
-        for name in names {
-            println!(
-                "{name:<20} {:>14.1} {:>14.0}",
-                median(per_prog[&name].clone()),
-                median(counts[&name].clone())
-            );
+        for ((label, _), progs) in agents.iter().zip(per_prog) {
+            println!("{label}:");
+            println!("{:<20} {:>14} {:>14}", "program", "ns per run", "runs");
+            let mut names: Vec<_> = progs.keys().cloned().collect();
+            names.sort();
+            for name in names {
+                let (times, counts) = &progs[&name];
+                println!(
+                    "{name:<20} {:>14.1} {:>14.0}",
+                    median(times.clone()),
+                    median(counts.clone())
+                );
+            }
         }
         Ok(())
+    }
+
+    /// The agents progs and pingpong compare: the baseline (if any), then this build.
+    fn agents<'a>(&'a self, c: &'a Common) -> Vec<(&'static str, &'a Path)> {
+        let mut agents = Vec::new();
+        if let Some(baseline) = &c.baseline_agent {
+            agents.push(("baseline agent", baseline.as_path()));
+        }
+        agents.push(("this agent", self.agent.as_path()));
+        agents
     }
 
     fn pingpong_child(&self, name: &str, rounds: u64) -> anyhow::Result<Child> {
@@ -234,26 +261,44 @@ impl Bench {
     fn pingpong(&self, c: &Common) -> anyhow::Result<()> {
         let _stats = BpfStats::set(false)?;
         let rounds = pingpong_rounds(c.seconds / 3);
-        let (mut without, mut with) = (Vec::new(), Vec::new());
+        let agents = self.agents(c);
+        let mut without = Vec::new();
+        let mut with = vec![Vec::new(); agents.len()];
         for run in 0..c.runs {
             eprintln!("bench-ebpf pingpong: run {}/{}", run + 1, c.runs);
             without.push(read_ns_per_trip(self.pingpong_child(TRACKED_PP, rounds)?)?);
-            let agent = self.start_agent(c.track.target(), &self.scratch.path().join("pp"))?;
-            with.push(read_ns_per_trip(self.pingpong_child(TRACKED_PP, rounds)?)?);
-            agent.stop()?;
+            // Every other run in the reverse order, so neither agent always runs first.
+            let mut order: Vec<usize> = (0..agents.len()).collect();
+            if run % 2 == 1 {
+                order.reverse();
+            }
+            for i in order {
+                let agent = agents[i].1;
+                let out = self.scratch.path().join("pp");
+                let agent = self.start_agent_binary(agent, c.track.target(), &out)?;
+                with[i].push(read_ns_per_trip(self.pingpong_child(TRACKED_PP, rounds)?)?);
+                agent.stop()?;
+            }
         }
-        let (a, b) = (median(without), median(with));
+        let a = median(without.clone());
         println!(
             "pipe ping-pong, {rounds} round trips per run, median of {} runs",
             c.runs
         );
         println!("without agent: {:.2} us per round trip", a / 1e3);
-        println!(
-            "with agent (eBPF, tracking: {:?}): {:.2} us per round trip",
-            c.track,
-            b / 1e3
-        );
-        println!("slowdown: {:+.1}%", (b / a - 1.0) * 100.0);
+        for ((label, _), times) in agents.iter().zip(with) {
+            // The same run's ratio too: the host's load drifts less within a run than across.
+            let paired = median(times.iter().zip(&without).map(|(w, o)| w / o).collect());
+            let b = median(times);
+            println!(
+                "with {label} (eBPF, tracking: {:?}): {:.2} us per round trip, slowdown {:+.1}% \
+                 (median of per-run ratios {:+.1}%)",
+                c.track,
+                b / 1e3,
+                (b / a - 1.0) * 100.0,
+                (paired - 1.0) * 100.0
+            );
+        }
         Ok(())
     }
 
@@ -322,10 +367,22 @@ impl Bench {
 
     fn overhead(&self, c: &Common) -> anyhow::Result<()> {
         let _stats = BpfStats::set(false)?;
-        let collectors = [
-            Collector::agent("eBPF", &self.agent, "require"),
-            Collector::agent("procfs polling", &self.agent, "off"),
-        ];
+        // Each agent (the baseline first, if any) with eBPF, then polling.
+        let collectors: Vec<Collector> = self
+            .agents(c)
+            .into_iter()
+            .flat_map(|(who, agent)| {
+                let (ebpf, polling) = if c.baseline_agent.is_some() && who != "this agent" {
+                    ("eBPF (baseline agent)", "procfs polling (baseline agent)")
+                } else {
+                    ("eBPF", "procfs polling")
+                };
+                [
+                    Collector::agent(ebpf, agent, "require"),
+                    Collector::agent(polling, agent, "off"),
+                ]
+            })
+            .collect();
         compare(&collectors, self.scratch.path(), 50, c.runs, c.seconds)
     }
 }

@@ -22,6 +22,12 @@ const BYTES: [&str; 5] = [
     "net_recv_bytes",
 ];
 
+/// How long before the `exec` action's logged start its shell may have been exec'd: OpenClaw
+/// dates the tool's span after spawning the shell (the shell's exec came 29 ms before the
+/// action's start in the run of 2026-12-04, so a window of the action alone found no shell and
+/// the check held vacuously).
+const SHELL_LEAD_S: f64 = 0.1;
+
 /// The per-action bound of issue 16: max(5 %, 5 ms) of CPU.
 fn cpu_slack(cpu: f64) -> f64 {
     (0.05 * cpu).max(0.005)
@@ -109,20 +115,26 @@ fn exec_action_holds_its_shell(actions: &[Value], trace_dir: &Path) -> (bool, St
             parts.push("exec action without time, end or cpu_seconds".to_owned());
             continue;
         };
-        let shell_cpu: f64 = shell_runs(&events, from, to)
+        let shells = shell_runs(&events, from - SHELL_LEAD_S, to);
+        let shell_cpu: f64 = shells
             .exits
             .iter()
             .filter_map(|e| e.totals.map(|t| t.cpu_ns as f64 / 1e9))
             .sum();
+        if shells.exits.is_empty() {
+            ok = false;
+            parts.push("no shell exit with counters for the exec action".to_owned());
+        }
         let root = cost["root_pid"].as_u64();
         let tree_cpu = root.map(|r| tree_cpu(&trees, r as u32, from, to));
         let holds = cpu + cpu_slack(shell_cpu) >= shell_cpu;
         let within = tree_cpu.is_some_and(|t| cpu <= t + cpu_slack(t));
         ok &= holds && within && cost["method"] == "time_slots";
         parts.push(format!(
-            "exec action {cpu:.3} s CPU ({}), its shells {shell_cpu:.3} s (must be <=), \
+            "exec action {cpu:.3} s CPU ({}), its {} shells {shell_cpu:.3} s (must be <=), \
              tree {} total {} s (must be >=)",
             cost["method"].as_str().unwrap_or("?"),
+            shells.exits.len(),
             root.map_or("?".to_owned(), |r| r.to_string()),
             tree_cpu.map_or("?".to_owned(), |t| format!("{t:.3}"))
         ));

@@ -1,6 +1,8 @@
 //! Charging actions to the tracked tree that ran them, from its time slots: which tree, which
 //! actions overlap on it, what a group of actions cost together (shared time once), what the
-//! tree used while none of them ran (idle), and what the other trees used.
+//! tree used while none of them ran (idle), and what the other trees used. A cost from a
+//! polled tree's slots (sampling intervals) is marked interpolated, at the interval's
+//! resolution, and has only what polling measures (CPU, read and write bytes).
 
 use std::collections::BTreeMap;
 
@@ -8,10 +10,9 @@ use serde::Serialize;
 
 use super::slots::{Amounts, TreeSlots};
 use crate::analyze::source::action::Action;
-use crate::analyze::summary::timeline::{ResourceCost, METHOD_TIME_SLOTS};
+use crate::analyze::summary::timeline::{ResourceCost, METHOD_INTERPOLATED, METHOD_TIME_SLOTS};
 
-/// Process names of the OpenClaw gateway (its comm, truncated to 15 bytes, and its title).
-const GATEWAY_NAMES: [&str; 2] = ["openclaw-gatewa", "openclaw"];
+use crate::openclaw_feed::GATEWAY_COMMS;
 
 /// Each action's tree and cost.
 #[derive(Debug, Default)]
@@ -31,28 +32,45 @@ pub struct OtherTrees {
     pub cost: ResourceCost,
 }
 
+/// Counters polling measures: CPU, read and write bytes (the first of [`Amounts`]).
+const POLLED_AMOUNTS: usize = 3;
+
 /// A cost of `tree` from slot amounts.
 fn slot_cost(slots: &TreeSlots, tree: u32, a: Amounts) -> ResourceCost {
+    let t = slots.trees.get(&tree);
+    let polled = t.is_some_and(|t| t.interpolated);
+    let slot_ms = t.map_or(0, |t| t.slot_ms);
+    let slot_ms = if slot_ms == 0 { slots.slot_ms } else { slot_ms };
     let mut c = ResourceCost {
-        method: Some(METHOD_TIME_SLOTS),
-        resolution_ms: Some(f64::from(slots.slot_ms)),
+        method: Some(if polled {
+            METHOD_INTERPOLATED
+        } else {
+            METHOD_TIME_SLOTS
+        }),
+        resolution_ms: Some(f64::from(slot_ms)),
         root_pid: Some(tree),
         ..ResourceCost::default()
     };
-    for (field, v) in c.fields().into_iter().zip(a) {
+    let measured = if polled { POLLED_AMOUNTS } else { a.len() };
+    for (field, v) in c.fields().into_iter().zip(a).take(measured) {
         *field = Some(v);
     }
     c
 }
 
-/// The tree an action without a known pid is charged to: OpenClaw's gateway if a tree's root
-/// is named so, else the tree that used the most CPU.
-fn default_tree(slots: &TreeSlots) -> Option<u32> {
-    let named = slots.trees.iter().find(|(_, t)| {
-        GATEWAY_NAMES
-            .iter()
-            .any(|n| t.root_name.eq_ignore_ascii_case(n))
-    });
+/// The tree an action at `t` without a known pid is charged to: OpenClaw's gateway if a tree's
+/// root is named so (of several, such as the `openclaw` launcher that started the gateway and
+/// exited, the one whose used time is nearest `t`), else the tree that used the most CPU.
+fn default_tree(slots: &TreeSlots, t: i64) -> Option<u32> {
+    let named = slots
+        .trees
+        .iter()
+        .filter(|(_, tree)| {
+            GATEWAY_COMMS
+                .iter()
+                .any(|n| tree.root_name.eq_ignore_ascii_case(n))
+        })
+        .min_by_key(|(_, tree)| tree.distance_from(t));
     if let Some((&root, _)) = named {
         return Some(root);
     }
@@ -67,14 +85,13 @@ fn default_tree(slots: &TreeSlots) -> Option<u32> {
 /// Charges each action to the tree holding its `pid` (or the default tree) and measures its
 /// window there; marks actions that overlap on one tree.
 pub fn charge(slots: &TreeSlots, actions: &[&Action]) -> Charged {
-    let fallback = default_tree(slots);
     let trees: Vec<Option<u32>> = actions
         .iter()
         .map(|a| {
             a.event
                 .pid
                 .and_then(|pid| slots.tree_holding(pid, a.start().0))
-                .or(fallback)
+                .or_else(|| default_tree(slots, a.start().0))
         })
         .collect();
     if slots.trees.is_empty() {
@@ -201,6 +218,44 @@ mod tests {
         e.duration_ms = (to_ms - from_ms) as f64;
         e.pid = pid;
         Action::new(e, Source::EventLog, &Arc::from("events.jsonl"), 1)
+    }
+
+    #[test]
+    fn without_a_pid_the_gateway_named_tree_nearest_in_time_is_charged() {
+        let mut f = tempfile::NamedTempFile::new().expect("temp");
+        // The launcher (root 5, also named openclaw) used slots 0-1, the gateway (root 9)
+        // slots 5-9.
+        writeln!(f, r#"{{"timestamp":"1970-01-01T00:00:01Z","root_pid":5,"root_name":"openclaw","slot_ms":10,"pids":[5],"slots":[[0,5000000,0,0,0,0,0,0,10000],[1,5000000,0,0,0,0,0,0,10000]]}}"#).expect("w");
+        writeln!(f, r#"{{"timestamp":"1970-01-01T00:00:01Z","root_pid":9,"root_name":"openclaw","slot_ms":10,"pids":[9],"slots":[[5,1000000,0,0,0,0,0,0,10000],[9,1000000,0,0,0,0,0,0,10000]]}}"#).expect("w");
+        f.flush().expect("flush");
+        let s = TreeSlots::read(&[f.path()], i64::MIN, i64::MAX).0;
+        let owned = [
+            action(None, 5, 15),
+            action(None, 60, 70),
+            action(None, 200, 210),
+        ];
+        let actions: Vec<&Action> = owned.iter().collect();
+        assert_eq!(charge(&s, &actions).trees, [Some(5), Some(9), Some(9)]);
+    }
+
+    #[test]
+    fn a_polled_trees_cost_is_interpolated_at_its_interval() {
+        let mut f = tempfile::NamedTempFile::new().expect("temp");
+        // Tree 30 used 1 s of CPU and 2000 bytes read in the 2 s from T0.
+        writeln!(f, r#"{{"timestamp":"1970-01-01T00:00:01Z","root_pid":30,"root_name":"node","slot_ms":2000,"pids":[30],"slots":[[0,1000000000,2000,0,0,0,0,0,2000000]],"interpolated":true}}"#).expect("w");
+        f.flush().expect("flush");
+        let s = TreeSlots::read(&[f.path()], i64::MIN, i64::MAX).0;
+        let owned = [action(Some(30), 500, 1000)];
+        let actions: Vec<&Action> = owned.iter().collect();
+        let c = charge(&s, &actions).costs[0].expect("a cost");
+        assert_eq!(c.method, Some(METHOD_INTERPOLATED));
+        assert_eq!(c.resolution_ms, Some(2000.0));
+        assert_eq!(c.root_pid, Some(30));
+        // A quarter of the interval: a quarter of its use, uniform within it.
+        assert_eq!(c.cpu_seconds, Some(0.25));
+        assert_eq!(c.read_bytes, Some(500.0));
+        assert_eq!(c.block_read_bytes, None, "not measured by polling");
+        assert_eq!(c.net_sent_bytes, None, "not measured by polling");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Reading `tree-costs-*.jsonl` (eBPF): each tracked tree's 5 ms time slots, and which tree
-//! held which pid when.
+//! Reading `tree-costs-*.jsonl`: each tracked tree's time slots (eBPF's 5 ms, or polling's
+//! sampling intervals, marked interpolated), and which tree held which pid when.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -19,6 +19,10 @@ pub type Amounts = [f64; 6];
 pub struct Tree {
     /// Its root's process name.
     pub root_name: String,
+    /// Whether its slots are sampling intervals (polling): a cost from them is interpolated.
+    pub interpolated: bool,
+    /// Width of its slots in ms (the widest, if lines differ).
+    pub slot_ms: u32,
     /// `(start, end)` of the active part of each slot, Unix ns, sorted by start.
     spans: Vec<(i64, i64)>,
     /// What the tree used in each slot (same index).
@@ -46,6 +50,22 @@ impl Tree {
             }
         }
         sum
+    }
+
+    /// How far (ns) `t` is from the time the tree used anything: 0 inside, `i64::MAX` for a
+    /// tree without slots.
+    pub fn distance_from(&self, t: i64) -> i64 {
+        let (Some(first), Some(last)) = (
+            self.spans.first().map(|s| s.0),
+            self.spans.iter().map(|s| s.1).max(),
+        ) else {
+            return i64::MAX;
+        };
+        if t < first {
+            first - t
+        } else {
+            (t - last).max(0)
+        }
     }
 
     /// What the tree used in the union of `windows` (each `(start, end)`): a time covered by
@@ -132,6 +152,10 @@ impl TreeSlots {
         let tree = self.trees.entry(line.root_pid).or_default();
         if !line.root_name.is_empty() {
             tree.root_name.clone_from(&line.root_name);
+        }
+        tree.interpolated |= line.interpolated;
+        if !line.slots.is_empty() {
+            tree.slot_ms = tree.slot_ms.max(line.slot_ms);
         }
         for slot in &line.slots {
             let span = line.active_span(slot);

@@ -11,12 +11,12 @@ use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
-use aya::maps::{Array, HashMap, MapData, RingBuf};
-use aya::programs::{BtfTracePoint, TracePoint};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, RingBuf};
+use aya::programs::{BtfTracePoint, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use trace_claw_common::abi::{
-    BucketKey, ExitingProc, FastCounters, KernelConfig, SlotCounters, TrackedProc, COMM_LEN,
-    MAX_FAST, PID_BITMAP_WORDS,
+    BucketKey, ExitingProc, FastCounters, KernelConfig, SlotCounters, StagedSlot, TrackedProc,
+    COMM_LEN, MAX_FAST, PID_BITMAP_WORDS,
 };
 use trace_claw_common::names::{self, MetricDef};
 use trace_claw_common::tracepoint::{TracepointField, CHECKED_FIELDS, EXIT_GROUP_DEAD};
@@ -76,6 +76,8 @@ const CONFIG_NAMES: &[&str] = &[
 /// The `TRACE_CLAW_EBPF_DISABLE` name that makes the exit program work as on kernels whose
 /// `sched_process_exit` has no `group_dead` (before 6.16).
 const GROUP_DEAD: &str = "group_dead";
+/// The program that flushes a CPU's staged time bucket, run on demand (never attached).
+pub const FLUSH_STAGED: &str = "flush_staged";
 
 /// The loaded (not yet attached) programs and their maps.
 pub struct Kernel {
@@ -97,6 +99,8 @@ pub struct Kernel {
     pub events: Option<RingBuf<MapData>>,
     /// The trees' time buckets; taken by the tree-cost log.
     pub buckets: Option<HashMap<MapData, BucketKey, SlotCounters>>,
+    /// Each CPU's staged time bucket; taken by the tree-cost log.
+    pub staged: Option<PerCpuArray<MapData, StagedSlot>>,
     /// The optional programs left out, and why.
     left_out: Vec<LeftOut>,
 }
@@ -192,6 +196,10 @@ impl Kernel {
                 .map_err(program_error(name, hook))?;
         }
         drop(kernel_btf);
+        let flush: &mut RawTracePoint = typed_program(&mut ebpf, FLUSH_STAGED, FLUSH_STAGED)?;
+        flush
+            .load()
+            .map_err(program_error(FLUSH_STAGED, FLUSH_STAGED))?;
         let procs = take_map(&mut ebpf, "PROCS")?;
         let procs_fd = match &procs {
             aya::maps::Map::HashMap(data) => data.fd().as_fd().try_clone_to_owned().map_err(|e| {
@@ -217,6 +225,8 @@ impl Kernel {
             RingBuf::try_from(take_map(&mut ebpf, "EVENTS")?).map_err(map_error("EVENTS"))?;
         let buckets =
             HashMap::try_from(take_map(&mut ebpf, "BUCKETS")?).map_err(map_error("BUCKETS"))?;
+        let staged =
+            PerCpuArray::try_from(take_map(&mut ebpf, "STAGED")?).map_err(map_error("STAGED"))?;
         release_freed_memory();
         Ok(Self {
             ebpf,
@@ -230,6 +240,7 @@ impl Kernel {
             events: Some(events),
             buckets: Some(buckets),
             left_out,
+            staged: Some(staged),
         })
     }
 
@@ -335,6 +346,25 @@ impl Kernel {
     fn fast_entry(&self, pid: u32) -> Option<FastCounters> {
         let entry = self.fast.get(&(pid & self.fast_mask), 0).ok()?;
         (entry.owner == u64::from(pid)).then_some(entry)
+    }
+
+    /// Runs `flush_staged` on `cpu`: its staged time bucket goes to `BUCKETS`.
+    pub fn flush_staged(&self, cpu: u32) -> Result<(), EbpfError> {
+        use aya::programs::{RawTracePointRunOptions, TestRun};
+        let flush: &RawTracePoint = self
+            .ebpf
+            .program(FLUSH_STAGED)
+            .ok_or(EbpfError::MissingProgram(FLUSH_STAGED))?
+            .try_into()
+            .map_err(program_error(FLUSH_STAGED, FLUSH_STAGED))?;
+        let options = RawTracePointRunOptions {
+            cpu: Some(cpu),
+            ..RawTracePointRunOptions::default()
+        };
+        flush
+            .test_run(options)
+            .map(drop)
+            .map_err(program_error(FLUSH_STAGED, FLUSH_STAGED))
     }
 
     /// Attaches every program; from here on the tracked set follows forks and execs.

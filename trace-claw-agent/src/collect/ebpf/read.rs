@@ -32,12 +32,13 @@ use trace_claw_common::names;
 use super::load::Kernel;
 use super::proc_files::ProcFiles;
 use super::ring_reader::RingReader;
-use super::tree_costs::{Tree, TreeCostLog};
+use super::tree_costs::TreeCostLog;
 use super::{EbpfError, EbpfOptions};
 use crate::collect::process::{
     matches_target, tracked_in, Backend, ProcStat, ProcessTable, TreeSamples,
 };
 use crate::collect::procfs::ProcfsTable;
+use crate::collect::tree_costs::Tree;
 use crate::collect::SampleBuffer;
 use crate::target::{NameMatcher, Tracked};
 
@@ -106,7 +107,13 @@ impl EbpfCollector {
                 name: "BUCKETS".to_owned(),
             },
         })?;
-        let tree_costs = TreeCostLog::new(buckets, options.tree_costs_dir.as_deref())
+        let staged = kernel.staged.take().ok_or(EbpfError::Map {
+            name: "STAGED",
+            source: aya::maps::MapError::InvalidName {
+                name: "STAGED".to_owned(),
+            },
+        })?;
+        let tree_costs = TreeCostLog::new(buckets, staged, options.tree_costs_dir.as_deref())
             .map_err(EbpfError::TreeCosts)?;
         let (tx, events_rx) = mpsc::channel();
         let reader = RingReader::spawn(ring, tx).map_err(EbpfError::Reader)?;
@@ -237,7 +244,11 @@ impl EbpfCollector {
             }
         }
         let now = clock_ns(libc::CLOCK_MONOTONIC) as u64;
-        self.tree_costs.tick(now, self.clock_offset_ns, &trees);
+        let kernel = &self.kernel;
+        self.tree_costs
+            .tick(now, self.clock_offset_ns, &trees, |cpu| {
+                kernel.flush_staged(cpu)
+            });
     }
 
     /// Reads the process table and puts every matching process and its descendants into

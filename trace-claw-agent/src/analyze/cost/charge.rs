@@ -11,7 +11,6 @@ use serde::Serialize;
 use super::slots::{Amounts, TreeSlots};
 use crate::analyze::source::action::Action;
 use crate::analyze::summary::timeline::{ResourceCost, METHOD_INTERPOLATED, METHOD_TIME_SLOTS};
-
 use crate::openclaw_feed::GATEWAY_COMMS;
 
 /// Each action's tree and cost.

@@ -197,7 +197,6 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let mut sinks = Sinks::from_config(config)?;
-    start_pod_names(config)?;
     let receiver = (config.receiver.enabled)
         .then(|| crate::receive::Receiver::spawn(&config.receiver, &config.output_dir))
         .transpose()?;
@@ -213,6 +212,9 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
     } else {
         None
     };
+    // After the kernel programs are loaded: their loader briefly refuses new file descriptors
+    // (`collect::ebpf::load`), and the pod watch connects as soon as it starts.
+    start_pod_names(config)?;
     log::info!(
         "collecting every {}s: target '{}' ({}), sinks: {}",
         c.interval_seconds,

@@ -74,7 +74,10 @@ struct Followed {
     path: PathBuf,
     identity: (u64, u64),
     modified: SystemTime,
-    file: File,
+    /// Open while the file grows; a file that has not changed since the tail skipped its
+    /// content is left closed until a listing sees it change (a month of idle daily files
+    /// holds no descriptors).
+    file: Option<File>,
     offset: u64,
     /// Complete lines handed out so far (the number of the next one is this + 1).
     lines: u64,
@@ -173,20 +176,26 @@ impl LogTail {
             let id = identity(&meta);
             if let Some(known) = self.files.iter_mut().find(|f| f.identity == id) {
                 known.listed = true;
+                if known.file.is_none() && meta.len() != known.offset {
+                    known.file = open(&path)?;
+                }
                 known.path = path;
                 known.modified = meta.modified()?;
                 continue;
             }
-            let file = match File::open(&path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
             let modified = meta.modified()?;
             let offset = match start {
                 FirstListing::Made => 0,
                 FirstListing::ReadsNewest if Some(modified) == newest => 0,
                 FirstListing::ReadsNewest | FirstListing::SkipsAll => meta.len(),
+            };
+            let file = if offset == meta.len() {
+                None
+            } else {
+                match open(&path)? {
+                    Some(f) => Some(f),
+                    None => continue,
+                }
             };
             log::debug!("following {} from byte {offset}", path.display());
             self.files.push(Followed {
@@ -207,6 +216,15 @@ impl LogTail {
     }
 }
 
+/// `path` opened for reading; `None` when it is gone.
+fn open(path: &Path) -> io::Result<Option<File>> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads what `f` holds past its offset, handing out complete lines.
 fn read_new(
     f: &mut Followed,
@@ -214,7 +232,10 @@ fn read_new(
     line: &mut impl FnMut(LogLine<'_>),
     skipped: &mut impl FnMut(SkippedLine),
 ) -> io::Result<()> {
-    let len = f.file.metadata()?.len();
+    let Some(file) = f.file.as_mut() else {
+        return Ok(());
+    };
+    let len = file.metadata()?.len();
     if len < f.offset {
         log::info!(
             "{} was truncated; reading it again from the start",
@@ -228,9 +249,9 @@ fn read_new(
     if len == f.offset {
         return Ok(());
     }
-    f.file.seek(SeekFrom::Start(f.offset))?;
+    file.seek(SeekFrom::Start(f.offset))?;
     loop {
-        let n = f.file.read(buf)?;
+        let n = file.read(buf)?;
         if n == 0 {
             return Ok(());
         }
@@ -427,6 +448,20 @@ mod tests {
         assert_eq!(poll(&mut tail).0, Vec::<String>::new());
         append(&log, "after\n");
         assert_eq!(poll(&mut tail).0, ["openclaw-2026-12-04.log:1:after@13"]);
+    }
+
+    #[test]
+    fn files_that_do_not_change_hold_no_descriptor() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for day in 1..=3 {
+            append(&dir.path().join(format!("openclaw-2026-12-0{day}.log")), "old\n");
+        }
+        let mut tail = LogTail::from_end(dir.path(), OPENCLAW_LOGS);
+        assert_eq!(tail.files.len(), 3);
+        assert!(tail.files.iter().all(|f| f.file.is_none()));
+        append(&dir.path().join("openclaw-2026-12-02.log"), "new\n");
+        assert_eq!(poll(&mut tail).0, ["openclaw-2026-12-02.log:1:new@8"]);
+        assert_eq!(tail.files.iter().filter(|f| f.file.is_some()).count(), 1);
     }
 
     #[test]

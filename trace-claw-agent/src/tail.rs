@@ -75,8 +75,8 @@ struct Followed {
     identity: (u64, u64),
     modified: SystemTime,
     /// Open while the file grows; a file that has not changed since the tail skipped its
-    /// content is left closed until a listing sees it change (a month of idle daily files
-    /// holds no descriptors).
+    /// content is left closed (a month of idle daily files holds no descriptors) and only
+    /// looked at, until it changes.
     file: Option<File>,
     offset: u64,
     /// Complete lines handed out so far (the number of the next one is this + 1).
@@ -153,6 +153,14 @@ impl LogTail {
             self.list()?;
         }
         for f in &mut self.files {
+            if f.file.is_none() && !due {
+                // A closed file that grew (between listings) is opened now.
+                let grew = std::fs::metadata(&f.path)
+                    .is_ok_and(|m| identity(&m) == f.identity && m.len() != f.offset);
+                if grew {
+                    f.file = open(&f.path)?;
+                }
+            }
             read_new(f, &mut self.buf, &mut line, &mut skipped)?;
         }
         // A file gone from the listing was read to its end just now: let it go.

@@ -85,15 +85,19 @@ impl Drop for Tmux {
     }
 }
 
-/// VmRSS of `pid`, bytes.
+/// The resident set of `pid` as /proc/PID/statm gives it, in bytes: the kernel's per-CPU
+/// batched counter that `ps`, `top` and /proc/PID/stat report (VmRSS in /proc/PID/status is
+/// the exact sum, and can differ from it by a few hundred KiB on a busy machine).
 fn rss(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kib * 1024.0
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).expect("statm");
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .expect("resident pages");
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as f64;
+    pages * page
 }
 
 /// The screen line of the process table naming `pid` in its first column.

@@ -462,7 +462,10 @@ mod tests {
     fn files_that_do_not_change_hold_no_descriptor() {
         let dir = tempfile::tempdir().expect("tempdir");
         for day in 1..=3 {
-            append(&dir.path().join(format!("openclaw-2026-12-0{day}.log")), "old\n");
+            append(
+                &dir.path().join(format!("openclaw-2026-12-0{day}.log")),
+                "old\n",
+            );
         }
         let mut tail = LogTail::from_end(dir.path(), OPENCLAW_LOGS);
         assert_eq!(tail.files.len(), 3);

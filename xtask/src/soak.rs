@@ -185,13 +185,23 @@ fn send_requests(addr: &str, stop: &std::sync::atomic::AtomicBool) -> (u64, u64)
 
 fn read_footprint(pid: u32, at: Duration) -> anyhow::Result<Reading> {
     let rss_kib = procfs::vm_rss_kib(pid).context("no VmRSS in the agent's /proc status")?;
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .context("agent fds")?
-        .count();
+    // The agent keeps two /proc handles (stat, io) per tracked process: they come and go with
+    // the churning tree, so they are counted apart from the descriptors that must stay flat.
+    let mut fds = 0;
+    let mut proc_handles = 0;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).context("agent fds")? {
+        let target = entry.ok().and_then(|e| std::fs::read_link(e.path()).ok());
+        if target.is_some_and(|t| t.starts_with("/proc/")) {
+            proc_handles += 1;
+        } else {
+            fds += 1;
+        }
+    }
     Ok(Reading {
         at,
         rss_kib,
         fds,
+        proc_handles,
         maps: bpf_hash_maps(pid),
     })
 }

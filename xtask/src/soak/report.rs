@@ -15,8 +15,10 @@ pub struct Reading {
     pub at: Duration,
     /// Resident set size.
     pub rss_kib: u64,
-    /// Open file descriptors.
+    /// Open file descriptors, besides the /proc handles.
     pub fds: usize,
+    /// Its /proc handles of tracked processes (two per process; not in `fds`).
+    pub proc_handles: usize,
     /// Entries of each of the agent's BPF hash maps: (map id, name, entries, max entries).
     pub maps: Vec<(u32, String, usize, usize)>,
 }
@@ -137,7 +139,10 @@ pub fn report(
         growth_kib,
         allowed_kib
     );
-    println!("  fds: start {}, end {}", first.fds, last.fds);
+    println!(
+        "  fds (besides /proc handles): start {}, end {}; /proc handles: start {}, end {}",
+        first.fds, last.fds, first.proc_handles, last.proc_handles
+    );
     let mut failures = Vec::new();
     for (id, name, start, max) in &first.maps {
         let series = readings

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{agent, named_copy, read_jsonl, text, unique, Reaped};
+use crate::util::{agent, collect_nothing, named_copy, read_jsonl, text, unique, Reaped};
 
 fn samples_of<'a>(samples: &'a [Value], name: &str, pid: &str) -> Vec<&'a Value> {
     samples
@@ -153,18 +153,7 @@ fn notices_exit_and_restart_with_a_new_pid() {
 #[test]
 fn sigterm_flushes_complete_lines_and_exits_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let child = agent()
-        .args([
-            "collect",
-            "--ebpf",
-            "off",
-            "--process",
-            "tc-nothing-matches",
-            "--interval",
-            "0.1",
-            "--output-dir",
-        ])
-        .arg(dir.path())
+    let child = collect_nothing("0.1", dir.path())
         .stderr(Stdio::piped())
         .spawn()
         .expect("agent starts");

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{agent, fixture, named_copy, read_jsonl, run_ok, sigterm, Reaped};
+use crate::util::{
+    agent, collect_nothing, fixture, named_copy, read_jsonl, run_ok, sigterm, Reaped,
+};
 
 /// The capture's lines, each with its newline.
 fn capture_lines() -> Vec<String> {
@@ -154,21 +156,10 @@ fn follows_a_rotated_log_and_counts_lines_that_are_not_records() {
     let log = logs.join("openclaw-2026-11-24.log");
     let lines = capture_lines();
     let mut child = Reaped(
-        agent()
-            .args([
-                "collect",
-                "--ebpf",
-                "off",
-                "--process",
-                "tc-nothing-matches",
-                "--interval",
-                "0.2",
-                "--openclaw",
-                "--openclaw-log-dir",
-            ])
+        collect_nothing("0.2", &trace)
+            .arg("--openclaw")
+            .arg("--openclaw-log-dir")
             .arg(&logs)
-            .arg("--output-dir")
-            .arg(&trace)
             .stderr(Stdio::piped())
             .spawn()
             .expect("agent starts"),

@@ -136,21 +136,10 @@ fn actions_logged_while_collecting_reach_the_receiver_as_genai_spans() {
     let (logs, trace) = (dir.path().join("logs"), dir.path().join("trace"));
     std::fs::create_dir(&logs).expect("mkdir");
     let mut agent_run = Reaped(
-        agent()
-            .args([
-                "collect",
-                "--ebpf",
-                "off",
-                "--process",
-                "tc-nothing-matches",
-                "--interval",
-                "0.5",
-                "--openclaw",
-                "--openclaw-log-dir",
-            ])
+        collect_nothing("0.5", &trace)
+            .arg("--openclaw")
+            .arg("--openclaw-log-dir")
             .arg(&logs)
-            .arg("--output-dir")
-            .arg(&trace)
             .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
             .env(
                 "OTEL_EXPORTER_OTLP_ENDPOINT",

@@ -113,9 +113,7 @@ fn top(cli: &Cli, args: &TopArgs) -> anyhow::Result<ExitCode> {
         interval: Some(args.interval),
         output_dir: args.output_dir.clone(),
         ebpf: args.ebpf,
-        openclaw: args.openclaw,
-        no_openclaw: args.no_openclaw,
-        openclaw_log_dir: args.openclaw_log_dir.clone(),
+        openclaw: args.openclaw.clone(),
         ..Default::default()
     };
     let config = load_config(cli, Some(&flags))?;

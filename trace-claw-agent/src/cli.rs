@@ -69,17 +69,9 @@ pub struct TopArgs {
     #[arg(short, long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
 
-    /// Follow OpenClaw's file log even when no gateway is tracked.
-    #[arg(long, conflicts_with = "no_openclaw")]
-    pub openclaw: bool,
-
-    /// Do not follow OpenClaw's file log.
-    #[arg(long)]
-    pub no_openclaw: bool,
-
-    /// OpenClaw's log directory (default /tmp/openclaw).
-    #[arg(long, value_name = "DIR")]
-    pub openclaw_log_dir: Option<PathBuf>,
+    /// Whether and where to follow OpenClaw's file log.
+    #[command(flatten)]
+    pub openclaw: OpenclawFlags,
 
     /// Finished actions kept on screen.
     #[arg(long, value_name = "N", default_value_t = 20)]
@@ -131,6 +123,14 @@ pub struct CollectArgs {
     #[arg(long, value_name = "ADDR")]
     pub prometheus_listen: Option<String>,
 
+    /// Whether and where to follow OpenClaw's file log.
+    #[command(flatten)]
+    pub openclaw: OpenclawFlags,
+}
+
+/// The live OpenClaw feed's flags, shared by `collect` and `top`.
+#[derive(Debug, Clone, Default, PartialEq, Args)]
+pub struct OpenclawFlags {
     /// Follow OpenClaw's file log and write its LLM and tool calls to the trace directory as
     /// they end (default: when an OpenClaw gateway is among the tracked processes).
     #[arg(long, conflicts_with = "no_openclaw")]

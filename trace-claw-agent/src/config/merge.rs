@@ -229,13 +229,13 @@ impl Config {
                 .flags
                 .push(("prometheus.listen", "--prometheus-listen"));
         }
-        if f.openclaw {
+        if f.openclaw.openclaw {
             self.openclaw.follow = Some(true);
         }
-        if f.no_openclaw {
+        if f.openclaw.no_openclaw {
             self.openclaw.follow = Some(false);
         }
-        if let Some(dir) = &f.openclaw_log_dir {
+        if let Some(dir) = &f.openclaw.openclaw_log_dir {
             self.openclaw.log_dir.clone_from(dir);
         }
     }
@@ -369,7 +369,10 @@ mod tests {
         let env = |k: &str| (k == "TRACE_CLAW_OPENCLAW_FOLLOW").then(|| "auto".to_owned());
         assert_eq!(load_text(text, env).expect("valid").openclaw.follow, None);
         let flags = CollectArgs {
-            openclaw: true,
+            openclaw: crate::cli::OpenclawFlags {
+                openclaw: true,
+                ..Default::default()
+            },
             ..Default::default()
         };
         let c = Config::load(None, env, Some(&flags)).expect("valid");

@@ -14,7 +14,9 @@ use prost::Message;
 use tonic::transport::Channel;
 
 use crate::config::{Compression, OtelConfig, OTLP_GRPC, OTLP_HTTP_PROTOBUF};
-use crate::http_client::{is_certificate_error, HttpPoster, PostError, PostOptions, TlsFiles};
+use crate::http_client::{
+    check_url, is_certificate_error, HttpPoster, PostError, PostOptions, TlsFiles,
+};
 
 /// The default gRPC endpoint, used when `otel.endpoint` is left at the HTTP default.
 const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
@@ -171,16 +173,15 @@ impl Transport {
                 client_key: config.tls.client_key.clone(),
             },
         };
-        // Checks the URL and reads the TLS files whichever the protocol, so that a bad one
-        // fails at start.
-        let poster = HttpPoster::for_url(&url, &options)?;
+        // Both build their TLS settings here, so that a bad URL or TLS file fails at start.
         if config.protocol == OTLP_HTTP_PROTOBUF {
             return Ok(Self::Http {
+                poster: HttpPoster::for_url(&url, &options)?,
                 url,
-                poster,
                 gzip: config.compression == Compression::Gzip,
             });
         }
+        check_url(&url)?;
         let channel = grpc_channel(&url, &options)?;
         Ok(Self::Grpc {
             url,

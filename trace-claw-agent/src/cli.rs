@@ -126,6 +126,16 @@ pub struct CollectArgs {
     /// Whether and where to follow OpenClaw's file log.
     #[command(flatten)]
     pub openclaw: OpenclawFlags,
+
+    /// Track only the processes of pods in this Kubernetes namespace (every process of them,
+    /// unless --process narrows it; needs the pod watch; env TRACE_CLAW_K8S_NAMESPACE).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub k8s_namespace: Option<String>,
+
+    /// Track only the processes of pods whose labels meet SELECTOR, as `kubectl -l` takes it,
+    /// e.g. 'app=gateway,env in (prod,staging)' (env TRACE_CLAW_K8S_POD_SELECTOR).
+    #[arg(long, value_name = "SELECTOR")]
+    pub k8s_pod_selector: Option<String>,
 }
 
 /// The live OpenClaw feed's flags, shared by `collect` and `top`.

@@ -101,6 +101,15 @@ pub fn parse_proc_cgroup(text: &str) -> Option<ContainerRef> {
         .find_map(|(_, path)| parse_cgroup_path(path))
 }
 
+/// The container of process `pid` now, from `<proc_root>/<pid>/cgroup`; `None` outside a
+/// container, and when the file cannot be read (the process is gone, or there is no procfs).
+pub fn read_container(proc_root: &Path, pid: u32) -> Option<ContainerRef> {
+    let path = proc_root.join(pid.to_string()).join("cgroup");
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| parse_proc_cgroup(&text))
+}
+
 /// The container a cgroup path names, if any: its last segment holding a container id, and the
 /// pod segment above it.
 pub fn parse_cgroup_path(path: &str) -> Option<ContainerRef> {
@@ -183,15 +192,10 @@ impl ContainerIds {
     pub fn of(&mut self, key: ProcessKey) -> Option<Arc<ContainerRef>> {
         let tick = self.tick;
         let proc_root = &self.proc_root;
-        let entry = self.by_process.entry(key).or_insert_with(|| {
-            let path = proc_root.join(key.pid.to_string()).join("cgroup");
-            // Unreadable (gone, or no procfs): the process is labelled as not containerised.
-            let found = std::fs::read_to_string(path)
-                .ok()
-                .and_then(|text| parse_proc_cgroup(&text))
-                .map(Arc::new);
-            (found, tick)
-        });
+        let entry = self
+            .by_process
+            .entry(key)
+            .or_insert_with(|| (read_container(proc_root, key.pid).map(Arc::new), tick));
         entry.1 = tick;
         let unnamed = entry
             .0

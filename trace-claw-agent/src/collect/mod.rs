@@ -13,6 +13,7 @@ mod container;
 pub mod ebpf;
 mod polling;
 mod process;
+mod selection;
 mod source;
 mod system;
 pub mod tree_costs;
@@ -150,6 +151,13 @@ pub enum CollectError {
     /// The pod watch could not start.
     #[error("cannot name the node's pods")]
     Kubernetes(#[source] crate::k8s::WatchError),
+    /// Targets are picked by pod, and there is no API server to learn the pods from.
+    #[error(
+        "kubernetes.namespace / kubernetes.pod_selector pick the targets by pod, but there is no \
+         API server or node name to watch the pods with (set NODE_NAME, or kubernetes.api_server \
+         and kubernetes.node_name)"
+    )]
+    NoClusterForPodSelection,
     /// The OpenClaw feed could not start.
     #[error("cannot start the OpenClaw feed")]
     Feed(#[source] crate::openclaw_feed::FeedError),
@@ -216,12 +224,17 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
     // (`collect::ebpf::load`), and the pod watch connects as soon as it starts.
     start_pod_names(config)?;
     log::info!(
-        "collecting every {}s: target '{}' ({}), sinks: {}",
+        "collecting every {}s: target {} ({}), sinks: {}",
         c.interval_seconds,
-        if process.is_some() {
-            c.process_name.as_str()
-        } else {
-            "none"
+        match (&process, config.kubernetes.pod_selection()) {
+            (None, _) => "none".to_owned(),
+            (Some(_), Ok(Some(_))) => format!(
+                "'{}' in pods of namespace {} selected by '{}'",
+                c.process_name,
+                config.kubernetes.namespace.as_deref().unwrap_or("any"),
+                config.kubernetes.pod_selector.as_deref().unwrap_or("")
+            ),
+            (Some(_), _) => format!("'{}'", c.process_name),
         },
         process
             .as_ref()
@@ -309,6 +322,8 @@ fn start_pod_names(config: &Config) -> Result<(), CollectError> {
     if k.pod_names == Some(false) || !config.collector.process_filter_enabled {
         return Ok(());
     }
+    // Validated with the configuration.
+    let by_pod = matches!(k.pod_selection(), Ok(Some(_)));
     let access = crate::k8s::ClusterAccess::discover(
         k.api_server.as_deref(),
         k.node_name.as_deref(),
@@ -316,6 +331,7 @@ fn start_pod_names(config: &Config) -> Result<(), CollectError> {
     );
     match access {
         Some(access) => crate::k8s::start(&access).map_err(CollectError::Kubernetes),
+        None if by_pod => Err(CollectError::NoClusterForPodSelection),
         None if k.pod_names == Some(true) => {
             log::warn!(
                 "kubernetes.pod_names: no API server or node name (set NODE_NAME, or \

@@ -17,11 +17,12 @@ use std::time::Instant;
 use trace_claw_common::event::{ProcessEvent, ProcessEventKind, ProcessTotals};
 use trace_claw_common::time::Timestamp;
 
-use super::process::{matches_target, tracked_in, Backend, ProcStat, ProcessTable, TreeSamples};
+use super::process::{tracked_in, Backend, ProcStat, ProcessTable, TreeSamples};
+use super::selection::TargetSelection;
 use super::tree_costs::{Busy, Tree, TreeCostWriter};
 use super::SampleBuffer;
 use crate::export::ExportError;
-use crate::target::{NameMatcher, ProcessKey, Tracked};
+use crate::target::{ProcessKey, Tracked};
 
 /// The last reading of a tracked process.
 #[derive(Debug)]
@@ -43,7 +44,7 @@ struct MatchedAs {
 /// Samples the traced process tree by polling a [`ProcessTable`].
 pub struct ProcessCollector {
     table: Box<dyn ProcessTable>,
-    matcher: NameMatcher,
+    selection: TargetSelection,
     match_cache: HashMap<ProcessKey, MatchedAs>,
     seen: HashMap<ProcessKey, Seen>,
     scan_buf: Vec<ProcStat>,
@@ -66,8 +67,12 @@ struct TreeCosts {
 }
 
 impl ProcessCollector {
-    /// Tracks processes matching `name` (and their descendants) in `table`.
-    pub fn new(table: Box<dyn ProcessTable>, name: &str, total_memory_bytes: u64) -> Self {
+    /// Tracks the processes `selection` picks (and their descendants) in `table`.
+    pub fn new(
+        table: Box<dyn ProcessTable>,
+        selection: TargetSelection,
+        total_memory_bytes: u64,
+    ) -> Self {
         let samples = TreeSamples::new(&Backend::POLLING, total_memory_bytes);
         let samples = match table.cgroup_root() {
             Some(root) => samples.with_containers(root),
@@ -75,7 +80,7 @@ impl ProcessCollector {
         };
         Self {
             table,
-            matcher: NameMatcher::new(name),
+            selection,
             match_cache: HashMap::new(),
             seen: HashMap::new(),
             scan_buf: Vec::new(),
@@ -109,6 +114,10 @@ impl ProcessCollector {
 
         let mut stats = std::mem::take(&mut self.scan_buf);
         self.table.scan(&mut stats);
+        if self.selection.pods_changed() {
+            self.match_cache.clear();
+        }
+        self.selection.start_scan();
         let tree = tracked_in(&stats, |s| self.is_match(s));
         let alive: HashSet<ProcessKey> = stats.iter().map(|s| s.key).collect();
         self.match_cache.retain(|key, _| alive.contains(key));
@@ -202,7 +211,7 @@ impl ProcessCollector {
         if let Some(m) = self.match_cache.get(&s.key).filter(|m| m.comm == s.comm) {
             return m.matched;
         }
-        let matched = matches_target(&self.matcher, self.table.as_ref(), s);
+        let matched = self.selection.matches(self.table.as_ref(), s);
         self.match_cache.insert(
             s.key,
             MatchedAs {
@@ -387,7 +396,11 @@ mod tests {
 
     /// A collector tracking `openclaw` in `table`, with 100 MiB of memory installed.
     fn collector(table: &Table) -> ProcessCollector {
-        ProcessCollector::new(Box::new(table.clone()), "openclaw", 100 << 20)
+        ProcessCollector::new(
+            Box::new(table.clone()),
+            TargetSelection::new("openclaw", None, Path::new("/proc")),
+            100 << 20,
+        )
     }
 
     /// Runs one tick at `t` and returns its samples.

@@ -13,7 +13,7 @@ use trace_claw_common::names::{self, labels, MetricDef};
 
 use super::container::ContainerIds;
 use super::SampleBuffer;
-use crate::target::{tracked_tree, NameMatcher, ProcessKey, Tracked};
+use crate::target::{tracked_tree, ProcessKey, Tracked};
 
 /// What the process table says about one process at one instant.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,19 +61,6 @@ pub fn tracked_in(
         .map(|s| (s.key.pid, s.ppid, s.key.pid != own_pid && matched(s)))
         .collect();
     tracked_tree(&triples)
-}
-
-/// Whether process `s` matches the target name by its comm, or else by its argv\[0\] or exe as
-/// `table` reads them (only read when the comm does not match).
-pub fn matches_target<T: ProcessTable + ?Sized>(
-    matcher: &NameMatcher,
-    table: &T,
-    s: &ProcStat,
-) -> bool {
-    matcher.matches_name(&s.comm) || {
-        let (argv0, exe) = table.names(s.key.pid);
-        matcher.matches(&s.comm, argv0.as_deref(), exe.as_deref())
-    }
 }
 
 /// A cumulative byte counter of a process: its metric and its field of [`ProcessTotals`].

@@ -7,6 +7,7 @@ use trace_claw_common::event::ProcessEvent;
 use trace_claw_common::names::labels;
 
 use super::ebpf::{EbpfError, EbpfOptions};
+use super::selection::TargetSelection;
 use super::{CollectError, ProcessCollector, ProcessTable, SampleBuffer};
 use crate::config::{Config, EbpfMode};
 
@@ -32,6 +33,7 @@ impl ProcessSource {
         }
         let options = EbpfOptions {
             process_name: c.process_name.clone(),
+            pod_selector: pod_selection(config),
             proc_root: c.proc_root.clone(),
             total_memory_bytes,
             fast_entries: None,
@@ -55,7 +57,8 @@ impl ProcessSource {
     /// be created (else without: costs are then interpolated over all matching trees).
     fn polling(table: Box<dyn ProcessTable>, config: &Config, total_memory_bytes: u64) -> Self {
         let c = &config.collector;
-        let mut collector = ProcessCollector::new(table, &c.process_name, total_memory_bytes);
+        let selection = TargetSelection::new(&c.process_name, pod_selection(config), &c.proc_root);
+        let mut collector = ProcessCollector::new(table, selection, total_memory_bytes);
         if let Err(e) = collector.write_tree_costs(&config.output_dir) {
             log::warn!(
                 "cannot write tree costs (per-action costs will be interpolated over all \
@@ -92,6 +95,11 @@ impl ProcessSource {
             Self::Ebpf(e) => e.drain_events(),
         }
     }
+}
+
+/// The pods targets must run in (the configuration was validated, so the selector reads).
+fn pod_selection(config: &Config) -> Option<crate::k8s::PodSelector> {
+    config.kubernetes.pod_selection().ok().flatten()
 }
 
 /// The optional eBPF programs `TRACE_CLAW_EBPF_DISABLE` names (comma-separated), a diagnostic

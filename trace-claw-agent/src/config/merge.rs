@@ -89,6 +89,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("TRACE_CLAW_OPENCLAW_LOG_DIR", "openclaw.log_dir"),
     ("TRACE_CLAW_K8S_POD_NAMES", "kubernetes.pod_names"),
     ("TRACE_CLAW_K8S_API_SERVER", "kubernetes.api_server"),
+    ("TRACE_CLAW_K8S_NAMESPACE", "kubernetes.namespace"),
+    ("TRACE_CLAW_K8S_POD_SELECTOR", "kubernetes.pod_selector"),
 ];
 
 impl Config {
@@ -186,6 +188,8 @@ impl Config {
             "openclaw.log_dir" => self.openclaw.log_dir = PathBuf::from(value),
             "kubernetes.pod_names" => self.kubernetes.pod_names = auto_bool(value)?,
             "kubernetes.api_server" => self.kubernetes.api_server = Some(value.to_owned()),
+            "kubernetes.namespace" => self.kubernetes.namespace = Some(value.to_owned()),
+            "kubernetes.pod_selector" => self.kubernetes.pod_selector = Some(value.to_owned()),
             _ => return Err(format!("no such key '{key}'")),
         }
         Ok(())
@@ -237,6 +241,27 @@ impl Config {
         }
         if let Some(dir) = &f.openclaw.openclaw_log_dir {
             self.openclaw.log_dir.clone_from(dir);
+        }
+        let by_pod = f.k8s_namespace.is_some() || f.k8s_pod_selector.is_some();
+        if let Some(namespace) = &f.k8s_namespace {
+            self.kubernetes.namespace = Some(namespace.clone());
+            origins
+                .flags
+                .push(("kubernetes.namespace", "--k8s-namespace"));
+        }
+        if let Some(selector) = &f.k8s_pod_selector {
+            self.kubernetes.pod_selector = Some(selector.clone());
+            origins
+                .flags
+                .push(("kubernetes.pod_selector", "--k8s-pod-selector"));
+        }
+        if by_pod {
+            // Picked by pod on the command line: --process narrows, and without it every
+            // process of the pods is a target (not the configured name).
+            if f.process.is_none() {
+                self.collector.process_name.clear();
+            }
+            self.collector.process_filter_enabled = true;
         }
     }
 }

@@ -72,6 +72,18 @@ pub struct KubernetesConfig {
     pub api_server: Option<String>,
     /// This node's name (default: `NODE_NAME`, which the DaemonSet sets from `spec.nodeName`).
     pub node_name: Option<String>,
+    /// Track only processes of pods in this namespace (needs the pod watch).
+    pub namespace: Option<String>,
+    /// Track only processes of pods whose labels meet this selector, as `kubectl -l` takes it
+    /// (`app=gateway,env in (prod,staging),!canary`; needs the pod watch).
+    pub pod_selector: Option<String>,
+}
+
+impl KubernetesConfig {
+    /// The pods targets must run in, when `namespace` or `pod_selector` is set.
+    pub fn pod_selection(&self) -> Result<Option<crate::k8s::PodSelector>, String> {
+        crate::k8s::PodSelector::new(self.namespace.as_deref(), self.pod_selector.as_deref())
+    }
 }
 
 /// `collector.*`

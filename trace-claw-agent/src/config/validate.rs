@@ -21,10 +21,28 @@ impl Config {
                 format!("must be a number of seconds in [0.001, 86400], got {interval}"),
             ));
         }
-        if self.collector.process_filter_enabled && self.collector.process_name.trim().is_empty() {
+        let by_pod = self
+            .kubernetes
+            .pod_selection()
+            .map_err(|e| fail("kubernetes.pod_selector", e))?
+            .is_some();
+        if self.collector.process_filter_enabled
+            && self.collector.process_name.trim().is_empty()
+            && !by_pod
+        {
             return Err(fail(
                 "collector.process_name",
-                "must not be empty".to_owned(),
+                "must not be empty (unless kubernetes.namespace or kubernetes.pod_selector picks \
+                 the targets)"
+                    .to_owned(),
+            ));
+        }
+        if by_pod && self.kubernetes.pod_names == Some(false) {
+            return Err(fail(
+                "kubernetes.pod_names",
+                "must not be false when kubernetes.namespace or kubernetes.pod_selector picks \
+                 the targets: they need the pod watch"
+                    .to_owned(),
             ));
         }
         for (key, url) in [

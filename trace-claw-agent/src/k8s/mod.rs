@@ -9,15 +9,19 @@
 //! ([`directory`]); the samplers look processes up there.
 //!
 //! - `watch`: the list-then-watch loop over the API server's HTTP API.
+//! - `selector`: the pods `--k8s-namespace` and `--k8s-pod-selector` pick.
 
+mod selector;
 mod watch;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 
 use serde::Deserialize;
 
+pub use selector::PodSelector;
 pub use watch::{ApiServer, WatchError};
 
 /// A pod as the directory keeps it.
@@ -27,6 +31,8 @@ pub struct PodMeta {
     pub name: String,
     /// `metadata.namespace`.
     pub namespace: String,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
     /// Container id (the runtime's 64-hex id, without `containerd://`) to container name.
     pub containers: HashMap<String, String>,
 }
@@ -35,6 +41,8 @@ pub struct PodMeta {
 #[derive(Debug, Default)]
 pub struct PodDirectory {
     pods: RwLock<HashMap<String, PodMeta>>,
+    /// Bumped by every change, so that a reader can tell when to look again.
+    generation: AtomicU64,
 }
 
 impl PodDirectory {
@@ -51,6 +59,11 @@ impl PodDirectory {
     /// Whether it knows no pod.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// A number that changes whenever a pod is added, changed or removed.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, PodMeta>> {
@@ -70,6 +83,7 @@ impl PodDirectory {
     fn replace(&self, pods: impl IntoIterator<Item = Pod>) {
         let fresh = pods.into_iter().filter_map(Pod::entry).collect();
         *self.write() = fresh;
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Applies one watch event.
@@ -83,6 +97,8 @@ impl PodDirectory {
         } else {
             pods.insert(uid, meta);
         }
+        drop(pods);
+        self.generation.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -170,6 +186,8 @@ struct PodObjectMeta {
     uid: Option<String>,
     name: Option<String>,
     namespace: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,6 +230,7 @@ impl Pod {
             PodMeta {
                 name: self.metadata.name.unwrap_or_default(),
                 namespace: self.metadata.namespace.unwrap_or_default(),
+                labels: self.metadata.labels,
                 containers,
             },
         ))
@@ -242,6 +261,7 @@ mod tests {
             pod("u2", "old", &[]),
         ]);
         assert_eq!(d.len(), 2);
+        let after_list = d.generation();
         let gw = d.pod("u1").expect("u1");
         assert_eq!((gw.name.as_str(), gw.namespace.as_str()), ("gw-0", "apps"));
         assert_eq!(gw.containers["aa"], "gateway");
@@ -250,6 +270,7 @@ mod tests {
             pod("u1", "gw-0", &[("gateway", "aa"), ("sidecar", "bb")]),
         );
         assert_eq!(d.pod("u1").expect("u1").containers["bb"], "sidecar");
+        assert!(d.generation() > after_list, "a change is seen");
         d.apply("DELETED", pod("u2", "old", &[]));
         assert!(d.pod("u2").is_none());
         d.apply("ADDED", pod("u3", "new", &[]));

@@ -194,6 +194,7 @@ mod with_ebpf {
             disabled: &[&str],
         ) -> trace_claw_agent::collect::ebpf::EbpfCollector {
             trace_claw_agent::collect::ebpf::EbpfCollector::start(&EbpfOptions {
+                pod_selector: None,
                 process_name: self.name.clone(),
                 proc_root: PathBuf::from("/proc"),
                 total_memory_bytes: 1 << 30,

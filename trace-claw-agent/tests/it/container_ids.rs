@@ -184,8 +184,24 @@ struct FakeApiServer {
 }
 
 fn pod_json(uid: &str, name: &str, container: &str, id: &str) -> serde_json::Value {
+    labelled_pod_json(uid, name, "apps", &[], (container, id))
+}
+
+/// A pod of `namespace` with `labels`, running one container.
+fn labelled_pod_json(
+    uid: &str,
+    name: &str,
+    namespace: &str,
+    labels: &[(&str, &str)],
+    (container, id): (&str, &str),
+) -> serde_json::Value {
+    let labels: serde_json::Map<String, serde_json::Value> = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+        .collect();
     serde_json::json!({
-        "metadata": {"uid": uid, "name": name, "namespace": "apps", "resourceVersion": "101"},
+        "metadata": {"uid": uid, "name": name, "namespace": namespace, "labels": labels,
+                     "resourceVersion": "101"},
         "status": {"containerStatuses": [{"name": container, "containerID": format!("containerd://{id}")}]}
     })
 }
@@ -322,4 +338,126 @@ fn pods_are_named_from_the_api_servers_list_and_watch() {
     );
     drop(children);
     drop(cgroups);
+}
+
+/// A pod of the selection test: number, namespace, labels, and whether the selector picks it.
+type TestPod<'a> = (u64, &'a str, &'a [(&'a str, &'a str)], bool);
+
+#[test]
+fn targets_are_picked_by_namespace_and_pod_labels() {
+    let Some(mount) = require_cgroup_root("targets_are_picked_by_namespace_and_pod_labels") else {
+        return;
+    };
+    for ebpf in ["off", "require"] {
+        let tag = unique("ks");
+        let id = |n: u64| format!("{n:016x}").repeat(4);
+        let uid = |n: u64| format!("{n:08x}-0000-4000-8000-{n:012x}");
+        let gateway = [("app", "gateway"), ("env", "prod")];
+        // (pod, namespace, labels, picked): listed, except the last, which the watch brings.
+        let pods: [TestPod; 4] = [
+            (21, "apps", &gateway, true),
+            (22, "apps", &[("app", "batch")], false),
+            (23, "other", &gateway, false),
+            (24, "apps", &gateway, true),
+        ];
+        let json: Vec<serde_json::Value> = pods
+            .iter()
+            .map(|&(n, ns, labels, _)| {
+                let name = format!("pod-{n}");
+                labelled_pod_json(&uid(n), &name, ns, labels, ("main", &id(n)))
+            })
+            .collect();
+        let server =
+            FakeApiServer::start(serde_json::Value::from(json[..3].to_vec()), json[3].clone());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let exe = named_copy(dir.path(), "/bin/sleep", &unique("ksel"));
+        let cgroups: Vec<TestCgroup> = pods
+            .iter()
+            .map(|&(n, ..)| {
+                let path = format!("kubepods-{tag}/besteffort/pod{}/{}", uid(n), id(n));
+                TestCgroup::create(&mount, &path)
+            })
+            .collect();
+        let mut children = Vec::new();
+        let mut picked = BTreeMap::new();
+        for (cgroup, &(_, _, _, wanted)) in cgroups.iter().zip(&pods) {
+            let child = Reaped(Command::new(&exe).arg("60").spawn().expect("sleep starts"));
+            cgroup.enter(child.0.id());
+            picked.insert(child.0.id().to_string(), wanted);
+            children.push(child);
+        }
+        // Same program, in no pod.
+        let outside = Reaped(Command::new(&exe).arg("60").spawn().expect("sleep starts"));
+        picked.insert(outside.0.id().to_string(), false);
+        let out = dir.path().join("out");
+        let o = run(agent()
+            .args(["collect", "--ebpf", ebpf, "--k8s-namespace", "apps"])
+            .args(["--k8s-pod-selector", "app in (gateway),env!=dev"])
+            .args(["--interval", "0.3", "--count", "8", "--output-dir"])
+            .arg(&out)
+            .env("TRACE_CLAW_K8S_API_SERVER", &server.url)
+            .env("NODE_NAME", "node-a"));
+        assert!(o.status.success(), "--ebpf {ebpf}: {}", text(&o));
+        let samples = read_jsonl(&out, "resources-");
+        let last_tick = samples
+            .iter()
+            .filter(|s| s["labels"][labels::PID] != "total")
+            .filter_map(|s| s["timestamp"].as_str())
+            .max()
+            .unwrap_or_default()
+            .to_owned();
+        for (pid, wanted) in &picked {
+            let of_pid: Vec<&serde_json::Value> = samples
+                .iter()
+                .filter(|s| s["labels"][labels::PID] == pid.as_str())
+                .collect();
+            if *wanted {
+                assert!(
+                    of_pid.iter().any(|s| s["timestamp"] == last_tick.as_str()),
+                    "--ebpf {ebpf}: pid {pid} of a picked pod is not tracked: {}",
+                    text(&o)
+                );
+                for s in of_pid {
+                    assert_eq!(s["labels"][labels::K8S_NAMESPACE_NAME], "apps", "{s}");
+                }
+            } else {
+                assert!(
+                    of_pid.is_empty(),
+                    "--ebpf {ebpf}: pid {pid} is tracked though its pod is not picked: {}",
+                    of_pid[0]
+                );
+            }
+        }
+        drop((children, outside));
+        drop(cgroups);
+    }
+}
+
+#[test]
+fn picking_by_pod_outside_a_cluster_is_refused_with_the_keys_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = run(agent()
+        .args([
+            "collect",
+            "--ebpf",
+            "off",
+            "--k8s-namespace",
+            "apps",
+            "--count",
+            "1",
+        ])
+        .arg("--output-dir")
+        .arg(dir.path())
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("NODE_NAME"));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("kubernetes.namespace"), "{}", text(&o));
+    let o = run(agent()
+        .args(["collect", "--ebpf", "off", "--count", "1"])
+        .args(["--k8s-pod-selector", "app in gateway"])
+        .arg("--output-dir")
+        .arg(dir.path()));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("kubernetes.pod_selector"), "{}", text(&o));
+    assert!(text(&o).contains("(a,b,...)"), "{}", text(&o));
 }

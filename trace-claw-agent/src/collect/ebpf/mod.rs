@@ -45,6 +45,8 @@ pub const TRACEFS_ROOTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/
 pub struct EbpfOptions {
     /// Target process name (case-insensitive substring of comm, argv\[0\] or exe).
     pub process_name: String,
+    /// The pods targets must run in (`kubernetes.namespace`, `kubernetes.pod_selector`).
+    pub pod_selector: Option<crate::k8s::PodSelector>,
     /// procfs root used for the seed scan and per-process reads.
     pub proc_root: PathBuf,
     /// Installed memory, for `process.memory.usage_percent`.

@@ -34,13 +34,12 @@ use super::proc_files::ProcFiles;
 use super::ring_reader::RingReader;
 use super::tree_costs::TreeCostLog;
 use super::{EbpfError, EbpfOptions};
-use crate::collect::process::{
-    matches_target, tracked_in, Backend, ProcStat, ProcessTable, TreeSamples,
-};
+use crate::collect::process::{tracked_in, Backend, ProcStat, ProcessTable, TreeSamples};
 use crate::collect::procfs::ProcfsTable;
+use crate::collect::selection::TargetSelection;
 use crate::collect::tree_costs::Tree;
 use crate::collect::SampleBuffer;
-use crate::target::{NameMatcher, Tracked};
+use crate::target::Tracked;
 
 /// What userspace knows about one tracked, live process.
 #[derive(Debug)]
@@ -58,7 +57,7 @@ struct Live {
 /// Samples the tracked process tree from the kernel programs.
 pub struct EbpfCollector {
     kernel: Kernel,
-    matcher: NameMatcher,
+    selection: TargetSelection,
     table: ProcfsTable,
     proc_root: PathBuf,
     /// Kept-open /proc/PID/stat and io files of the tracked processes.
@@ -82,7 +81,14 @@ pub struct EbpfCollector {
     procs_buf: Vec<(u32, TrackedProc)>,
     /// The trees' time buckets, drained every tick.
     tree_costs: TreeCostLog,
+    /// When the process table was last scanned for targets.
+    last_seed: Instant,
 }
+
+/// How often the process table is scanned again when targets are picked by pod: the kernel
+/// sees the descendants of a target, not a process a runtime starts in a picked pod (`kubectl
+/// exec`, a restarted container), and a pod's labels can change without a new process.
+const RESEED_EVERY: Duration = Duration::from_secs(5);
 
 impl EbpfCollector {
     /// Loads and attaches the kernel programs and seeds the tracked set.
@@ -122,7 +128,11 @@ impl EbpfCollector {
             .without(kernel.left_out().iter().map(|l| l.metric).collect());
         let mut collector = Self {
             kernel,
-            matcher: NameMatcher::new(&options.process_name),
+            selection: TargetSelection::new(
+                &options.process_name,
+                options.pod_selector.clone(),
+                &options.proc_root,
+            ),
             table: ProcfsTable::new(&options.proc_root),
             proc_root: options.proc_root.clone(),
             proc_files: ProcFiles::new(&options.proc_root),
@@ -139,6 +149,7 @@ impl EbpfCollector {
             pids_buf: Vec::new(),
             procs_buf: Vec::new(),
             tree_costs,
+            last_seed: Instant::now(),
         };
         collector.seed();
         collector.kernel.attach()?;
@@ -183,6 +194,11 @@ impl EbpfCollector {
     pub fn collect(&mut self, buf: &mut SampleBuffer) {
         self.samples.start_tick();
         self.handle_events();
+        if self.selection.by_pod()
+            && (self.selection.pods_changed() || self.last_seed.elapsed() >= RESEED_EVERY)
+        {
+            self.seed();
+        }
 
         let mut procs = std::mem::take(&mut self.procs_buf);
         if let Err(e) = self.kernel.tracked_all(&mut procs) {
@@ -254,13 +270,15 @@ impl EbpfCollector {
     /// Reads the process table and puts every matching process and its descendants into
     /// `PROCS` (those already there are left alone).
     fn seed(&mut self) {
+        self.last_seed = Instant::now();
+        self.selection.start_scan();
         let mut stats = Vec::new();
         self.table.scan(&mut stats);
         let tree = tracked_in(&stats, |s| {
             self.live
                 .get(&s.key.pid)
                 .is_some_and(|l| l.tracked == Tracked::Match)
-                || matches_target(&self.matcher, &self.table, s)
+                || self.selection.matches(&self.table, s)
         });
         let parents: HashMap<u32, u32> = stats.iter().map(|s| (s.key.pid, s.ppid)).collect();
         for s in &stats {

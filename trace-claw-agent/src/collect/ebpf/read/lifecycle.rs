@@ -48,10 +48,13 @@ impl EbpfCollector {
         if e.flags & TRACK_EXEC_MATCH != 0 && !self.live.contains_key(&e.pid) {
             // The kernel compared at most 15 bytes of comm; confirm with argv[0] and exe.
             let (argv0, exe) = self.table.names(e.pid);
-            let confirmed = self
-                .matcher
-                .matches(&comm, argv0.as_deref(), exe.as_deref())
-                || self.matcher.matches_name(&filename);
+            let confirmed = self.selection.matches_exec(
+                e.pid,
+                &comm,
+                argv0.as_deref(),
+                exe.as_deref(),
+                &filename,
+            );
             if !confirmed {
                 log::debug!(
                     "untracking pid {} ({comm}): argv[0]/exe do not match",

@@ -6,15 +6,25 @@ use std::io;
 
 /// VmRSS of `pid` in KiB; `None` once it is gone (a zombie has no VmRSS either).
 pub fn vm_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    parse_vm_rss_kib(&status)
+    vm_kib(pid).map(|(rss, _)| rss)
 }
 
-/// The VmRSS line of a `/proc/PID/status` text, in KiB.
-fn parse_vm_rss_kib(status: &str) -> Option<u64> {
+/// VmRSS and VmHWM (its peak since the last exec) of `pid` in KiB; `None` once it is gone.
+/// Unlike wait4's `ru_maxrss`, VmHWM leaves out what the process held before its exec (a
+/// forked copy of a large parent).
+pub fn vm_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    Some((
+        status_kib(&status, "VmRSS:")?,
+        status_kib(&status, "VmHWM:")?,
+    ))
+}
+
+/// The line starting with `field` of a `/proc/PID/status` text, in KiB.
+fn status_kib(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
 }
@@ -58,7 +68,7 @@ mod tests {
             ("Name:\tzombie\nState:\tZ (zombie)\n", None),
         ];
         for (status, rss) in cases {
-            assert_eq!(parse_vm_rss_kib(status), rss, "{status:?}");
+            assert_eq!(status_kib(status, "VmRSS:"), rss, "{status:?}");
         }
     }
 

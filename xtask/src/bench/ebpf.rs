@@ -53,7 +53,7 @@ enum Which {
     Pingpong(Common),
     /// Exec storm: achieved rate and capture share of exec and exit events.
     ExecStorm(Common),
-    /// Agent CPU and RSS at 1 Hz over a 50-process tree, eBPF vs polling.
+    /// Agent CPU and RSS at 1 Hz over a 50-process tree (`--processes`), eBPF vs polling.
     Overhead(Common),
     /// All four, in that order.
     All(Common),
@@ -79,6 +79,9 @@ pub struct Common {
     /// overhead also run, alternating with this one in the same session, as the baseline.
     #[arg(long, value_name = "PATH")]
     baseline_agent: Option<PathBuf>,
+    /// Sizes of the target tree that overhead measures, one comparison each (e.g. 50,300,1000).
+    #[arg(long, value_delimiter = ',', default_value = "50")]
+    processes: Vec<usize>,
 }
 
 /// What the agent is told to track in the ping-pong benchmarks.
@@ -383,7 +386,16 @@ impl Bench {
                 ]
             })
             .collect();
-        compare(&collectors, self.scratch.path(), 50, c.runs, c.seconds)
+        for &processes in &c.processes {
+            compare(
+                &collectors,
+                self.scratch.path(),
+                processes,
+                c.runs,
+                c.seconds,
+            )?;
+        }
+        Ok(())
     }
 }
 

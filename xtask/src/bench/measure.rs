@@ -75,11 +75,22 @@ pub fn spawn_target_tree(dir: &Path, n: usize) -> anyhow::Result<Vec<OwnedChild>
         .collect()
 }
 
-/// Samples a process's VmRSS and on-CPU time once a second until it exits: the last RSS
-/// reading (the steady state, where the peak from rusage includes start-up) and the CPU share
+/// Samples a process's VmRSS, VmHWM and on-CPU time once a second until it exits: the last RSS
+/// reading (the steady state), the last VmHWM (the peak, start-up included) and the CPU share
 /// from the first sample after [`STEADY_AFTER`] to the last one (steady state, without the
 /// start-up's BTF parsing and program loading).
-pub struct AgentWatch(std::thread::JoinHandle<(f64, Option<f64>)>);
+pub struct AgentWatch(std::thread::JoinHandle<AgentReadings>);
+
+/// What [`AgentWatch`] read of a process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AgentReadings {
+    /// The last VmRSS, MiB.
+    pub last_mib: f64,
+    /// The last VmHWM, MiB.
+    pub peak_mib: f64,
+    /// On-CPU share from [`STEADY_AFTER`] on, % of one core.
+    pub steady_cpu: Option<f64>,
+}
 
 /// When the steady-state CPU window of [`AgentWatch`] opens.
 pub const STEADY_AFTER: Duration = Duration::from_secs(5);
@@ -89,11 +100,11 @@ impl AgentWatch {
     pub fn start(pid: u32) -> Self {
         Self(std::thread::spawn(move || {
             let started = Instant::now();
-            let mut last_kib = 0.0;
+            let mut kib = (0, 0);
             let mut first: Option<(Instant, u64)> = None;
             let mut last: Option<(Instant, u64)> = None;
-            while let Some(kib) = procfs::vm_rss_kib(pid) {
-                last_kib = kib as f64;
+            while let Some(read) = procfs::vm_kib(pid) {
+                kib = read;
                 if started.elapsed() >= STEADY_AFTER {
                     if let Ok(ns) = procfs::on_cpu_ns(pid) {
                         let now = (Instant::now(), ns);
@@ -109,14 +120,17 @@ impl AgentWatch {
                 }
                 _ => None,
             };
-            (last_kib, steady)
+            AgentReadings {
+                last_mib: kib.0 as f64 / 1024.0,
+                peak_mib: kib.1 as f64 / 1024.0,
+                steady_cpu: steady,
+            }
         }))
     }
 
-    /// Last RSS in MiB and steady-state CPU in % of one core.
-    pub fn finish(self) -> (f64, Option<f64>) {
-        let (kib, steady) = self.0.join().unwrap_or((0.0, None));
-        (kib / 1024.0, steady)
+    /// What it read, once the process has exited.
+    pub fn finish(self) -> AgentReadings {
+        self.0.join().unwrap_or_default()
     }
 }
 

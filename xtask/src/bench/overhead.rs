@@ -110,7 +110,8 @@ pub fn compare(
     );
     println!(
         "(cpu % run: wait4 rusage, start-up included; steady: from {} s on, \
-         /proc/PID/task/*/schedstat; peak RSS: VmHWM (wait4 ru_maxrss), start-up included; \
+         /proc/PID/task/*/schedstat; peak RSS: VmHWM from /proc (wait4's ru_maxrss would count the forked copy of \
+         the benchmark before exec), start-up included; \
          start-up: spawn to the agent's '{STARTED}' line)",
         STEADY_AFTER.as_secs()
     );
@@ -143,7 +144,7 @@ struct Overhead {
     cpu_run: f64,
     /// CPU % of one core from [`STEADY_AFTER`] on.
     cpu_steady: f64,
-    /// Peak RSS (VmHWM, wait4's ru_maxrss), start-up included.
+    /// Peak RSS (VmHWM, read from /proc once a second), start-up included.
     peak_mib: f64,
     /// The last RSS read while it ran.
     last_mib: f64,
@@ -162,12 +163,12 @@ fn measure(mut command: Command, seconds: u64) -> anyhow::Result<Overhead> {
     let startup = StartupWatch::start(stderr, spawned, STARTED);
     let watch = AgentWatch::start(child.id());
     let usage = wait_usage(child)?;
-    let (last_mib, steady) = watch.finish();
+    let read = watch.finish();
     Ok(Overhead {
         cpu_run: usage.cpu_seconds / seconds as f64 * 100.0,
-        cpu_steady: steady.unwrap_or(f64::NAN),
-        peak_mib: usage.max_rss_kib as f64 / 1024.0,
-        last_mib,
+        cpu_steady: read.steady_cpu.unwrap_or(f64::NAN),
+        peak_mib: read.peak_mib,
+        last_mib: read.last_mib,
         startup_ms: startup.finish().map_or(f64::NAN, |d| d.as_secs_f64() * 1e3),
     })
 }

@@ -21,6 +21,8 @@ pub struct ProcFiles {
     root: PathBuf,
     units: StatUnits,
     open: HashMap<u32, OpenFiles>,
+    /// At most this many processes keep their files open (two descriptors each).
+    max_open: usize,
     buf: Vec<u8>,
 }
 
@@ -30,24 +32,36 @@ struct OpenFiles {
     io: Option<File>,
 }
 
-impl ProcFiles {
-    /// At most this many processes keep their files open (two descriptors each), well within
-    /// the usual 1,024-descriptor limit; beyond it files are opened for each read.
-    pub const MAX_OPEN: usize = 256;
+/// Descriptors left for everything else the agent opens (sockets, output files, maps).
+const RESERVED_DESCRIPTORS: u64 = 512;
 
-    /// Reads processes under `root` (normally `/proc`).
+/// The soft descriptor limit is raised towards the hard one up to this many: enough for
+/// [`MAX_KEPT_OPEN`] processes.
+const WANTED_DESCRIPTORS: u64 = 2 * MAX_KEPT_OPEN as u64 + RESERVED_DESCRIPTORS;
+
+/// The most processes whose files are kept open; beyond it (or beyond what the descriptor
+/// limit allows) files are opened for each read.
+const MAX_KEPT_OPEN: usize = 16_384;
+
+impl ProcFiles {
+    /// Reads processes under `root` (normally `/proc`). Raises the soft `RLIMIT_NOFILE` towards
+    /// the hard limit (the usual 1,024 soft limit would leave a 1,000-process tree opening
+    /// 2,000 files a tick) and keeps as many processes' files open as the limit then allows.
     pub fn new(root: &Path) -> Self {
+        let limit = raise_descriptor_limit(WANTED_DESCRIPTORS);
         Self {
             root: root.to_owned(),
             units: StatUnits::of_this_host(),
             open: HashMap::new(),
+            max_open: (limit.saturating_sub(RESERVED_DESCRIPTORS) / 2).min(MAX_KEPT_OPEN as u64)
+                as usize,
             buf: Vec::with_capacity(1024),
         }
     }
 
-    /// `/proc/PID/stat`, and rchar/wchar from `/proc/PID/io` when readable; `None` once the
-    /// process is gone.
-    pub fn read(&mut self, pid: u32) -> Option<(ProcStat, Option<(u64, u64)>)> {
+    /// `/proc/PID/stat`, and, `with_io`, rchar/wchar from `/proc/PID/io` when readable; `None`
+    /// once the process is gone.
+    pub fn read(&mut self, pid: u32, with_io: bool) -> Option<(ProcStat, Option<(u64, u64)>)> {
         let files = match self.open.remove(&pid) {
             Some(files) => files,
             None => self.open_files(pid)?,
@@ -60,9 +74,10 @@ impl ProcFiles {
         let io = files
             .io
             .as_ref()
+            .filter(|_| with_io)
             .and_then(|f| read_whole(f, &mut self.buf))
             .and_then(rchar_wchar);
-        if self.open.len() < Self::MAX_OPEN {
+        if self.open.len() < self.max_open {
             self.open.insert(pid, files);
         }
         Some((self.units.proc_stat(pid, stat), io))
@@ -79,6 +94,34 @@ impl ProcFiles {
             stat: File::open(dir.join("stat")).ok()?,
             io: File::open(dir.join("io")).ok(),
         })
+    }
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to `wanted`, or to the hard limit if that is lower, and
+/// returns the soft limit in force after (the old one when it was already higher or cannot be
+/// changed; 0 when it cannot be read).
+fn raise_descriptor_limit(wanted: u64) -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a live rlimit for getrlimit to fill in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 0;
+    }
+    let target = wanted.min(limit.rlim_max);
+    if target <= limit.rlim_cur {
+        return limit.rlim_cur;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: target,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: a valid rlimit whose soft value is within the hard one.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+        target
+    } else {
+        limit.rlim_cur
     }
 }
 
@@ -128,7 +171,7 @@ mod tests {
     fn reread_handles_see_the_counters_move() {
         let mut files = ProcFiles::new(Path::new("/proc"));
         let me = std::process::id();
-        let (first, io1) = files.read(me).expect("own process");
+        let (first, io1) = files.read(me, true).expect("own process");
         assert_eq!(first.key.pid, me);
         let io1 = io1.expect("own io is readable");
         // Write exactly N bytes: wchar must grow by at least N through the kept handle.
@@ -137,7 +180,7 @@ mod tests {
         std::fs::File::create(dir.path().join("f"))
             .and_then(|mut f| f.write_all(&vec![7u8; n]))
             .expect("write");
-        let (second, io2) = files.read(me).expect("still alive");
+        let (second, io2) = files.read(me, true).expect("still alive");
         let io2 = io2.expect("io");
         assert!(io2.1 >= io1.1 + n as u64, "{io1:?} -> {io2:?}");
         assert!(
@@ -155,10 +198,10 @@ mod tests {
             .spawn()
             .expect("sleep");
         let pid = child.id();
-        assert!(files.read(pid).is_some());
+        assert!(files.read(pid, true).is_some());
         child.kill().expect("kill");
         child.wait().expect("reap");
-        assert!(files.read(pid).is_none(), "a reaped pid must not read");
+        assert!(files.read(pid, true).is_none(), "a reaped pid must not read");
         assert!(files.open.is_empty(), "its handles are dropped");
     }
 

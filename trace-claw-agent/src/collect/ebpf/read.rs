@@ -52,7 +52,25 @@ struct Live {
     last: ProcessTotals,
     /// Whether `last` has been read at least once (for the CPU percent).
     read_once: bool,
+    /// Its `/proc` files as last read: the stat, rchar/wchar, and the kernel's CPU counter
+    /// and the time then.
+    read: Option<ProcRead>,
 }
+
+/// One reading of a process's `/proc/PID/stat` and `/proc/PID/io`.
+#[derive(Debug)]
+struct ProcRead {
+    stat: ProcStat,
+    io: Option<(u64, u64)>,
+    kernel_cpu_ns: u64,
+    at: Instant,
+}
+
+/// How long the `/proc` reading of a process that has not run since is used again. A process
+/// off the CPU cannot change its threads, its comm or its rchar/wchar, and its RSS only
+/// through reclaim; the kernel's CPU counter says whether it ran. So an idle process costs a
+/// map lookup per tick, not two file reads, and its RSS is at most this old.
+const IDLE_REREAD: Duration = Duration::from_secs(10);
 
 /// Samples the tracked process tree from the kernel programs.
 pub struct EbpfCollector {
@@ -205,27 +223,51 @@ impl EbpfCollector {
             log::warn!("cannot read the eBPF process map: {e}");
         }
         for &(pid, tracked) in &procs {
-            let Some((stat, io)) = self.proc_files.read(pid) else {
-                self.finish_if_gone(pid);
+            let kernel = ProcessTotals::from(tracked.counters);
+            let last = self.live.get(&pid).and_then(|l| l.read.as_ref());
+            let ran = last.is_none_or(|r| r.kernel_cpu_ns != kernel.cpu_ns);
+            if ran || last.is_some_and(|r| r.at.elapsed() >= IDLE_REREAD) {
+                // Off the CPU since, its rchar/wchar cannot have moved: only the RSS is read.
+                let Some((stat, io)) = self.proc_files.read(pid, ran) else {
+                    self.finish_if_gone(pid);
+                    continue;
+                };
+                self.missing.remove(&pid);
+                let live = self
+                    .live
+                    .entry(pid)
+                    .or_insert_with(|| Live::new(tracked.flags, &stat.comm));
+                if live.comm != stat.comm {
+                    live.comm.clone_from(&stat.comm);
+                }
+                let io = if ran {
+                    io
+                } else {
+                    live.read.as_ref().and_then(|r| r.io)
+                };
+                live.read = Some(ProcRead {
+                    stat,
+                    io,
+                    kernel_cpu_ns: kernel.cpu_ns,
+                    at: Instant::now(),
+                });
+            }
+            let Some(live) = self.live.get_mut(&pid) else {
                 continue;
             };
-            self.missing.remove(&pid);
-            let live = self
-                .live
-                .entry(pid)
-                .or_insert_with(|| Live::new(tracked.flags, &stat.comm));
+            let Some(read) = &live.read else {
+                continue;
+            };
             let mut totals = live.base;
-            totals += ProcessTotals::from(tracked.counters);
-            (totals.read_bytes, totals.write_bytes) =
-                io.unwrap_or((live.last.read_bytes, live.last.write_bytes));
+            totals += kernel;
+            (totals.read_bytes, totals.write_bytes) = read
+                .io
+                .unwrap_or((live.last.read_bytes, live.last.write_bytes));
             let prev_cpu_ns = live.read_once.then_some(live.last.cpu_ns);
             live.last = totals;
             live.read_once = true;
-            if live.comm != stat.comm {
-                live.comm.clone_from(&stat.comm);
-            }
             self.samples
-                .push_process(buf, &stat, live.tracked, &totals, prev_cpu_ns);
+                .push_process(buf, &read.stat, live.tracked, &totals, prev_cpu_ns);
         }
         self.log_tree_costs(&procs);
         let mut pids = std::mem::take(&mut self.pids_buf);
@@ -316,6 +358,7 @@ impl EbpfCollector {
                     base,
                     last: base,
                     read_once: false,
+                    read: None,
                 },
             );
         }
@@ -369,6 +412,7 @@ impl Live {
             base: ProcessTotals::default(),
             last: ProcessTotals::default(),
             read_once: false,
+            read: None,
         }
     }
 }

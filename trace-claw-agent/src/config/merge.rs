@@ -87,6 +87,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("TRACE_CLAW_PROMETHEUS_LISTEN", "prometheus.listen"),
     ("TRACE_CLAW_OPENCLAW_FOLLOW", "openclaw.follow"),
     ("TRACE_CLAW_OPENCLAW_LOG_DIR", "openclaw.log_dir"),
+    ("TRACE_CLAW_OPENCLAW_STATE_DIR", "openclaw.state_dir"),
     ("TRACE_CLAW_K8S_POD_NAMES", "kubernetes.pod_names"),
     ("TRACE_CLAW_K8S_API_SERVER", "kubernetes.api_server"),
 ];
@@ -184,6 +185,7 @@ impl Config {
             "prometheus.listen" => self.prometheus.listen = Some(value.to_owned()),
             "openclaw.follow" => self.openclaw.follow = auto_bool(value)?,
             "openclaw.log_dir" => self.openclaw.log_dir = PathBuf::from(value),
+            "openclaw.state_dir" => self.openclaw.state_dir = Some(PathBuf::from(value)),
             "kubernetes.pod_names" => self.kubernetes.pod_names = auto_bool(value)?,
             "kubernetes.api_server" => self.kubernetes.api_server = Some(value.to_owned()),
             _ => return Err(format!("no such key '{key}'")),
@@ -237,6 +239,9 @@ impl Config {
         }
         if let Some(dir) = &f.openclaw.openclaw_log_dir {
             self.openclaw.log_dir.clone_from(dir);
+        }
+        if let Some(dir) = &f.openclaw.openclaw_state_dir {
+            self.openclaw.state_dir = Some(dir.clone());
         }
     }
 }

@@ -172,9 +172,8 @@ fn store(state: &Path, layout: Layout, journal_mode: &str) -> (PathBuf, Connecti
     (path, conn)
 }
 
-/// `analyze --format json` of an empty trace dir and `state` (plus `extra`).
-pub fn analyze_state(state: &Path, extra: &[&str]) -> (Value, String) {
-    let trace = tempfile::tempdir().expect("trace dir");
+/// `analyze --format json` of `trace` with `extra` flags: the report and the stderr.
+pub fn analyze_json(trace: &Path, extra: &[&std::ffi::OsStr]) -> (Value, String) {
     let o = run(agent()
         .args([
             "analyze",
@@ -184,13 +183,19 @@ pub fn analyze_state(state: &Path, extra: &[&str]) -> (Value, String) {
             "1000",
             "--trace-dir",
         ])
-        .arg(trace.path())
-        .arg("--openclaw-state")
-        .arg(state)
+        .arg(trace)
         .args(extra));
     assert!(o.status.success(), "{}", text(&o));
     let report = serde_json::from_slice(&o.stdout).expect("json report");
     (report, String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// `analyze --format json` of an empty trace dir and `state` (plus `extra`).
+pub fn analyze_state(state: &Path, extra: &[&str]) -> (Value, String) {
+    let trace = tempfile::tempdir().expect("trace dir");
+    let mut flags = vec!["--openclaw-state".as_ref(), state.as_os_str()];
+    flags.extend(extra.iter().map(std::ffi::OsStr::new));
+    analyze_json(trace.path(), &flags)
 }
 
 /// What must be equal between layouts: per call and per session, everything but provenance.

@@ -9,12 +9,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use serde_json::Value;
 
 use crate::openclaw_sqlite::{
-    analyze_state, create_tables, event_rows, insert_event, numbers, Layout, SESSIONS,
+    analyze_json, analyze_state, create_tables, event_rows, insert_event, numbers, Layout, SESSIONS,
 };
-use crate::util::{agent, collect_nothing, fixture, run, sigterm, text, Reaped};
+use crate::util::{collect_nothing, fixture, sigterm, Reaped};
 
 /// The transcript lines copied so far under `dir` (the trace directory's `openclaw-state`).
 fn copied_lines(dir: &Path) -> usize {
@@ -34,23 +33,6 @@ fn copied_lines(dir: &Path) -> usize {
             }
         })
         .sum()
-}
-
-/// `analyze --format json` of the trace directory alone.
-fn analyze_trace(trace: &Path) -> Value {
-    let o = run(agent()
-        .args([
-            "analyze",
-            "--format",
-            "json",
-            "--limit",
-            "1000",
-            "--no-openclaw-state",
-            "--trace-dir",
-        ])
-        .arg(trace));
-    assert!(o.status.success(), "{}", text(&o));
-    serde_json::from_slice(&o.stdout).expect("json report")
 }
 
 #[cfg(unix)]
@@ -133,7 +115,7 @@ fn stores_grown_while_collecting_give_the_numbers_of_the_jsonl_transcripts() {
         }
         drop(writer);
 
-        let report = analyze_trace(&trace);
+        let (report, _) = analyze_json(&trace, &["--no-openclaw-state".as_ref()]);
         assert_eq!(numbers(&report), expected, "{stderr}");
         let sub = report["sessions"]
             .as_array()

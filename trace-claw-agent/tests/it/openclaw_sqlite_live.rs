@@ -2,7 +2,8 @@
 //! started and grown row by row (the real 2026.4.29 transcripts, in both layouts) must leave
 //! in the trace directory what gives exactly the calls, tokens, cost and session keys of the
 //! JSONL transcripts; a store that is not yet a database and one locked by its writer are
-//! named in clear warnings and do not stop the rest.
+//! named in clear warnings and do not stop the rest. Followed beside OpenClaw's file log of the
+//! same capture, each call is still counted once.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -38,10 +39,23 @@ fn copied_lines(dir: &Path) -> usize {
 #[cfg(unix)]
 #[test]
 fn stores_grown_while_collecting_give_the_numbers_of_the_jsonl_transcripts() {
-    let (jsonl, _) = analyze_state(&fixture("openclaw/state"), &[]);
-    let expected = numbers(&jsonl);
     let rows = event_rows();
-    for (layout, journal) in [(Layout::Json, "wal"), (Layout::Zstd, "delete")] {
+    // The second run follows OpenClaw's file log of the same capture as well: the log's calls
+    // (written to the events files) and the store's must be counted once, as in place.
+    let log = fixture("openclaw/logs/openclaw-2026-11-24.log");
+    for (layout, journal, with_log) in
+        [(Layout::Json, "wal", false), (Layout::Zstd, "delete", true)]
+    {
+        let in_place = if with_log {
+            let dir = fixture("openclaw/logs");
+            analyze_state(
+                &fixture("openclaw/state"),
+                &["--openclaw-logs", &dir.display().to_string()],
+            )
+        } else {
+            analyze_state(&fixture("openclaw/state"), &[])
+        };
+        let expected = numbers(&in_place.0);
         let tmp = tempfile::tempdir().expect("tempdir");
         let (state, trace, logs) = (
             tmp.path().join("state"),
@@ -66,6 +80,9 @@ fn stores_grown_while_collecting_give_the_numbers_of_the_jsonl_transcripts() {
                 .expect("agent starts"),
         );
         std::thread::sleep(Duration::from_millis(500));
+        if with_log {
+            std::fs::copy(&log, logs.join("openclaw-2026-11-24.log")).expect("log");
+        }
         // The gateway creates its store after the agent started, then writes it turn by turn.
         let dir = state.join("agents/main/agent");
         std::fs::create_dir_all(&dir).expect("agent dir");
@@ -100,6 +117,9 @@ fn stores_grown_while_collecting_give_the_numbers_of_the_jsonl_transcripts() {
             rows.len(),
             "every row once\n{stderr}"
         );
+        if with_log {
+            assert!(stderr.contains("13 calls written from"), "{stderr}");
+        }
         assert!(
             stderr.contains(&broken.display().to_string())
                 && stderr.contains("not a complete SQLite database"),

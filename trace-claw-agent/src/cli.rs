@@ -153,6 +153,11 @@ pub struct OpenclawFlags {
     /// OpenClaw's log directory (default /tmp/openclaw; env TRACE_CLAW_OPENCLAW_LOG_DIR).
     #[arg(long, value_name = "DIR")]
     pub openclaw_log_dir: Option<PathBuf>,
+
+    /// OpenClaw's state directory, whose SQLite stores are followed too (default
+    /// $OPENCLAW_STATE_DIR, else ~/.openclaw; env TRACE_CLAW_OPENCLAW_STATE_DIR).
+    #[arg(long, value_name = "DIR")]
+    pub openclaw_state_dir: Option<PathBuf>,
 }
 
 /// Output format of `analyze`.

@@ -4,6 +4,7 @@
 mod analyze;
 mod ebpf;
 mod measure;
+mod openclaw_store;
 mod overhead;
 mod receiver;
 

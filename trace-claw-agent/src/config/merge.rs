@@ -87,6 +87,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("TRACE_CLAW_PROMETHEUS_LISTEN", "prometheus.listen"),
     ("TRACE_CLAW_OPENCLAW_FOLLOW", "openclaw.follow"),
     ("TRACE_CLAW_OPENCLAW_LOG_DIR", "openclaw.log_dir"),
+    ("TRACE_CLAW_OPENCLAW_STATE_DIR", "openclaw.state_dir"),
     ("TRACE_CLAW_K8S_POD_NAMES", "kubernetes.pod_names"),
     ("TRACE_CLAW_K8S_API_SERVER", "kubernetes.api_server"),
     ("TRACE_CLAW_K8S_NAMESPACE", "kubernetes.namespace"),
@@ -186,6 +187,7 @@ impl Config {
             "prometheus.listen" => self.prometheus.listen = Some(value.to_owned()),
             "openclaw.follow" => self.openclaw.follow = auto_bool(value)?,
             "openclaw.log_dir" => self.openclaw.log_dir = PathBuf::from(value),
+            "openclaw.state_dir" => self.openclaw.state_dir = Some(PathBuf::from(value)),
             "kubernetes.pod_names" => self.kubernetes.pod_names = auto_bool(value)?,
             "kubernetes.api_server" => self.kubernetes.api_server = Some(value.to_owned()),
             "kubernetes.namespace" => self.kubernetes.namespace = Some(value.to_owned()),
@@ -262,6 +264,9 @@ impl Config {
                 self.collector.process_name.clear();
             }
             self.collector.process_filter_enabled = true;
+        }
+        if let Some(dir) = &f.openclaw.openclaw_state_dir {
+            self.openclaw.state_dir = Some(dir.clone());
         }
     }
 }

@@ -171,6 +171,10 @@ pub struct OpenclawConfig {
     pub follow: Option<bool>,
     /// OpenClaw's log directory (`logging.file`'s directory; `/tmp/openclaw` by default).
     pub log_dir: PathBuf,
+    /// OpenClaw's state directory, whose SQLite stores (`agents/*/agent/*.sqlite`,
+    /// `state/openclaw.sqlite`) the feed follows too; absent: `$OPENCLAW_STATE_DIR`, else
+    /// `~/.openclaw`.
+    pub state_dir: Option<PathBuf>,
     /// Endpoint OpenClaw exports to when the receiver is off.
     pub otel_endpoint: String,
     /// OpenClaw's `service.name`.
@@ -276,6 +280,7 @@ impl Default for OpenclawConfig {
         Self {
             follow: None,
             log_dir: PathBuf::from("/tmp/openclaw"),
+            state_dir: None,
             otel_endpoint: "http://localhost:4318".to_owned(),
             service_name: "openclaw-gateway".to_owned(),
             traces: true,

@@ -9,10 +9,15 @@
 //! started is read for the runs' sessions and models, but its calls are not written again: a
 //! restarted agent does not log a call twice.
 //!
+//! The file log lacks tokens, cost and session keys; OpenClaw's SQLite stores (2026.5 and
+//! later) hold them, and are followed beside the log ([`StoreMirror`]).
+//!
 //! - [`crate::tail`]: following the daily log across rotation and day changes.
 //! - `gateway`: which process is the gateway.
+//! - [`store_mirror`]: following the SQLite stores.
 
 mod gateway;
+pub mod store_mirror;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,6 +28,7 @@ use trace_claw_common::time::Timestamp;
 
 use crate::tail::{self, LogTail, MAX_LINE_BYTES, OPENCLAW_LOGS};
 pub use gateway::{GatewayFinder, GATEWAY_COMMS};
+pub use store_mirror::StoreMirror;
 
 use crate::analyze::source::action::Source;
 use crate::analyze::source::lines::LineStats;
@@ -210,6 +216,8 @@ pub enum LiveFeed {
         gateway: Option<GatewayFinder>,
         /// OpenClaw's log directory.
         log_dir: std::path::PathBuf,
+        /// OpenClaw's state directory.
+        state_dir: std::path::PathBuf,
         /// The trace directory.
         trace_dir: std::path::PathBuf,
     },
@@ -217,6 +225,8 @@ pub enum LiveFeed {
     Following {
         /// The feed.
         feed: Box<OpenclawFeed>,
+        /// The SQLite stores followed beside it.
+        stores: StoreMirror,
         /// The last error reported, so that a lasting one is reported once.
         last_error: Option<String>,
     },
@@ -239,29 +249,35 @@ impl LiveFeed {
             Ok(Some(GatewayFinder::new(table, &c.process_name)))
         };
         let dir = &config.openclaw.log_dir;
+        let state_dir = state_dir(config.openclaw.state_dir.as_deref());
         match config.openclaw.follow {
             Some(false) => Ok(None),
             None if !tracks => Ok(None),
             None => Ok(gateway()?.map(|gateway| Self::Waiting {
                 gateway: Some(gateway),
                 log_dir: dir.clone(),
+                state_dir,
                 trace_dir: config.output_dir.clone(),
             })),
             Some(true) => {
                 let feed = OpenclawFeed::new(dir, &config.output_dir, gateway()?)?;
+                let stores = StoreMirror::new(&state_dir, &config.output_dir);
                 log::info!(
-                    "following OpenClaw's file log in {}; its calls go to {}",
+                    "following OpenClaw's file log in {} and its SQLite stores in {}; what they \
+                     record goes to {}",
                     dir.display(),
+                    state_dir.display(),
                     config.output_dir.display()
                 );
-                Ok(Some(Self::following(feed)))
+                Ok(Some(Self::following(feed, stores)))
             }
         }
     }
 
-    fn following(feed: OpenclawFeed) -> Self {
+    fn following(feed: OpenclawFeed, stores: StoreMirror) -> Self {
         Self::Following {
             feed: Box::new(feed),
+            stores,
             last_error: None,
         }
     }
@@ -272,6 +288,7 @@ impl LiveFeed {
             Self::Waiting {
                 gateway,
                 log_dir,
+                state_dir,
                 trace_dir,
             } => {
                 let Some(pid) = gateway.as_mut().and_then(GatewayFinder::pid) else {
@@ -280,32 +297,41 @@ impl LiveFeed {
                 match OpenclawFeed::new(log_dir, trace_dir, gateway.take()) {
                     Ok(feed) => {
                         log::info!(
-                            "OpenClaw gateway found (pid {pid}): following its file log in {}; \
-                             its calls go to {}",
+                            "OpenClaw gateway found (pid {pid}): following its file log in {} \
+                             and its SQLite stores in {}; what they record goes to {}",
                             log_dir.display(),
+                            state_dir.display(),
                             trace_dir.display()
                         );
-                        *self = Self::following(feed);
+                        let stores = StoreMirror::new(state_dir, trace_dir);
+                        *self = Self::following(feed, stores);
                     }
                     Err(e) => log::warn!("cannot follow OpenClaw's file log: {e}"),
                 }
             }
-            Self::Following { feed, last_error } => match feed.poll() {
-                Ok(_) => *last_error = None,
-                Err(e) => {
-                    let text = crate::error::error_chain(&e);
-                    if last_error.as_deref() != Some(text.as_str()) {
-                        log::warn!("OpenClaw feed: {text}; retrying");
-                        *last_error = Some(text);
+            Self::Following {
+                feed,
+                stores,
+                last_error,
+            } => {
+                match feed.poll() {
+                    Ok(_) => *last_error = None,
+                    Err(e) => {
+                        let text = crate::error::error_chain(&e);
+                        if last_error.as_deref() != Some(text.as_str()) {
+                            log::warn!("OpenClaw feed: {text}; retrying");
+                            *last_error = Some(text);
+                        }
                     }
                 }
-            },
+                stores.poll();
+            }
         }
     }
 
     /// Logs what the feed did, at shutdown.
     pub fn report(&self) {
-        if let Self::Following { feed, .. } = self {
+        if let Self::Following { feed, stores, .. } = self {
             let n = feed.counts();
             log::info!(
                 "OpenClaw feed: {} calls written from {}, {} lines skipped",
@@ -313,6 +339,32 @@ impl LiveFeed {
                 feed.log_dir().display(),
                 n.bad_lines
             );
+            let s = stores.counts();
+            log::info!(
+                "OpenClaw stores: {} transcript rows copied from {} store(s) in {}, {} rows skipped",
+                s.rows,
+                s.stores,
+                stores.state_dir().display(),
+                s.bad_rows
+            );
         }
     }
+}
+
+/// OpenClaw's state directory: `configured`, else `$OPENCLAW_STATE_DIR` (OpenClaw's own
+/// setting), else `~/.openclaw` (relative `.openclaw` without a home).
+fn state_dir(configured: Option<&Path>) -> std::path::PathBuf {
+    configured.map_or_else(
+        || {
+            std::env::var_os("OPENCLAW_STATE_DIR").map_or_else(
+                || {
+                    std::env::var_os("HOME")
+                        .map_or_else(std::path::PathBuf::new, std::path::PathBuf::from)
+                        .join(".openclaw")
+                },
+                std::path::PathBuf::from,
+            )
+        },
+        Path::to_path_buf,
+    )
 }

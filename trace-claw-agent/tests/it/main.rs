@@ -10,6 +10,7 @@ mod deploy;
 mod openclaw_feed;
 mod openclaw_replay;
 mod openclaw_sqlite;
+mod openclaw_sqlite_live;
 mod otlp_export;
 mod otlp_grpc;
 mod otlp_tls;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::util::{agent, fixture, run, text};
 
 /// The real transcripts, one file per session.
-fn transcripts() -> Vec<(String, Vec<String>)> {
+pub fn transcripts() -> Vec<(String, Vec<String>)> {
     let dir = fixture("openclaw/state/agents/main/sessions");
     let mut out: Vec<(String, Vec<String>)> = std::fs::read_dir(&dir)
         .expect("fixture sessions")
@@ -39,7 +39,7 @@ fn transcripts() -> Vec<(String, Vec<String>)> {
 
 /// How the events are stored.
 #[derive(Clone, Copy, PartialEq)]
-enum Layout {
+pub enum Layout {
     /// `event_json` only (OpenClaw 2026.9.6).
     Json,
     /// `event_zstd` + `event_utf8_bytes`, `event_json` NULL (newer schemas).
@@ -58,7 +58,7 @@ CREATE TABLE session_windows (session_id TEXT NOT NULL PRIMARY KEY, session_key 
   parent_session_key TEXT, spawned_by TEXT) STRICT;";
 
 /// (session id, key, channel, created via, parent key)
-const SESSIONS: [(&str, &str, &str, &str, Option<&str>); 3] = [
+pub const SESSIONS: [(&str, &str, &str, &str, Option<&str>); 3] = [
     (
         "8388168c-cf83-42e7-9f30-c88ae8bd3685",
         "agent:main:main",
@@ -86,8 +86,8 @@ const SESSIONS: [(&str, &str, &str, &str, Option<&str>); 3] = [
 const STARTED_MS: i64 = 1_795_534_800_000;
 const ENDED_MS: i64 = 1_795_536_000_000;
 
-/// Writes OpenClaw's tables with the real transcripts into `conn`.
-fn fill(conn: &Connection, layout: Layout) {
+/// Creates OpenClaw's tables in `conn` and fills the session tables.
+pub fn create_tables(conn: &Connection, layout: Layout) {
     let events = match layout {
         Layout::Json => "event_json TEXT NOT NULL",
         Layout::Zstd => "event_json TEXT, event_zstd BLOB, event_utf8_bytes INTEGER",
@@ -113,27 +113,47 @@ fn fill(conn: &Connection, layout: Layout) {
         )
         .expect("window");
     }
-    for (id, lines) in transcripts() {
-        for (seq, line) in lines.iter().enumerate() {
-            let seq = seq as i64 + 1;
-            match layout {
-                Layout::Json => conn.execute(
-                    "INSERT INTO transcript_events VALUES (?1, ?2, ?3, ?4)",
-                    params![id, seq, line, STARTED_MS + seq],
-                ),
-                Layout::Zstd => {
-                    let z = ruzstd::encoding::compress_to_vec(
-                        line.as_bytes(),
-                        ruzstd::encoding::CompressionLevel::Fastest,
-                    );
-                    conn.execute(
-                        "INSERT INTO transcript_events VALUES (?1, ?2, NULL, ?3, ?4, ?5)",
-                        params![id, seq, z, line.len() as i64, STARTED_MS + seq],
-                    )
-                }
-            }
-            .expect("event");
+}
+
+/// Every transcript line as the row it becomes: (session id, seq from 1, event).
+pub fn event_rows() -> Vec<(String, i64, String)> {
+    transcripts()
+        .into_iter()
+        .flat_map(|(id, lines)| {
+            lines
+                .into_iter()
+                .enumerate()
+                .map(move |(i, line)| (id.clone(), i as i64 + 1, line))
+        })
+        .collect()
+}
+
+/// Inserts one transcript row, stored the way `layout` stores events.
+pub fn insert_event(conn: &Connection, layout: Layout, (id, seq, line): &(String, i64, String)) {
+    match layout {
+        Layout::Json => conn.execute(
+            "INSERT INTO transcript_events VALUES (?1, ?2, ?3, ?4)",
+            params![id, seq, line, STARTED_MS + seq],
+        ),
+        Layout::Zstd => {
+            let z = ruzstd::encoding::compress_to_vec(
+                line.as_bytes(),
+                ruzstd::encoding::CompressionLevel::Fastest,
+            );
+            conn.execute(
+                "INSERT INTO transcript_events VALUES (?1, ?2, NULL, ?3, ?4, ?5)",
+                params![id, seq, z, line.len() as i64, STARTED_MS + seq],
+            )
         }
+    }
+    .expect("event");
+}
+
+/// Writes OpenClaw's tables with the real transcripts into `conn`.
+fn fill(conn: &Connection, layout: Layout) {
+    create_tables(conn, layout);
+    for row in event_rows() {
+        insert_event(conn, layout, &row);
     }
 }
 
@@ -152,9 +172,8 @@ fn store(state: &Path, layout: Layout, journal_mode: &str) -> (PathBuf, Connecti
     (path, conn)
 }
 
-/// `analyze --format json` of an empty trace dir and `state` (plus `extra`).
-fn analyze_state(state: &Path, extra: &[&str]) -> (Value, String) {
-    let trace = tempfile::tempdir().expect("trace dir");
+/// `analyze --format json` of `trace` with `extra` flags: the report and the stderr.
+pub fn analyze_json(trace: &Path, extra: &[&std::ffi::OsStr]) -> (Value, String) {
     let o = run(agent()
         .args([
             "analyze",
@@ -164,17 +183,23 @@ fn analyze_state(state: &Path, extra: &[&str]) -> (Value, String) {
             "1000",
             "--trace-dir",
         ])
-        .arg(trace.path())
-        .arg("--openclaw-state")
-        .arg(state)
+        .arg(trace)
         .args(extra));
     assert!(o.status.success(), "{}", text(&o));
     let report = serde_json::from_slice(&o.stdout).expect("json report");
     (report, String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
+/// `analyze --format json` of an empty trace dir and `state` (plus `extra`).
+pub fn analyze_state(state: &Path, extra: &[&str]) -> (Value, String) {
+    let trace = tempfile::tempdir().expect("trace dir");
+    let mut flags = vec!["--openclaw-state".as_ref(), state.as_os_str()];
+    flags.extend(extra.iter().map(std::ffi::OsStr::new));
+    analyze_json(trace.path(), &flags)
+}
+
 /// What must be equal between layouts: per call and per session, everything but provenance.
-fn numbers(report: &Value) -> Value {
+pub fn numbers(report: &Value) -> Value {
     let calls: Vec<Value> = report["action_timeline"]["rows"]
         .as_array()
         .expect("rows")

@@ -4,10 +4,13 @@
 //! last RSS and start-up time, median of several runs, beside a psutil-based Python collector
 //! doing the same work in the same run (the baseline, `tests/bench/psutil_collector.py`).
 //! `bench ebpf overhead` runs the same comparison with the eBPF agent added ([`compare`]).
+//! With `--openclaw`, the same agent following an OpenClaw SQLite store that gains a row every
+//! 250 ms ([`StoreWriter`]) runs beside the agent with the feed off, in the same run.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -15,6 +18,7 @@ use clap::Args;
 use super::measure::{
     median, spawn_target_tree, wait_usage, AgentWatch, StartupWatch, STEADY_AFTER, TARGET_NAME,
 };
+use super::openclaw_store::StoreWriter;
 use crate::proc_util::{build_agent, workspace_root, Profile};
 use crate::tools;
 
@@ -30,20 +34,61 @@ pub struct OverheadArgs {
     /// Processes in the target tree.
     #[arg(long, default_value_t = 50)]
     processes: usize,
+    /// Also run the agent following a growing OpenClaw SQLite store (the live feed on).
+    #[arg(long)]
+    openclaw: bool,
 }
+
+/// How often the stand-in gateway commits a transcript row in `--openclaw` runs.
+const STORE_ROW_EVERY: Duration = Duration::from_millis(250);
 
 /// Measures the polling agent and the baseline, interleaved, and prints the medians.
 pub fn run(args: &OverheadArgs) -> anyhow::Result<()> {
     let agent = build_agent(Profile::Release)?;
     let scratch = tempfile::tempdir()?;
-    let collectors = [Collector::agent("trace-claw (procfs)", &agent, "off")];
+    let mut collectors = vec![Collector::agent("trace-claw (procfs)", &agent, "off")];
+    let writer = if args.openclaw {
+        let state = scratch.path().join("openclaw-state");
+        let logs = scratch.path().join("openclaw-logs");
+        std::fs::create_dir_all(&logs)?;
+        let mut follower = Collector::agent("trace-claw + SQLite feed", &agent, "off");
+        follower.prefix.extend(
+            [
+                "--openclaw".as_ref(),
+                "--openclaw-log-dir".as_ref(),
+                logs.as_os_str(),
+                "--openclaw-state-dir".as_ref(),
+                state.as_os_str(),
+            ]
+            .map(OsString::from),
+        );
+        collectors.push(follower);
+        Some(StoreWriter::start(&state, STORE_ROW_EVERY)?)
+    } else {
+        None
+    };
     compare(
         &collectors,
         scratch.path(),
         args.processes,
         args.runs,
         args.seconds,
-    )
+    )?;
+    if let Some(w) = writer {
+        let rows = w.finish()?;
+        // The follower is collector 1; `compare` writes its first run to run0-1.
+        let mirror = scratch.path().join("run0-1").join("openclaw-state");
+        anyhow::ensure!(
+            mirror.is_dir(),
+            "the SQLite feed copied nothing to {}",
+            mirror.display()
+        );
+        println!(
+            "(the SQLite feed's store gained {rows} rows, one every {} ms, during the runs)",
+            STORE_ROW_EVERY.as_millis()
+        );
+    }
+    Ok(())
 }
 
 /// One collector under test: a label, and the program and arguments before the flags all
@@ -51,7 +96,7 @@ pub fn run(args: &OverheadArgs) -> anyhow::Result<()> {
 pub struct Collector {
     label: &'static str,
     program: PathBuf,
-    prefix: Vec<&'static str>,
+    prefix: Vec<OsString>,
 }
 
 impl Collector {
@@ -60,7 +105,7 @@ impl Collector {
         Self {
             label,
             program: agent.to_owned(),
-            prefix: vec!["collect", "--ebpf", mode],
+            prefix: ["collect", "--ebpf", mode].map(OsString::from).to_vec(),
         }
     }
 }
@@ -178,8 +223,10 @@ fn count_lines(dir: &Path) -> anyhow::Result<usize> {
     for entry in
         std::fs::read_dir(dir).with_context(|| format!("no output in {}", dir.display()))?
     {
-        let text = std::fs::read_to_string(entry?.path())?;
-        n += text.lines().count();
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            n += std::fs::read_to_string(entry.path())?.lines().count();
+        }
     }
     Ok(n)
 }

@@ -199,31 +199,14 @@ pub fn discover(
         if let Ok(agents) = std::fs::read_dir(state.join("agents")) {
             for agent in agents.flatten() {
                 walk(&agent.path().join("sessions"), 1, &mut out);
-                sqlite_stores(&agent.path().join("agent"), &mut out);
             }
         }
-        let shared = state.join("state").join("openclaw.sqlite");
-        if shared.is_file() {
-            out.push(shared);
-        }
+        out.extend(super::sqlite_store::stores_in(state));
     }
     let mut seen = std::collections::HashSet::new();
     out.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     out.sort();
     out
-}
-
-/// The `*.sqlite` files in `dir` (not their `-wal`/`-shm` sidecars, which SQLite reads itself).
-fn sqlite_stores(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    out.extend(
-        entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "sqlite") && p.is_file()),
-    );
 }
 
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {

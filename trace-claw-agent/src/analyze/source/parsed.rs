@@ -1,7 +1,7 @@
 //! What one input file (or chunk) contributes: actions, process events, notes, OTLP metric
 //! points, id mappings and line counts. Per-file results are merged after the parallel read.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use trace_claw_common::event::ProcessEvent;
 use trace_claw_common::time::Timestamp;
 
@@ -43,7 +43,7 @@ pub struct MetricPoint {
 /// What OpenClaw's own session store says about a session (`session_windows`, `session_nodes`
 /// of its SQLite stores): its place among agents, channels and parent sessions, which the
 /// actions alone do not tell.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionInfo {
     /// The agent it ran under (`main`).
     #[serde(skip_serializing_if = "Option::is_none")]

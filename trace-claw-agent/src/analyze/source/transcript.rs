@@ -11,13 +11,14 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
+use serde::Deserialize;
 use serde_json::Value;
 use trace_claw_common::event::{ActionEvent, EVENT_LLM, EVENT_TOOL, STATUS_ERROR};
 use trace_claw_common::time::Timestamp;
 
 use super::action::{Action, Source};
 use super::lines::{self, json_reason};
-use super::parsed::Parsed;
+use super::parsed::{Parsed, SessionInfo};
 use crate::analyze::error::AnalyzeError;
 
 /// Reads one transcript.
@@ -211,7 +212,13 @@ fn tool_call(
     Some(e)
 }
 
-/// Reads `sessions.json`: `{ "<session key>": { "sessionId": "...", ... }, ... }`, streamed.
+/// The key of a `sessions.json` entry under which trace-claw's copy of OpenClaw's SQLite
+/// stores keeps what `session_windows` and `session_nodes` say of the session
+/// ([`SessionInfo`]); OpenClaw's own index has no such key.
+pub const SESSION_INFO_KEY: &str = "traceClawSessionInfo";
+
+/// Reads `sessions.json`: `{ "<session key>": { "sessionId": "...", ... }, ... }`, streamed;
+/// an entry's [`SESSION_INFO_KEY`] object, when there is one, gives the session's info.
 pub fn read_index(_path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeError> {
     let mut out = Parsed::default();
     let reader = std::io::BufReader::new(reader);
@@ -219,6 +226,12 @@ pub fn read_index(_path: &Path, reader: impl Read) -> Result<Parsed, AnalyzeErro
         Ok(map) => {
             for (key, entry) in map {
                 if let Some(id) = entry.get("sessionId").and_then(Value::as_str) {
+                    if let Some(info) = entry.get(SESSION_INFO_KEY) {
+                        match SessionInfo::deserialize(info) {
+                            Ok(info) => out.session_infos.push((id.to_owned(), info)),
+                            Err(e) => out.stats.bad(1, format!("{key}: {SESSION_INFO_KEY}: {e}")),
+                        }
+                    }
                     out.session_keys.push((id.to_owned(), key));
                     out.stats.records += 1;
                 }

@@ -201,7 +201,10 @@ mod tests {
         assert!(files.read(pid, true).is_some());
         child.kill().expect("kill");
         child.wait().expect("reap");
-        assert!(files.read(pid, true).is_none(), "a reaped pid must not read");
+        assert!(
+            files.read(pid, true).is_none(),
+            "a reaped pid must not read"
+        );
         assert!(files.open.is_empty(), "its handles are dropped");
     }
 

@@ -37,10 +37,24 @@ impl Table {
         }
     }
 
+    fn column_list(&self, columns: &[&str]) -> String {
+        let list: Vec<&str> = columns.iter().map(|c| self.column_or_null(c)).collect();
+        list.join(", ")
+    }
+
     /// `SELECT <columns, NULL where missing> FROM <table>`.
     pub fn select(&self, columns: &[&str]) -> String {
-        let list: Vec<&str> = columns.iter().map(|c| self.column_or_null(c)).collect();
-        format!("SELECT {} FROM {}", list.join(", "), self.name)
+        format!("SELECT {} FROM {}", self.column_list(columns), self.name)
+    }
+
+    /// `SELECT rowid, <columns> FROM <table> WHERE rowid > ?1 ORDER BY rowid`: the rows added
+    /// since a high-water mark, oldest first, found through the rowid index (no scan).
+    pub fn select_after_rowid(&self, columns: &[&str]) -> String {
+        format!(
+            "SELECT rowid, {} FROM {} WHERE rowid > ?1 ORDER BY rowid",
+            self.column_list(columns),
+            self.name
+        )
     }
 }
 

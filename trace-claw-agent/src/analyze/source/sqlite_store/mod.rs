@@ -17,15 +17,41 @@ pub mod payload;
 pub mod sessions;
 pub mod transcript_rows;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::ErrorCode;
 
 use super::parsed::Parsed;
 
+/// OpenClaw's stores under its state directory `state`: every `agents/*/agent/*.sqlite` (not
+/// their `-wal`/`-shm` sidecars, which SQLite reads itself) and `state/openclaw.sqlite`, those
+/// that exist now.
+pub fn stores_in(state: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(agents) = std::fs::read_dir(state.join("agents")) {
+        for agent in agents.flatten() {
+            let Ok(entries) = std::fs::read_dir(agent.path().join("agent")) else {
+                continue;
+            };
+            out.extend(
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "sqlite") && p.is_file()),
+            );
+        }
+    }
+    let shared = state.join("state").join("openclaw.sqlite");
+    if shared.is_file() {
+        out.push(shared);
+    }
+    out
+}
+
 /// The agent a store belongs to, from its path `agents/<agent>/agent/<file>.sqlite`.
-fn agent_of_path(path: &Path) -> Option<String> {
+pub fn agent_of_path(path: &Path) -> Option<String> {
     let agent_dir = path.parent()?;
     if agent_dir.file_name()? != "agent" {
         return None;
@@ -37,12 +63,13 @@ fn agent_of_path(path: &Path) -> Option<String> {
     agent.file_name()?.to_str().map(str::to_owned)
 }
 
-/// Why a store could not be read, in words a user can act on.
-fn explain(e: &rusqlite::Error) -> String {
+/// Why a store could not be read, in words a user can act on; `then` says what happens after
+/// a writer held its lock past `busy_timeout`.
+pub fn explain(e: &rusqlite::Error, busy_timeout: Duration, then: &str) -> String {
     let what = match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => format!(
-            "locked by a writer (OpenClaw's gateway?) for more than {} s, analyze again when it is idle",
-            open::BUSY_TIMEOUT.as_secs()
+            "locked by a writer (OpenClaw's gateway?) for more than {} ms, {then}",
+            busy_timeout.as_millis()
         ),
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
             "not a complete SQLite database (truncated, or copied while it was being written)"
@@ -86,7 +113,7 @@ pub fn read(path: &Path) -> Parsed {
     let file: Arc<str> = path.display().to_string().into();
     let mut out = Parsed::default();
     if let Err(e) = read_into(path, &file, &mut out) {
-        let why = explain(&e);
+        let why = explain(&e, open::BUSY_TIMEOUT, "analyze again when it is idle");
         let kept = match out.stats.lines {
             0 => "skipped".to_owned(),
             n => format!("the {n} row(s) read before are kept"),

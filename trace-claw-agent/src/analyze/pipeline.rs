@@ -25,7 +25,7 @@ use super::source::resources::aggregate::{Aggregate, Plan};
 use super::summary::charts::{self, SessionChart, Tick};
 use super::summary::metrics;
 use super::summary::report::{self, Duplicates, InputFile, Report, Rows};
-use super::summary::session::{self, Summary};
+use super::summary::session::{Summary, SummaryBuilder};
 use super::summary::timeline::{self, ActionRow, ResourceCost};
 
 /// The merged actions inside the analyzed window and what pass 2 found around them: what
@@ -130,31 +130,56 @@ fn plan(opts: &Options, actions: &[&Action], sessions: &[SessionSpan]) -> Plan {
     }
 }
 
-/// One summary per session, in session order.
-fn session_summaries(
+/// The overall summary and one per session (in session order), from one pass over the
+/// actions in start order: each action's cost is worked out once, and a session's builder (two
+/// latency histograms, up to a few hundred KiB) lives only from its first action to its last.
+fn summaries(
     m: &Merged<'_>,
     session_keys: &HashMap<String, String>,
     session_infos: &HashMap<String, SessionInfo>,
-) -> Vec<Summary> {
-    m.sessions
+    window: (i64, i64),
+) -> (Summary, Vec<Summary>) {
+    let slot: HashMap<&str, usize> = m
+        .sessions
         .iter()
         .enumerate()
-        .map(|(w, s)| {
-            let mut sum = session::summarize(
-                &s.id,
-                m.of_session(&s.id)
-                    .iter()
-                    .map(|&i| (m.actions[i], m.cost(i))),
-                &m.agg.stats[w + 1],
-            );
-            sum.session_key = session_keys.get(&s.id).cloned();
-            sum.openclaw = session_infos.get(&s.id).cloned();
-            if let (Some(start), Some(end)) = (sum.start, sum.end) {
-                m.group_costs(&mut sum, m.of_session(&s.id), (start.0, end.0));
+        .map(|(w, s)| (s.id.as_str(), w))
+        .collect();
+    // Per session: its builder and the number of its actions still to come, then its summary.
+    let mut open: HashMap<usize, (SummaryBuilder, usize)> = HashMap::new();
+    let mut done: Vec<Option<Summary>> = (0..m.sessions.len()).map(|_| None).collect();
+    let mut overall = SummaryBuilder::new("all", &m.agg.stats[0]);
+    for (i, a) in m.actions.iter().enumerate() {
+        let cost = m.cost(i);
+        overall.add(a, cost.as_ref());
+        let Some(&w) = slot.get(a.session()) else {
+            continue;
+        };
+        let s = &m.sessions[w];
+        let (builder, left) = open.entry(w).or_insert_with(|| {
+            let n = m.of_session(&s.id).len();
+            (SummaryBuilder::new(&s.id, &m.agg.stats[w + 1]), n)
+        });
+        builder.add(a, cost.as_ref());
+        *left -= 1;
+        if *left == 0 {
+            if let Some((builder, _)) = open.remove(&w) {
+                let mut sum = builder.finish();
+                sum.session_key = session_keys.get(&s.id).cloned();
+                sum.openclaw = session_infos.get(&s.id).cloned();
+                if let (Some(start), Some(end)) = (sum.start, sum.end) {
+                    m.group_costs(&mut sum, m.of_session(&s.id), (start.0, end.0));
+                }
+                done[w] = Some(sum);
             }
-            sum
-        })
-        .collect()
+        }
+    }
+    let mut overall = overall.finish();
+    overall.sessions = m.sessions.len();
+    let every_action: Vec<usize> = (0..m.actions.len()).collect();
+    m.group_costs(&mut overall, &every_action, window);
+    overall.other_trees = charge::other_trees(&m.slots, &m.charged, window);
+    (overall, done.into_iter().flatten().collect())
 }
 
 /// What the HTML page draws per session (the first [`charts::MAX_SESSIONS`]).
@@ -325,15 +350,7 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
         agg,
     };
 
-    let mut overall = session::summarize(
-        "all",
-        (0..m.actions.len()).map(|i| (m.actions[i], m.cost(i))),
-        &m.agg.stats[0],
-    );
-    overall.sessions = m.sessions.len();
-    let every_action: Vec<usize> = (0..m.actions.len()).collect();
-    m.group_costs(&mut overall, &every_action, (since, until));
-    overall.other_trees = charge::other_trees(&m.slots, &m.charged, (since, until));
+    let (overall, sessions) = summaries(&m, &session_keys, &session_infos, (since, until));
     let action_rows: Vec<ActionRow> = (0..m.actions.len().min(limit)).map(|i| m.row(i)).collect();
     let action_omitted = m.actions.len().saturating_sub(action_rows.len()) as u64;
     let notes: Vec<_> = merge::dedupe_notes(std::mem::take(&mut all.notes))
@@ -355,7 +372,7 @@ pub fn analyze(opts: &Options) -> Result<Report, AnalyzeError> {
         generated_by: format!("trace-claw {}", env!("CARGO_PKG_VERSION")),
         window: opts.window.clone(),
         inputs: inputs(&files, &kinds, file_stats),
-        sessions: session_summaries(&m, &session_keys, &session_infos),
+        sessions,
         overall,
         duplicates: merge_stats
             .duplicates

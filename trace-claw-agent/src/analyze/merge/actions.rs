@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use trace_claw_common::time::Timestamp;
 
+use super::ordered::TimeMerge;
 use crate::analyze::source::action::{intern, Action, Source};
 use crate::analyze::source::parsed::Note;
 
@@ -22,97 +23,43 @@ pub struct MergeStats {
     pub duplicates: BTreeMap<(Source, Source), u64>,
 }
 
-fn compatible(a: &Action, b: &Action) -> bool {
-    match (&a.event.session_id, &b.event.session_id) {
-        (Some(x), Some(y)) => x == y,
-        _ => true,
-    }
+/// Whether `k` and `a` can be one call: the same type, no two different sessions, no two
+/// different tool names.
+pub(super) fn can_merge(k: &Action, a: &Action) -> bool {
+    let differ = |x: &Option<_>, y: &Option<_>| matches!((x, y), (Some(x), Some(y)) if x != y);
+    k.event.event_type == a.event.event_type
+        && !differ(&k.event.session_id, &a.event.session_id)
+        && !differ(&k.event.tool_name, &a.event.tool_name)
 }
 
-/// Fills session ids of log actions from `run id -> session id`, then deduplicates. The
-/// actions come in parts (per file or chunk, in reading order); each source's actions are
-/// taken out of them in turn, and a part is released once it is empty, so the actions are
-/// never held twice.
+/// Fills session ids of log actions from `run id -> session id`, then deduplicates in time
+/// order ([`TimeMerge`]). The actions come in parts (per file or chunk, in reading order); a
+/// part is released once the merge has passed its last action.
 pub fn merge(
     mut parts: Vec<Vec<Action>>,
     run_sessions: &HashMap<String, String>,
 ) -> (Vec<Action>, MergeStats) {
-    let mut counts: BTreeMap<Source, usize> = BTreeMap::new();
+    let mut total = 0;
     for a in parts.iter_mut().flatten() {
         if a.event.session_id.is_none() {
             if let Some(s) = a.run_id.as_deref().and_then(|r| run_sessions.get(r)) {
                 a.event.session_id = Some(intern(s));
             }
         }
-        *counts.entry(a.source).or_default() += 1;
+        total += 1;
     }
-    let mut kept: Vec<Action> = Vec::new();
-    let mut stats = MergeStats::default();
-    let mut max_ns: i64 = 0;
-    for (source, count) in counts {
-        // Room for every action of the level; pages that no survivor fills are never touched.
-        let mut survivors = Vec::with_capacity(count);
-        for part in &mut parts {
-            let level: Vec<Action> = if part.iter().all(|a| a.source == source) {
-                std::mem::take(part)
-            } else {
-                part.extract_if(.., |a| a.source == source).collect()
-            };
-            for a in level {
-                match best_match(&kept, &a, max_ns) {
-                    Some(i) => {
-                        let w = &mut kept[i];
-                        *stats.duplicates.entry((source, w.source)).or_default() += 1;
-                        absorb(w, a);
-                    }
-                    None => survivors.push(a),
-                }
-            }
-        }
-        survivors.shrink_to_fit();
-        for a in &survivors {
-            max_ns = max_ns.max(a.end().0 - a.start().0);
-        }
-        if kept.is_empty() {
-            kept = survivors;
-        } else {
-            kept.reserve_exact(survivors.len());
-            kept.extend(survivors);
-        }
-        kept.sort_by_key(|a| (a.start(), a.source));
-    }
+    let mut merged = TimeMerge::new(parts);
+    // Room for every action: what copies leave unused is given back below, without a copy.
+    let mut kept = Vec::with_capacity(total);
+    kept.extend(merged.by_ref());
+    kept.shrink_to_fit();
+    let stats = merged.stats().clone();
     (kept, stats)
 }
 
-fn best_match(kept: &[Action], a: &Action, max_ns: i64) -> Option<usize> {
-    let (s, e) = (a.start().0 - TOLERANCE_NS, a.end().0 + TOLERANCE_NS);
-    // Kept actions starting after `e` cannot overlap; those starting before `s - max_ns` end
-    // before `s`.
-    let hi = kept.partition_point(|k| k.start().0 <= e);
-    let mut best: Option<(i64, usize)> = None;
-    for i in (0..hi).rev() {
-        let k = &kept[i];
-        if k.start().0 < s - max_ns {
-            break;
-        }
-        if k.event.event_type != a.event.event_type || !compatible(k, a) || k.end().0 < s {
-            continue;
-        }
-        if a.event.tool_name.is_some()
-            && k.event.tool_name.is_some()
-            && a.event.tool_name != k.event.tool_name
-        {
-            continue;
-        }
-        let distance = (k.start().0 - a.start().0).abs();
-        if best.is_none_or(|(d, _)| distance < d) {
-            best = Some((distance, i));
-        }
-    }
-    best.map(|(_, i)| i)
-}
-
-fn absorb(w: &mut Action, a: Action) {
+/// Merges `a` into the kept copy `w` of the same call: `w` records where else it was seen and
+/// takes the fields it lacks.
+pub(super) fn absorb(w: &mut Action, a: Action) {
     w.also_seen_in.insert(a.source);
     let e = &mut w.event;
     if e.model.is_none() {

@@ -45,26 +45,53 @@ impl Lookup {
         }
     }
 
-    /// Nanoseconds between the samples around probe `t` that [`Lookup::interpolate`] uses (0
-    /// when one falls exactly on `t` or a side is missing).
-    pub fn spacing(&self, series: Series, t: i64) -> i64 {
-        match self.around(series, t) {
-            Some((Some(b), Some(a))) if b.t != t => a.t - b.t,
-            _ => 0,
-        }
+    /// The counters at probe time `t`, read series by series from one search of the probes;
+    /// `None` when `t` is not a probe.
+    pub fn counters_at(&self, t: i64) -> Option<CounterProbe<'_>> {
+        let j = self.probes.binary_search(&t).ok()?;
+        Some(CounterProbe {
+            edges: &self.edges,
+            j,
+            t,
+        })
     }
+}
 
-    /// A counter's value at probe time `t`, interpolated linearly between the samples around
-    /// it; `None` unless samples exist on both sides (or exactly at `t`).
-    pub fn interpolate(&self, series: Series, t: i64) -> Option<f64> {
-        let (b, a) = self.around(series, t)?;
+/// A counter's value at a probe time and how far apart the samples it came from lie.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    /// The value, interpolated linearly between the samples around the probe time.
+    pub value: f64,
+    /// Nanoseconds between those samples (0 when one falls exactly on the probe time).
+    pub spacing_ns: i64,
+}
+
+/// One probe time, found once for every counter series ([`Lookup::counters_at`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CounterProbe<'a> {
+    edges: &'a Edges,
+    j: usize,
+    t: i64,
+}
+
+impl CounterProbe<'_> {
+    /// The reading of counter `series`; `None` unless samples exist on both sides of the
+    /// probe time (or exactly at it).
+    pub fn read(&self, series: Series) -> Option<Reading> {
+        let (b, a) = self.edges.around(series as usize, self.j);
         let b = b?;
-        if b.t == t {
-            return Some(b.v);
+        if b.t == self.t {
+            return Some(Reading {
+                value: b.v,
+                spacing_ns: 0,
+            });
         }
         let a = a?;
-        let span = (a.t - b.t) as f64;
-        Some(b.v + (a.v - b.v) * ((t - b.t) as f64 / span))
+        let span = a.t - b.t;
+        Some(Reading {
+            value: b.v + (a.v - b.v) * ((self.t - b.t) as f64 / span as f64),
+            spacing_ns: span,
+        })
     }
 }
 
@@ -84,6 +111,11 @@ pub(crate) mod tests {
             r#"{{"timestamp":"{}","name":"{name}","value":{v},"unit":"","labels":{{"pid":"total","source":"procfs"}}}}"#,
             Timestamp(t)
         )
+    }
+
+    /// Counter `series` at probe time `t`.
+    fn interpolate(look: &Lookup, series: Series, t: i64) -> Option<f64> {
+        look.counters_at(t)?.read(series).map(|r| r.value)
     }
 
     #[test]
@@ -131,13 +163,11 @@ pub(crate) mod tests {
         assert_eq!(a.samples, 10);
         assert_eq!(a.timeline.len(), 3);
         let look = Lookup::new(plan.probes.clone(), None, &mut a);
-        let start = look
-            .interpolate(Series::CpuTime, 2 * s + s / 2)
-            .expect("start");
-        let end = look.interpolate(Series::CpuTime, 7 * s).expect("end");
+        let start = interpolate(&look, Series::CpuTime, 2 * s + s / 2).expect("start");
+        let end = interpolate(&look, Series::CpuTime, 7 * s).expect("end");
         assert!((start - 1.25).abs() < 1e-9, "{start}");
         assert!((end - 3.5).abs() < 1e-9, "{end}");
-        assert_eq!(look.interpolate(Series::IoRead, 7 * s), None);
+        assert_eq!(interpolate(&look, Series::IoRead, 7 * s), None);
     }
 
     /// The aggregate of one file of sample `lines` (all time, one window) probed at `probes`.
@@ -179,10 +209,10 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(gaps, [1, 2], "no sample precedes the first probe");
         let look = Lookup::new(probes.to_vec(), None, &mut a);
-        assert_eq!(look.interpolate(Series::IoRead, -5 * s), None);
+        assert_eq!(interpolate(&look, Series::IoRead, -5 * s), None);
         assert_eq!(look.nearest(Series::IoRead, -5 * s).map(|p| p.t), Some(0));
-        assert_eq!(look.interpolate(Series::IoRead, s / 2), Some(50.0));
-        assert_eq!(look.interpolate(Series::IoRead, 10 * s), None);
+        assert_eq!(interpolate(&look, Series::IoRead, s / 2), Some(50.0));
+        assert_eq!(interpolate(&look, Series::IoRead, 10 * s), None);
         assert_eq!(
             look.nearest(Series::IoRead, 10 * s).map(|p| p.v),
             Some(400.0)

@@ -200,42 +200,55 @@ pub struct Summary {
     pub other_trees: Option<OtherTrees>,
 }
 
-/// Builds a summary from the session's actions and their resource costs.
-pub fn summarize<'a>(
-    session_id: &str,
-    actions: impl IntoIterator<Item = (&'a Action, Option<ResourceCost>)>,
-    stats: &[Stat; N_STATS],
-) -> Summary {
-    let mut s = Summary {
-        session_id: session_id.to_owned(),
-        session_key: None,
-        openclaw: None,
-        sessions: 1,
-        start: None,
-        end: None,
-        llm_calls: 0,
-        tool_calls: 0,
-        other_actions: 0,
-        errors: 0,
-        llm_errors: 0,
-        tool_errors: 0,
-        error_rate: 0.0,
-        tokens: Tokens::default(),
-        cost_usd: 0.0,
-        llm_latency_ms: None,
-        tool_latency_ms: None,
-        sources: BTreeMap::new(),
-        resources: Resources::from_stats(stats),
-        action_cost: None,
-        idle_cost: None,
-        other_trees: None,
-    };
-    let mut llm = LatencyRecorder::default();
-    let mut tool = LatencyRecorder::default();
-    let mut total = 0u64;
-    for (a, cost) in actions {
+/// A summary being built, one action at a time in start order: what a session needs while
+/// its actions stream by (counts, sums, two latency histograms).
+#[derive(Debug)]
+pub struct SummaryBuilder {
+    summary: Summary,
+    llm: LatencyRecorder,
+    tool: LatencyRecorder,
+    total: u64,
+}
+
+impl SummaryBuilder {
+    /// An empty summary of `session_id`, with the resource averages and peaks of `stats`.
+    pub fn new(session_id: &str, stats: &[Stat; N_STATS]) -> Self {
+        Self {
+            summary: Summary {
+                session_id: session_id.to_owned(),
+                session_key: None,
+                openclaw: None,
+                sessions: 1,
+                start: None,
+                end: None,
+                llm_calls: 0,
+                tool_calls: 0,
+                other_actions: 0,
+                errors: 0,
+                llm_errors: 0,
+                tool_errors: 0,
+                error_rate: 0.0,
+                tokens: Tokens::default(),
+                cost_usd: 0.0,
+                llm_latency_ms: None,
+                tool_latency_ms: None,
+                sources: BTreeMap::new(),
+                resources: Resources::from_stats(stats),
+                action_cost: None,
+                idle_cost: None,
+                other_trees: None,
+            },
+            llm: LatencyRecorder::default(),
+            tool: LatencyRecorder::default(),
+            total: 0,
+        }
+    }
+
+    /// Counts action `a` and its resource cost.
+    pub fn add(&mut self, a: &Action, cost: Option<&ResourceCost>) {
+        let s = &mut self.summary;
         let e = &a.event;
-        total += 1;
+        self.total += 1;
         s.start = Some(s.start.map_or(a.start(), |t| t.min(a.start())));
         s.end = Some(s.end.map_or(a.end(), |t| t.max(a.end())));
         let failed = e.is_error();
@@ -244,12 +257,12 @@ pub fn summarize<'a>(
             EVENT_LLM => {
                 s.llm_calls += 1;
                 s.llm_errors += u64::from(failed);
-                llm.record(e.duration_ms);
+                self.llm.record(e.duration_ms);
             }
             EVENT_TOOL => {
                 s.tool_calls += 1;
                 s.tool_errors += u64::from(failed);
-                tool.record(e.duration_ms);
+                self.tool.record(e.duration_ms);
             }
             _ => s.other_actions += 1,
         }
@@ -259,21 +272,31 @@ pub fn summarize<'a>(
         s.tokens.cache_write += e.tokens_cache_write;
         s.tokens.total += e.tokens_total();
         s.cost_usd += e.cost_usd;
-        *s.sources.entry(a.source.as_str().to_owned()).or_default() += 1;
+        match s.sources.get_mut(a.source.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                s.sources.insert(a.source.as_str().to_owned(), 1);
+            }
+        }
         if let Some(c) = cost {
             s.action_cost
                 .get_or_insert_with(ResourceCost::default)
-                .add(&c);
+                .add(c);
         }
     }
-    s.error_rate = if total > 0 {
-        s.errors as f64 / total as f64
-    } else {
-        0.0
-    };
-    s.llm_latency_ms = llm.finish();
-    s.tool_latency_ms = tool.finish();
-    s
+
+    /// The summary of the actions added.
+    pub fn finish(self) -> Summary {
+        let mut s = self.summary;
+        s.error_rate = if self.total > 0 {
+            s.errors as f64 / self.total as f64
+        } else {
+            0.0
+        };
+        s.llm_latency_ms = self.llm.finish();
+        s.tool_latency_ms = self.tool.finish();
+        s
+    }
 }
 
 #[cfg(test)]

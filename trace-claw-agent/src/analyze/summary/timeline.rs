@@ -121,17 +121,13 @@ const COUNTERS: [Series; 6] = [
 /// matching trees: the fallback without time slots); counter decreases (a process of the tree
 /// exited) count as 0.
 pub fn interpolated_cost(look: &Lookup, start: Timestamp, end: Timestamp) -> Option<ResourceCost> {
+    let (at_start, at_end) = (look.counters_at(start.0)?, look.counters_at(end.0)?);
     let mut c = ResourceCost::default();
     let mut spacing_ns = 0i64;
     for (slot, series) in c.fields().into_iter().zip(COUNTERS) {
-        if let (Some(a), Some(b)) = (
-            look.interpolate(series, start.0),
-            look.interpolate(series, end.0),
-        ) {
-            *slot = Some((b - a).max(0.0));
-            spacing_ns = spacing_ns
-                .max(look.spacing(series, start.0))
-                .max(look.spacing(series, end.0));
+        if let (Some(a), Some(b)) = (at_start.read(series), at_end.read(series)) {
+            *slot = Some((b.value - a.value).max(0.0));
+            spacing_ns = spacing_ns.max(a.spacing_ns).max(b.spacing_ns);
         }
     }
     if c.is_empty() {

@@ -37,21 +37,29 @@ struct KernelRelease {
     series: &'static str,
     /// The Debian release that ships it.
     codename: &'static str,
+    /// Whether the support table (README, docs/ebpf.md) promises that the programs load on it:
+    /// `vm-test` fails when such a kernel does not pass, and only reports the others.
+    promised: bool,
 }
 
 /// The kernels `vm-test` knows, each one Debian's `linux-image-cloud-amd64` of that release.
+/// 5.10 is not promised: its verifier rejects the atomic or/and/cmpxchg the programs use
+/// (BPF atomics beyond add are 5.12+).
 const RELEASES: &[KernelRelease] = &[
     KernelRelease {
         series: "5.10",
         codename: "bullseye",
+        promised: false,
     },
     KernelRelease {
         series: "6.1",
         codename: "bookworm",
+        promised: true,
     },
     KernelRelease {
         series: "6.12",
         codename: "trixie",
+        promised: true,
     },
 ];
 
@@ -147,6 +155,13 @@ pub fn run(args: &VmTestArgs) -> anyhow::Result<()> {
             report.render()
         );
         if let Err(why) = report.verdict() {
+            if !release.promised {
+                println!(
+                    "vm-test {}: not in the support table, so not a failure: {why}",
+                    release.series
+                );
+                continue;
+            }
             let log = vm_dir.join(format!("console-{}.log", release.series));
             std::fs::write(&log, &console).with_context(|| format!("cannot write {log:?}"))?;
             failed.push(format!(

@@ -89,21 +89,24 @@ pub fn unpack_debs(who: &str, packages: &[DebPackage], dest: &Path) -> anyhow::R
             .current_dir(&debs),
     )?;
     for pkg in missing {
-        let deb = std::fs::read_dir(&debs)
-            .with_context(|| format!("cannot read {debs:?}"))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&format!("{pkg}_")) && n.ends_with(".deb"))
-            })
-            .with_context(|| format!("apt-get download {pkg} left no .deb"))?;
+        let deb = file_named(&debs, |n| {
+            n.starts_with(&format!("{pkg}_")) && n.ends_with(".deb")
+        })?
+        .with_context(|| format!("apt-get download {pkg} left no .deb"))?;
         run_quiet(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(dest))?;
     }
     if let Some(p) = packages.iter().find(|p| !dest.join(p.provides).is_file()) {
         bail!("the {} package holds no {}", p.name, p.provides);
     }
     Ok(())
+}
+
+/// A file in `dir` whose name satisfies `wanted`, if there is one.
+pub fn file_named(dir: &Path, wanted: impl Fn(&str) -> bool) -> anyhow::Result<Option<PathBuf>> {
+    Ok(std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {dir:?}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(&wanted)))
 }
 
 /// The keyring that signs every Debian suite xtask fetches from.

@@ -219,22 +219,12 @@ fn fetch_kernel(release: &KernelRelease, vm_dir: &Path) -> anyhow::Result<PathBu
             .args(["download", &image])
             .current_dir(&debs),
     )?;
-    let deb = std::fs::read_dir(&debs)
-        .with_context(|| format!("cannot read {debs:?}"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+    let deb = tools::file_named(&debs, |n| n.ends_with(".deb"))?
         .with_context(|| format!("apt-get download {image} left no .deb in {debs:?}"))?;
     let unpacked = dir.join("unpacked");
     run_quiet(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked))?;
     let boot = unpacked.join("boot");
-    let image_file = std::fs::read_dir(&boot)
-        .with_context(|| format!("cannot read {boot:?}"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("vmlinuz-"))
-        })
+    let image_file = tools::file_named(&boot, |n| n.starts_with("vmlinuz-"))?
         .with_context(|| format!("{deb:?} holds no boot/vmlinuz-*"))?;
     std::fs::copy(&image_file, &vmlinuz)
         .with_context(|| format!("cannot copy {image_file:?} to {vmlinuz:?}"))?;

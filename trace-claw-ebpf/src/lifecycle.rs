@@ -31,8 +31,8 @@ use trace_claw_common::tracepoint::{
 
 use crate::buckets::{thread_born, thread_exit, thread_freed};
 use crate::maps::{
-    bump_stat, config, current_tgid, field, maybe_tracked, return_code, root_of, take_fast,
-    task_field, track, untrack, CONFIG, EVENTS, EXITING, PROCS,
+    bump_stat, config, config_field, current_tgid, field, maybe_tracked, return_code, root_of,
+    take_fast, task_field, track, untrack, CONFIG, EVENTS, EXITING, PROCS,
 };
 
 /// `task:task_newtask`: a tracked process created a child process (tracked in its tree) or a
@@ -87,13 +87,12 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i32> {
         // SAFETY: `p` points to a live PROCS value; it is copied out at once.
         Some(p) => unsafe { *p },
         None => {
-            let cfg = config();
-            if !comm_matches(&comm, &cfg) {
+            if !comm_matches(&comm) {
                 return Ok(());
             }
             let tracked = TrackedProc {
                 counters: ProcCounters::default(),
-                ppid: parent_tgid(&cfg),
+                ppid: parent_tgid(),
                 flags: TRACK_MATCH | TRACK_EXEC_MATCH,
                 root: tgid,
                 _pad: 0,
@@ -140,13 +139,12 @@ fn try_task_rename(ctx: &TracePointContext) -> Result<(), i32> {
     }
     // SAFETY: as above.
     let comm: [u8; COMM_LEN] = unsafe { ctx.read_at(RENAME_NEWCOMM) }?;
-    let cfg = config();
-    if !comm_matches(&comm, &cfg) {
+    if !comm_matches(&comm) {
         return Ok(());
     }
     let tracked = TrackedProc {
         counters: ProcCounters::default(),
-        ppid: parent_tgid(&cfg),
+        ppid: parent_tgid(),
         flags: TRACK_MATCH,
         root: tgid,
         _pad: 0,
@@ -298,8 +296,9 @@ fn emit<F: FnOnce(&mut ProcEvent) -> Result<(), i32>>(
 
 /// Whether `comm` contains the configured lower-case needle, ignoring ASCII case.
 #[inline(always)]
-fn comm_matches(comm: &[u8; COMM_LEN], cfg: &KernelConfig) -> bool {
-    let n = cfg.needle_len as usize;
+fn comm_matches(comm: &[u8; COMM_LEN]) -> bool {
+    let n = config_field(addr_of!(CONFIG.needle_len)) as usize;
+    let needle: [u8; COMM_LEN] = config_field(addr_of!(CONFIG.needle));
     if n == 0 || n > COMM_LEN {
         return false;
     }
@@ -307,7 +306,7 @@ fn comm_matches(comm: &[u8; COMM_LEN], cfg: &KernelConfig) -> bool {
     while start + n <= COMM_LEN {
         let mut i = 0;
         while i < n && i < COMM_LEN && start + i < COMM_LEN {
-            if comm[start + i].to_ascii_lowercase() != cfg.needle[i] {
+            if comm[start + i].to_ascii_lowercase() != needle[i] {
                 break;
             }
             i += 1;
@@ -381,11 +380,12 @@ fn group_dead(ctx: &TracePointContext, task: u64, cfg: &KernelConfig) -> bool {
 
 /// Tgid of the current task's parent, read through `task_struct.real_parent`.
 #[inline(always)]
-fn parent_tgid(cfg: &KernelConfig) -> u32 {
+fn parent_tgid() -> u32 {
+    let real_parent = config_field(addr_of!(CONFIG.task_real_parent_offset));
     // SAFETY: offsets from the running kernel's BTF; both reads fault safely regardless.
     let parent: u64 = unsafe {
         let task = bpf_get_current_task();
-        bpf_probe_read_kernel((task + u64::from(cfg.task_real_parent_offset)) as *const u64)
+        bpf_probe_read_kernel((task + u64::from(real_parent)) as *const u64)
     }
     .unwrap_or(0);
     if parent == 0 {
@@ -395,7 +395,7 @@ fn parent_tgid(cfg: &KernelConfig) -> u32 {
     // SAFETY: as above.
     let read = unsafe {
         bpf_probe_read_kernel_buf(
-            (parent + u64::from(cfg.task_tgid_offset)) as *const u8,
+            (parent + u64::from(config_field(addr_of!(CONFIG.task_tgid_offset)))) as *const u8,
             &mut tgid,
         )
     };

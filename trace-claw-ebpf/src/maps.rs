@@ -212,8 +212,16 @@ pub fn take_fast(tgid: u32) -> ProcCounters {
 /// `CONFIG.fast_mask` (read volatile so the compiler keeps the loader's value).
 #[inline(always)]
 pub fn config_fast_mask() -> u32 {
-    // SAFETY: CONFIG is a plain static; the loader rewrites its bytes before the program runs.
-    unsafe { core::ptr::read_volatile(core::ptr::addr_of!(CONFIG.fast_mask)) }
+    config_field(core::ptr::addr_of!(CONFIG.fast_mask))
+}
+
+/// One field of `CONFIG`, `field` pointing into it, read volatile like [`config`] but without
+/// copying the whole struct to the stack (kernels before 6.10 allow a program and the
+/// functions it calls 512 bytes of stack together).
+#[inline(always)]
+pub fn config_field<T: Copy>(field: *const T) -> T {
+    // SAFETY: `field` points into CONFIG, a plain static the loader rewrites before load.
+    unsafe { core::ptr::read_volatile(field) }
 }
 
 /// Bumps one `STATS` slot.

@@ -22,6 +22,7 @@ mod test;
 mod toolchain;
 mod tools;
 mod validate_deploy;
+mod vm_test;
 
 use std::process::ExitCode;
 
@@ -57,6 +58,8 @@ enum Command {
     Soak(soak::SoakArgs),
     /// Validate compose, Prometheus, Grafana, Kubernetes and Dockerfile offline.
     ValidateDeploy(validate_deploy::ValidateDeployArgs),
+    /// Boot Debian kernels (5.10, 6.1, 6.12) in qemu and check the eBPF agent inside each.
+    VmTest(vm_test::VmTestArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Fuzz(args) => fuzz::run(&args),
         Command::Soak(args) => soak::run(&args),
         Command::ValidateDeploy(args) => validate_deploy::run(&args),
+        Command::VmTest(args) => vm_test::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

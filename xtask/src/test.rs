@@ -2,7 +2,8 @@
 //! `cargo clippy --all-targets -D warnings`, `cargo test --workspace`,
 //! `cargo check --target aarch64-apple-darwin -p trace-claw-agent`, the offline validation
 //! of the deployment files (`cargo xtask validate-deploy`), the release package installed and
-//! run under its unit's privileges (`cargo xtask dist --check`), a one-minute soak of the agent
+//! run under its unit's privileges (`cargo xtask dist --check`), the agent on Debian's 6.1 and
+//! 6.12 kernels in qemu (`cargo xtask vm-test`), a one-minute soak of the agent
 //! under a churning workload, and a 60 s smoke run of every fuzz target.
 
 use std::process::Command;
@@ -15,6 +16,7 @@ use crate::proc_util::{in_ci, is_root, run_checked};
 use crate::setup::SetupArgs;
 use crate::soak::{self, SoakArgs};
 use crate::validate_deploy::{self, ValidateDeployArgs};
+use crate::vm_test::{self, VmTestArgs};
 
 /// Flags of `test`.
 #[derive(Debug, Args)]
@@ -64,6 +66,16 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
         dist::run(&DistArgs { check: true })?;
     } else {
         eprintln!("test: note: not root, so the .deb install check is left out; run `sudo -E cargo xtask test` to include it");
+    }
+    // The LTS kernels the support table promises, booted in qemu (about 10 s each under TCG
+    // once the kernels are cached); installing qemu needs root, as above.
+    if is_root() || in_ci() {
+        vm_test::run(&VmTestArgs {
+            kernels: vec!["6.1".to_owned(), "6.12".to_owned()],
+            boot_timeout: 300,
+        })?;
+    } else {
+        eprintln!("test: note: not root, so the kernel matrix (vm-test 6.1, 6.12) is left out");
     }
     if !args.skip_long {
         soak::run(&SoakArgs {

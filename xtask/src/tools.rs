@@ -75,7 +75,9 @@ pub fn unpack_debs(who: &str, packages: &[DebPackage], dest: &Path) -> anyhow::R
     }
     eprintln!("{who}: debs: fetching {missing:?} from Debian trixie");
     let tools = tools_dir()?;
-    let opts = private_apt_options(&tools.join("apt"))?;
+    let mirror = debian_mirror();
+    let sources = format!("deb [signed-by={DEBIAN_KEYRING}] {mirror} trixie main\n");
+    let opts = private_apt_options(&tools.join("apt"), &sources)?;
     run_quiet(Command::new("apt-get").args(&opts).arg("update"))?;
     let debs = tools.join("debs");
     std::fs::create_dir_all(&debs).with_context(|| format!("cannot create {debs:?}"))?;
@@ -87,15 +89,10 @@ pub fn unpack_debs(who: &str, packages: &[DebPackage], dest: &Path) -> anyhow::R
             .current_dir(&debs),
     )?;
     for pkg in missing {
-        let deb = std::fs::read_dir(&debs)
-            .with_context(|| format!("cannot read {debs:?}"))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&format!("{pkg}_")) && n.ends_with(".deb"))
-            })
-            .with_context(|| format!("apt-get download {pkg} left no .deb"))?;
+        let deb = file_named(&debs, |n| {
+            n.starts_with(&format!("{pkg}_")) && n.ends_with(".deb")
+        })?
+        .with_context(|| format!("apt-get download {pkg} left no .deb"))?;
         run_quiet(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(dest))?;
     }
     if let Some(p) = packages.iter().find(|p| !dest.join(p.provides).is_file()) {
@@ -104,22 +101,26 @@ pub fn unpack_debs(who: &str, packages: &[DebPackage], dest: &Path) -> anyhow::R
     Ok(())
 }
 
-/// apt options that read only `apt_dir` (Debian trixie, main, from the system's mirror),
-/// leaving the system's sources, lists and cache alone.
-fn private_apt_options(apt_dir: &Path) -> anyhow::Result<Vec<String>> {
+/// A file in `dir` whose name satisfies `wanted`, if there is one.
+pub fn file_named(dir: &Path, wanted: impl Fn(&str) -> bool) -> anyhow::Result<Option<PathBuf>> {
+    Ok(std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {dir:?}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(&wanted)))
+}
+
+/// The keyring that signs every Debian suite xtask fetches from.
+pub const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+/// apt options that read only `apt_dir`, whose source list gets `sources` (one-line `deb`
+/// entries), leaving the system's sources, lists and cache alone.
+pub fn private_apt_options(apt_dir: &Path, sources: &str) -> anyhow::Result<Vec<String>> {
     for sub in ["lists/partial", "cache/archives/partial", "parts"] {
         std::fs::create_dir_all(apt_dir.join(sub))
             .with_context(|| format!("cannot create {:?}", apt_dir.join(sub)))?;
     }
-    let mirror = debian_mirror().unwrap_or_else(|| "http://deb.debian.org/debian".to_owned());
-    let list = apt_dir.join("trixie.list");
-    std::fs::write(
-        &list,
-        format!(
-            "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {mirror} trixie main\n"
-        ),
-    )
-    .with_context(|| format!("cannot write {list:?}"))?;
+    let list = apt_dir.join("private.list");
+    std::fs::write(&list, sources).with_context(|| format!("cannot write {list:?}"))?;
     let dir = |sub: &str| apt_dir.join(sub).display().to_string();
     Ok(vec![
         "-q".to_owned(),
@@ -130,16 +131,23 @@ fn private_apt_options(apt_dir: &Path) -> anyhow::Result<Vec<String>> {
         "-oDir::Etc::Preferences=/dev/null".to_owned(),
         format!("-oDir::Etc::PreferencesParts={}", dir("parts")),
         "-oDebug::NoLocking=1".to_owned(),
+        // apt's `_apt` download user may not be able to write into the workspace.
+        "-oAPT::Sandbox::User=root".to_owned(),
     ])
 }
 
-/// The mirror of the system's Debian sources, so the download goes where apt already goes.
-fn debian_mirror() -> Option<String> {
-    let text = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources").ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("URIs:"))
-        .and_then(|v| v.split_whitespace().next())
-        .map(str::to_owned)
+/// The mirror of the system's Debian sources (deb.debian.org when it names none), so downloads
+/// go where apt already goes.
+pub fn debian_mirror() -> String {
+    std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("URIs:"))
+                .and_then(|v| v.split_whitespace().next())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "http://deb.debian.org/debian".to_owned())
 }
 
 /// Exits 0 when every requirement in argv (`name` or `name==version`) is installed.

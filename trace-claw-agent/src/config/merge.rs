@@ -85,6 +85,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("TRACE_CLAW_EBPF", "ebpf"),
     ("TRACE_CLAW_PROC_ROOT", "collector.proc_root"),
     ("TRACE_CLAW_PROMETHEUS_LISTEN", "prometheus.listen"),
+    ("TRACE_CLAW_SOCKET", "socket.path"),
     ("TRACE_CLAW_OPENCLAW_FOLLOW", "openclaw.follow"),
     ("TRACE_CLAW_OPENCLAW_LOG_DIR", "openclaw.log_dir"),
     ("TRACE_CLAW_K8S_POD_NAMES", "kubernetes.pod_names"),
@@ -182,6 +183,7 @@ impl Config {
             "output_dir" => self.output_dir = PathBuf::from(value),
             "collector.proc_root" => self.collector.proc_root = PathBuf::from(value),
             "prometheus.listen" => self.prometheus.listen = Some(value.to_owned()),
+            "socket.path" => self.socket.path = PathBuf::from(value),
             "openclaw.follow" => self.openclaw.follow = auto_bool(value)?,
             "openclaw.log_dir" => self.openclaw.log_dir = PathBuf::from(value),
             "kubernetes.pod_names" => self.kubernetes.pod_names = auto_bool(value)?,
@@ -228,6 +230,12 @@ impl Config {
             origins
                 .flags
                 .push(("prometheus.listen", "--prometheus-listen"));
+        }
+        if let Some(path) = &f.socket {
+            self.socket.path.clone_from(path);
+        }
+        if f.no_socket {
+            self.socket.enabled = false;
         }
         if f.openclaw.openclaw {
             self.openclaw.follow = Some(true);

@@ -308,9 +308,11 @@ fn percent_decode(s: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use crate::cli::CollectArgs;
     use crate::config::testing::{load_text, no_env};
-    use crate::config::{Config, Mode};
+    use crate::config::{Config, Mode, DEFAULT_SOCKET_PATH};
 
     #[test]
     fn precedence_is_defaults_file_env_flags() {
@@ -338,6 +340,42 @@ mod tests {
         };
         let c = Config::load(Some(&path), env, Some(&flags)).expect("valid");
         assert_eq!(c.collector.interval_seconds, 5.0);
+    }
+
+    #[test]
+    fn socket_path_comes_from_file_then_env_then_flag_and_no_socket_turns_it_off() {
+        let c = load_text("", no_env).expect("valid");
+        assert!(c.socket.enabled);
+        assert_eq!(c.socket.path, PathBuf::from(DEFAULT_SOCKET_PATH));
+        let text = "socket:\n  path: /tmp/a.sock\n";
+        assert_eq!(
+            load_text(text, no_env).expect("valid").socket.path,
+            PathBuf::from("/tmp/a.sock")
+        );
+        let env = |k: &str| (k == "TRACE_CLAW_SOCKET").then(|| "/tmp/b.sock".to_owned());
+        assert_eq!(
+            load_text(text, env).expect("valid").socket.path,
+            PathBuf::from("/tmp/b.sock")
+        );
+        let flags = CollectArgs {
+            socket: Some(PathBuf::from("/tmp/c.sock")),
+            ..Default::default()
+        };
+        let c = Config::load(None, env, Some(&flags)).expect("valid");
+        assert_eq!(c.socket.path, PathBuf::from("/tmp/c.sock"));
+        assert!(c.socket.enabled);
+        let flags = CollectArgs {
+            no_socket: true,
+            ..Default::default()
+        };
+        assert!(
+            !Config::load(None, no_env, Some(&flags))
+                .expect("valid")
+                .socket
+                .enabled
+        );
+        let text = "socket:\n  enabled: false\n";
+        assert!(!load_text(text, no_env).expect("valid").socket.enabled);
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::util::{agent, collect_nothing, fresh_socket_path, run, sigterm, text, Reaped};
+use crate::util::{
+    agent, collect_nothing, fresh_socket_path, run, sigterm, text, wait_until_served, Reaped,
+};
 
 /// Starts `collect` of nothing serving `socket`, and waits until it answers there.
 fn serving(socket: &Path, out: &Path) -> Reaped {
@@ -21,12 +23,7 @@ fn serving(socket: &Path, out: &Path) -> Reaped {
             .spawn()
             .expect("collect starts"),
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let answers = || UnixStream::connect(socket).is_ok();
-    while !answers() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(answers(), "the agent serves {}", socket.display());
+    wait_until_served(socket);
     child
 }
 

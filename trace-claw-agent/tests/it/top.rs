@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{agent, fresh_socket_path, named_copy, run, text, unique, Reaped};
+use crate::util::{
+    agent, fresh_socket_path, named_copy, run, text, unique, wait_until_served, Reaped,
+};
 
 /// A tmux server of its own (`-L`), killed on drop.
 struct Tmux {
@@ -266,11 +268,7 @@ fn top_attached_to_a_running_agent_shows_the_same_view() {
             .spawn()
             .expect("collect starts"),
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !socket.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(socket.exists(), "the agent serves {}", socket.display());
+    wait_until_served(&socket);
     let args = format!("--connect {}", socket.display());
     check_top(&args, &tree, &name, &trace);
     drop(collector);

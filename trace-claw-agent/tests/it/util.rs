@@ -145,6 +145,20 @@ pub fn fresh_socket_path() -> PathBuf {
     std::env::temp_dir().join(format!("tcsock-{}-{n}", std::process::id()))
 }
 
+/// Waits (up to 30 s) until an agent answers on `socket`, and fails the test otherwise.
+pub fn wait_until_served(socket: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let answers = || std::os::unix::net::UnixStream::connect(socket).is_ok();
+    while !answers() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no agent serves {}",
+            socket.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Kills and reaps a child on drop, so a failing test leaves nothing running.
 pub struct Reaped(pub std::process::Child);
 

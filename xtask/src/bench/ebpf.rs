@@ -79,6 +79,10 @@ pub struct Common {
     /// overhead also run, alternating with this one in the same session, as the baseline.
     #[arg(long, value_name = "PATH")]
     baseline_agent: Option<PathBuf>,
+    /// overhead: also run this agent with eBPF and a client attached to its socket, reading
+    /// every tick as `top --connect` does.
+    #[arg(long)]
+    attach_client: bool,
 }
 
 /// What the agent is told to track in the ping-pong benchmarks.
@@ -382,6 +386,11 @@ impl Bench {
                     Collector::agent(polling, agent, "off"),
                 ]
             })
+            .chain(
+                c.attach_client
+                    .then(|| Collector::agent("eBPF, top attached", &self.agent, "require"))
+                    .map(Collector::with_client),
+            )
             .collect();
         compare(&collectors, self.scratch.path(), 50, c.runs, c.seconds)
     }

@@ -122,6 +122,7 @@ fn top(cli: &Cli, args: &TopArgs) -> anyhow::Result<ExitCode> {
         crate::top::TopOptions {
             write_files: args.output_dir.is_some(),
             actions: args.actions.max(1),
+            connect: args.connect.clone(),
         },
     )
 }

@@ -76,6 +76,12 @@ pub struct TopArgs {
     /// Finished actions kept on screen.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub actions: usize,
+
+    /// Attach to the running agent serving this socket; fail if none does. Without it, `top`
+    /// attaches when `socket.path` (default /run/trace-claw/agent.sock) exists and collects
+    /// itself otherwise.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["process", "ebpf", "output_dir"])]
+    pub connect: Option<PathBuf>,
 }
 
 /// Flags of `collect`.
@@ -122,6 +128,15 @@ pub struct CollectArgs {
     /// (env TRACE_CLAW_PROMETHEUS_LISTEN).
     #[arg(long, value_name = "ADDR")]
     pub prometheus_listen: Option<String>,
+
+    /// Serve ticks to `top` on this Unix socket (default /run/trace-claw/agent.sock; env
+    /// TRACE_CLAW_SOCKET).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_socket")]
+    pub socket: Option<PathBuf>,
+
+    /// Do not serve the socket `top` attaches to.
+    #[arg(long)]
+    pub no_socket: bool,
 
     /// Whether and where to follow OpenClaw's file log.
     #[command(flatten)]

@@ -3,6 +3,7 @@
 //! The two binaries, `trace-claw-agent` and `trace-claw`, are the same CLI ([`app::main`]).
 
 pub mod action_watch;
+pub mod agent_socket;
 pub mod analyze;
 pub mod app;
 pub mod cli;

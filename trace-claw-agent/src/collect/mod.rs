@@ -37,6 +37,7 @@ pub use source::ProcessSource;
 pub use system::{SystemCollector, SystemFamilies};
 
 use crate::action_watch::ActionWatch;
+use crate::agent_socket::{Hello, SocketServer, Tick, PROTOCOL_VERSION};
 use crate::config::Config;
 use crate::export::{ExportError, Sinks};
 use crate::openclaw_feed::LiveFeed;
@@ -243,6 +244,7 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
         sinks.describe()
     );
 
+    let mut socket = serve_socket(config, process.as_ref().map(|p| p.source()));
     let mut feed = LiveFeed::from_config(config).map_err(CollectError::Feed)?;
     let mut actions = sinks
         .want_actions()
@@ -270,6 +272,7 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
                 }
                 continue;
             }
+            () = accept_opt(socket.as_mut()) => continue,
             () = &mut shutdown => break,
             () = sleep_until_opt(deadline) => break,
         }
@@ -294,6 +297,13 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
             );
         }
         sinks.export(buf.samples(), &events);
+        if let Some(s) = socket.as_mut() {
+            s.publish(&Tick {
+                timestamp: buf.timestamp(),
+                samples: buf.samples().into(),
+                events: events.as_slice().into(),
+            });
+        }
         ticks += 1;
         samples += buf.samples().len();
         if limits.count.is_some_and(|n| ticks >= n) {
@@ -310,9 +320,58 @@ async fn run_loop(config: &Config, limits: RunLimits) -> Result<(), CollectError
     if let Some(r) = receiver {
         r.shutdown();
     }
+    if let Some(s) = socket {
+        if s.dropped() > 0 {
+            log::warn!(
+                "socket '{}': {} ticks dropped for clients that read too slowly",
+                s.path().display(),
+                s.dropped()
+            );
+        }
+        log::info!(
+            "socket '{}': {} clients served",
+            s.path().display(),
+            s.served()
+        );
+    }
     sinks.shutdown();
     log::info!("stopped after {ticks} ticks, {samples} samples");
     Ok(())
+}
+
+/// The socket `top` attaches to, when `socket.enabled`; a failure to serve it is said once and
+/// the agent goes on without it.
+fn serve_socket(config: &Config, source: Option<&str>) -> Option<SocketServer> {
+    if !config.socket.enabled {
+        return None;
+    }
+    let hello = Hello {
+        version: PROTOCOL_VERSION,
+        source: source
+            .unwrap_or(trace_claw_common::names::labels::SOURCE_PROCFS)
+            .to_owned(),
+        output_dir: std::path::absolute(&config.output_dir)
+            .unwrap_or_else(|_| config.output_dir.clone()),
+        interval_seconds: config.collector.interval_seconds,
+    };
+    match SocketServer::bind(&config.socket.path, &hello) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            log::warn!(
+                "{e}; running without the socket `top` attaches to (set socket.path or --socket, \
+                 or --no-socket)"
+            );
+            None
+        }
+    }
+}
+
+/// The next client of `socket`, or never without one.
+async fn accept_opt(socket: Option<&mut SocketServer>) {
+    match socket {
+        Some(s) => s.accept().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Starts naming the node's pods from the API server when `kubernetes.pod_names` asks for it,

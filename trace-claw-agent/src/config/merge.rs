@@ -85,6 +85,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("TRACE_CLAW_EBPF", "ebpf"),
     ("TRACE_CLAW_PROC_ROOT", "collector.proc_root"),
     ("TRACE_CLAW_PROMETHEUS_LISTEN", "prometheus.listen"),
+    ("TRACE_CLAW_SOCKET", "socket.path"),
     ("TRACE_CLAW_OPENCLAW_FOLLOW", "openclaw.follow"),
     ("TRACE_CLAW_OPENCLAW_LOG_DIR", "openclaw.log_dir"),
     ("TRACE_CLAW_OPENCLAW_STATE_DIR", "openclaw.state_dir"),
@@ -185,6 +186,7 @@ impl Config {
             "output_dir" => self.output_dir = PathBuf::from(value),
             "collector.proc_root" => self.collector.proc_root = PathBuf::from(value),
             "prometheus.listen" => self.prometheus.listen = Some(value.to_owned()),
+            "socket.path" => self.socket.path = PathBuf::from(value),
             "openclaw.follow" => self.openclaw.follow = auto_bool(value)?,
             "openclaw.log_dir" => self.openclaw.log_dir = PathBuf::from(value),
             "openclaw.state_dir" => self.openclaw.state_dir = Some(PathBuf::from(value)),
@@ -234,6 +236,12 @@ impl Config {
             origins
                 .flags
                 .push(("prometheus.listen", "--prometheus-listen"));
+        }
+        if let Some(path) = &f.socket {
+            self.socket.path.clone_from(path);
+        }
+        if f.no_socket {
+            self.socket.enabled = false;
         }
         if f.openclaw.openclaw {
             self.openclaw.follow = Some(true);
@@ -330,9 +338,11 @@ fn percent_decode(s: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use crate::cli::CollectArgs;
     use crate::config::testing::{load_text, no_env};
-    use crate::config::{Config, Mode};
+    use crate::config::{Config, Mode, DEFAULT_SOCKET_PATH};
 
     #[test]
     fn precedence_is_defaults_file_env_flags() {
@@ -360,6 +370,42 @@ mod tests {
         };
         let c = Config::load(Some(&path), env, Some(&flags)).expect("valid");
         assert_eq!(c.collector.interval_seconds, 5.0);
+    }
+
+    #[test]
+    fn socket_path_comes_from_file_then_env_then_flag_and_no_socket_turns_it_off() {
+        let c = load_text("", no_env).expect("valid");
+        assert!(c.socket.enabled);
+        assert_eq!(c.socket.path, PathBuf::from(DEFAULT_SOCKET_PATH));
+        let text = "socket:\n  path: /tmp/a.sock\n";
+        assert_eq!(
+            load_text(text, no_env).expect("valid").socket.path,
+            PathBuf::from("/tmp/a.sock")
+        );
+        let env = |k: &str| (k == "TRACE_CLAW_SOCKET").then(|| "/tmp/b.sock".to_owned());
+        assert_eq!(
+            load_text(text, env).expect("valid").socket.path,
+            PathBuf::from("/tmp/b.sock")
+        );
+        let flags = CollectArgs {
+            socket: Some(PathBuf::from("/tmp/c.sock")),
+            ..Default::default()
+        };
+        let c = Config::load(None, env, Some(&flags)).expect("valid");
+        assert_eq!(c.socket.path, PathBuf::from("/tmp/c.sock"));
+        assert!(c.socket.enabled);
+        let flags = CollectArgs {
+            no_socket: true,
+            ..Default::default()
+        };
+        assert!(
+            !Config::load(None, no_env, Some(&flags))
+                .expect("valid")
+                .socket
+                .enabled
+        );
+        let text = "socket:\n  enabled: false\n";
+        assert!(!load_text(text, no_env).expect("valid").socket.enabled);
     }
 
     #[test]

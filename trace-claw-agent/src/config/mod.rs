@@ -21,8 +21,8 @@ pub use load::{DEFAULT_CONFIG_FILE, MAX_CONFIG_BYTES, MAX_FLOW_DEPTH};
 pub use merge::ENV_OVERRIDES;
 pub use schema::{
     CollectorConfig, Compression, Config, EbpfMode, KubernetesConfig, LocalConfig, Mode,
-    OpenclawConfig, OtelConfig, OtelTlsConfig, PrometheusConfig, ReceiverConfig, OTLP_GRPC,
-    OTLP_HTTP_PROTOBUF,
+    OpenclawConfig, OtelConfig, OtelTlsConfig, PrometheusConfig, ReceiverConfig, SocketConfig,
+    DEFAULT_SOCKET_PATH, OTLP_GRPC, OTLP_HTTP_PROTOBUF,
 };
 
 /// A configuration that cannot be used; exit code 2.

@@ -59,6 +59,30 @@ pub struct Config {
     pub prometheus: PrometheusConfig,
     /// Pod names from the Kubernetes API server.
     pub kubernetes: KubernetesConfig,
+    /// The local socket `top` attaches to.
+    pub socket: SocketConfig,
+}
+
+/// `socket.*`: the Unix socket a running agent serves its ticks on, for `top` (docs/agent-socket.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SocketConfig {
+    /// Serve the socket (`collect` only; `top` still looks for one at `path`).
+    pub enabled: bool,
+    /// Where; its directory is created.
+    pub path: PathBuf,
+}
+
+/// `socket.path` by default.
+pub const DEFAULT_SOCKET_PATH: &str = "/run/trace-claw/agent.sock";
+
+impl Default for SocketConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: PathBuf::from(DEFAULT_SOCKET_PATH),
+        }
+    }
 }
 
 /// `kubernetes.*`: naming the pods and containers of the node from the API server.
@@ -237,6 +261,7 @@ impl Default for Config {
             local: LocalConfig { enabled: true },
             prometheus: PrometheusConfig::default(),
             kubernetes: KubernetesConfig::default(),
+            socket: SocketConfig::default(),
         }
     }
 }

@@ -1,34 +1,34 @@
 //! `trace-claw-agent top`: a live terminal view of the tracked process tree, its exec/exit
 //! events and the LLM and tool calls that run in it, refreshed every `--interval`.
 //!
-//! It collects in-process, as `collect` does (the kernel programs when they load, else procfs),
-//! follows OpenClaw's file log when a gateway is tracked (or with `--openclaw`), and shows the
-//! actions written to the trace directory (`-o`, default `./trace_data`: where `log-event` and
-//! the feed write). With `-o` it also writes the usual JSONL there.
+//! It attaches to a running agent's socket (`--connect PATH`, or `socket.path` when it exists:
+//! see docs/agent-socket.md) and shows that agent's ticks and the actions in its trace
+//! directory. Without an agent it collects in-process, as `collect` does (the kernel programs
+//! when they load, else procfs), follows OpenClaw's file log when a gateway is tracked (or with
+//! `--openclaw`), and shows the actions written to the trace directory (`-o`, default
+//! `./trace_data`: where `log-event` and the feed write). With `-o` it also writes the usual
+//! JSONL there.
 //!
 //! - `model`: the state on screen, updated from samples, events and actions.
+//! - `source`: where the ticks come from (in-process or the agent's socket).
 //! - `view`: drawing it (ratatui).
 
 mod model;
+mod source;
 mod view;
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use trace_claw_common::time::Timestamp;
 
 use crate::action_watch::ActionWatch;
-use crate::collect::{self, SampleBuffer, SystemCollector, SystemFamilies};
-use crate::config::{Config, Mode};
-use crate::export::Sinks;
-use crate::openclaw_feed::LiveFeed;
+use crate::agent_socket::{AttachError, Attached};
+use crate::config::Config;
 
 pub use model::{Model, SortBy};
-
-/// How often keys, the feed and the events files are looked at between ticks.
-const POLL: Duration = Duration::from_millis(200);
+use source::Source;
 
 /// The terminal is needed and missing.
 #[derive(Debug, thiserror::Error)]
@@ -36,40 +36,34 @@ const POLL: Duration = Duration::from_millis(200);
 pub struct NotATerminal;
 
 /// What `top` runs with, besides the configuration.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TopOptions {
     /// Write the JSONL files to the output directory too.
     pub write_files: bool,
     /// Finished actions kept on screen.
     pub actions: usize,
+    /// Attach to this socket, and fail if no agent serves it.
+    pub connect: Option<PathBuf>,
 }
 
 /// Runs the view until `q`.
 pub fn run(config: &Config, options: TopOptions) -> anyhow::Result<ExitCode> {
+    // The agent first, so `--connect` to a wrong one says so even without a terminal.
+    let (mut source, socket) = match &options.connect {
+        Some(path) => (Source::Attached(Attached::connect(path)?), path.clone()),
+        None => (
+            attach_if_served(&config.socket.path)?.map_or_else(
+                || Source::local(config, options.write_files),
+                |a| Ok(Source::Attached(a)),
+            )?,
+            config.socket.path.clone(),
+        ),
+    };
     if !std::io::stdout().is_terminal() {
         return Err(NotATerminal.into());
     }
-    let mut config = config.clone();
-    // A view: no receiver, no pull endpoint, no export; files only when asked.
-    config.receiver.enabled = false;
-    config.prometheus.listen = None;
-    config.mode = Mode::Local;
-    config.local.enabled = options.write_files;
-    let c = &config.collector;
-    let mut system = SystemCollector::new(SystemFamilies {
-        cpu: c.cpu,
-        memory: c.memory,
-        network: c.network,
-    })
-    .map_err(collect::CollectError::System)?;
-    let mut process = collect::process_source(&config, system.total_memory_bytes())?;
-    let mut sinks = options
-        .write_files
-        .then(|| Sinks::from_config(&config))
-        .transpose()?;
-    let mut feed = LiveFeed::from_config(&config)?;
-    let mut watch = ActionWatch::new(&config.output_dir);
-    let mut model = Model::new(process.source(), options.actions);
+    let mut watch = ActionWatch::new(&source.actions_dir(config));
+    let mut model = Model::new(source.describe(&socket), options.actions);
     let mut chrome = view::Chrome {
         colour: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         ..view::Chrome::default()
@@ -80,37 +74,21 @@ pub fn run(config: &Config, options: TopOptions) -> anyhow::Result<ExitCode> {
     let level = log::max_level();
     log::set_max_level(log::LevelFilter::Off);
     let mut terminal = ratatui::init();
-    let interval = config.interval();
-    let mut next_tick = Instant::now();
-    let mut buf = SampleBuffer::default();
     let outcome = (|| -> anyhow::Result<()> {
         loop {
-            if Instant::now() >= next_tick {
-                next_tick += interval;
-                buf.start_tick(Timestamp::now());
-                system.collect(&mut buf);
-                process.collect(&mut buf);
-                let events = process.drain_events();
-                if let Some(s) = sinks.as_mut() {
-                    s.export(buf.samples(), &events);
+            let paused = model.paused;
+            source.poll(|at, samples, events| {
+                if !paused {
+                    model.tick(at, samples);
+                    model.events(events);
                 }
-                if !model.paused {
-                    model.tick(buf.timestamp(), buf.samples());
-                    model.events(&events);
-                }
-            }
-            if let Some(f) = feed.as_mut() {
-                f.poll();
-            }
+            })?;
             let actions = watch.poll();
             if !model.paused {
                 model.actions(actions);
             }
             terminal.draw(|frame| view::draw(frame, &model, &chrome))?;
-            let wait = next_tick
-                .saturating_duration_since(Instant::now())
-                .min(POLL);
-            if event::poll(wait)? {
+            if event::poll(source.wait())? {
                 if let Event::Key(key) = event::read()? {
                     if key.kind == KeyEventKind::Press && !on_key(key, &mut model, &mut chrome) {
                         return Ok(());
@@ -121,11 +99,25 @@ pub fn run(config: &Config, options: TopOptions) -> anyhow::Result<ExitCode> {
     })();
     ratatui::restore();
     log::set_max_level(level);
-    if let Some(s) = sinks.as_mut() {
-        s.shutdown();
-    }
+    source.finish();
     outcome?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The agent serving `path`, when its socket exists and answers; `None` (collect here) when
+/// there is no socket or nobody answers on it. Another protocol version is an error.
+fn attach_if_served(path: &Path) -> Result<Option<Attached>, AttachError> {
+    if path.symlink_metadata().is_err() {
+        return Ok(None);
+    }
+    match Attached::connect(path) {
+        Ok(a) => Ok(Some(a)),
+        Err(e @ (AttachError::Version { .. } | AttachError::Hello { .. })) => Err(e),
+        Err(e) => {
+            log::info!("{e}; collecting here instead");
+            Ok(None)
+        }
+    }
 }
 
 /// Applies one key; `false` to quit.

@@ -92,8 +92,8 @@ pub struct Model {
     pub host_cpu: f64,
     /// Host memory used and total, bytes.
     pub host_mem: (f64, f64),
-    /// `ebpf` or `procfs`.
-    pub source: &'static str,
+    /// `ebpf` or `procfs`, and the agent's socket when attached.
+    pub source: String,
     /// Kernel events lost so far.
     pub dropped: f64,
     /// The tracked processes by pid.
@@ -122,7 +122,7 @@ pub struct Model {
 
 impl Model {
     /// An empty view for `source`, keeping `actions_kept` finished actions.
-    pub fn new(source: &'static str, actions_kept: usize) -> Self {
+    pub fn new(source: String, actions_kept: usize) -> Self {
         Self {
             host_cpu: 0.0,
             host_mem: (0.0, 0.0),
@@ -363,7 +363,7 @@ mod tests {
 
     #[test]
     fn rates_come_from_counter_differences_and_the_tree_nests_children() {
-        let mut m = Model::new("procfs", 5);
+        let mut m = Model::new("procfs".to_owned(), 5);
         let tick = |read: f64, cpu_total: f64| {
             vec![
                 sample(names::PROCESS_CPU_USAGE.name, 50.0, "10", "1", "gateway"),

@@ -332,7 +332,7 @@ mod tests {
     fn fits_80x24_and_degrades_below_it() {
         for (w, h) in [(80, 24), (60, 12), (20, 5)] {
             let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-            let model = Model::new("procfs", 5);
+            let model = Model::new("procfs".to_owned(), 5);
             terminal
                 .draw(|f| draw(f, &model, &Chrome::default()))
                 .expect("draws");

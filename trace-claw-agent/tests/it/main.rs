@@ -1,5 +1,6 @@
 //! Integration tests: the built binaries, driven as a user would.
 
+mod agent_socket;
 mod analyze;
 mod analyze_files;
 mod analyze_golden;

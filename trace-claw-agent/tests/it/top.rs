@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{agent, named_copy, run, text, unique, Reaped};
+use crate::util::{
+    agent, fresh_socket_path, named_copy, run, text, unique, wait_until_served, Reaped,
+};
 
 /// A tmux server of its own (`-L`), killed on drop.
 struct Tmux {
@@ -124,17 +126,15 @@ fn agent_path() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_trace-claw-agent"))
 }
 
-#[test]
-fn top_shows_the_tree_its_children_and_actions_and_quits_cleanly() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let name = unique("tctp");
-    // The target: a shell that keeps a sleeping child and spawns a short-lived one each 0.3 s.
-    let target = named_copy(dir.path(), "/bin/sh", &name);
+/// A target named `name`: a shell that keeps a sleeping child and spawns a short-lived one
+/// each 0.3 s.
+fn target_tree(dir: &Path, name: &str) -> Reaped {
+    let target = named_copy(dir, "/bin/sh", name);
     let script = "sleep 60 & while :; do /bin/true; sleep 0.3; done";
     // A copy just written may be briefly "busy" while another test's fork still holds its
     // write descriptor: retry that.
     let mut tries = 0;
-    let tree = loop {
+    loop {
         match Command::new(&target).args(["-c", script]).spawn() {
             Ok(child) => break Reaped(child),
             Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
@@ -143,18 +143,20 @@ fn top_shows_the_tree_its_children_and_actions_and_quits_cleanly() {
             }
             Err(e) => panic!("target starts: {e}"),
         }
-    };
-    let trace = dir.path().join("trace");
-    let status = dir.path().join("status");
+    }
+}
+
+/// Runs `top` (`top_args`, then `; echo exit=$?`) in tmux against `tree` named `name`, whose
+/// actions are logged to `trace`, and checks what a person would: the numbers against /proc,
+/// the tree, the exec/exit strip, a logged action, `s`, `/` and `q`. `None` without tmux.
+fn check_top(top_args: &str, tree: &Reaped, name: &str, trace: &Path) -> Option<()> {
+    let status = trace.with_extension("status");
     let command = format!(
-        "{} top --process {name} --interval 0.5 -o {} ; echo exit=$? > {}",
+        "{} top {top_args} ; echo exit=$? > {}",
         agent_path().display(),
-        trace.display(),
         status.display()
     );
-    let Some(tmux) = Tmux::start(&command) else {
-        return;
-    };
+    let tmux = Tmux::start(&command)?;
     // RSS on screen against /proc: within 10 % (plus a page table's worth) once the shell has
     // settled, which a refresh or two after start-up it has.
     let shown_rss = |screen: &str| {
@@ -166,7 +168,7 @@ fn top_shows_the_tree_its_children_and_actions_and_quits_cleanly() {
     };
     let screen = tmux.wait_for(|s| shown_rss(s).is_some_and(close));
     let line = row(&screen, tree.0.id()).unwrap_or_else(|| panic!("target row:\n{screen}"));
-    assert!(line.contains(&name), "{line}");
+    assert!(line.contains(name), "{line}");
     let shown = shown_rss(&screen).expect("RSS column");
     assert!(
         close(shown),
@@ -200,7 +202,7 @@ fn top_shows_the_tree_its_children_and_actions_and_quits_cleanly() {
             "120",
         ])
         .arg("--output-dir")
-        .arg(&trace));
+        .arg(trace));
     assert!(o.status.success(), "{}", text(&o));
     let s = tmux.wait_for(|s| s.contains("tc-top-tool"));
     assert!(s.contains("tc-top-tool"), "logged action on screen:\n{s}");
@@ -212,7 +214,7 @@ fn top_shows_the_tree_its_children_and_actions_and_quits_cleanly() {
     tmux.keys(&["/", "sleep", "Enter"]);
     let s = tmux.wait_for(|s| s.contains("filter 'sleep'"));
     assert!(row(&s, tree.0.id()).is_none(), "filtered out:\n{s}");
-    assert!(!s.contains(&name), "only the sleep children are left:\n{s}");
+    assert!(!s.contains(name), "only the sleep children are left:\n{s}");
     assert!(
         s.contains("└ sleep") || s.contains("│ sleep") || s.contains(" sleep "),
         "{s}"
@@ -231,8 +233,45 @@ fn top_shows_the_tree_its_children_and_actions_and_quits_cleanly() {
         !after.contains("processes ("),
         "the view is gone from the terminal:\n{after}"
     );
-    // With -o, the usual files were written.
-    assert!(has_file(&trace, "resources-"), "-o writes the JSONL too");
+    Some(())
+}
+
+#[test]
+fn top_shows_the_tree_its_children_and_actions_and_quits_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = unique("tctp");
+    let tree = target_tree(dir.path(), &name);
+    let trace = dir.path().join("trace");
+    // No agent serves the socket path `agent()` would give: this top collects itself.
+    let args = format!("--process {name} --interval 0.5 -o {}", trace.display());
+    if check_top(&args, &tree, &name, &trace).is_some() {
+        // With -o, the usual files were written.
+        assert!(has_file(&trace, "resources-"), "-o writes the JSONL too");
+    }
+}
+
+#[test]
+fn top_attached_to_a_running_agent_shows_the_same_view() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = unique("tcta");
+    let tree = target_tree(dir.path(), &name);
+    let trace = dir.path().join("trace");
+    let socket = fresh_socket_path();
+    let collector = Reaped(
+        agent()
+            .args(["collect", "--process", &name, "--interval", "0.5"])
+            .arg("--output-dir")
+            .arg(&trace)
+            .arg("--socket")
+            .arg(&socket)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("collect starts"),
+    );
+    wait_until_served(&socket);
+    let args = format!("--connect {}", socket.display());
+    check_top(&args, &tree, &name, &trace);
+    drop(collector);
 }
 
 fn has_file(dir: &Path, prefix: &str) -> bool {

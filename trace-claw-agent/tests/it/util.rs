@@ -57,6 +57,8 @@ fn clear_env(c: &mut Command) {
         }
     }
     c.env("RUST_LOG", "info");
+    // Each agent its own socket: tests run side by side, and none is the host's agent.
+    c.env("TRACE_CLAW_SOCKET", fresh_socket_path());
     // OpenClaw's state is read only where a test names it, never the developer's own.
     c.env_remove("OPENCLAW_STATE_DIR");
     c.env(
@@ -134,6 +136,27 @@ pub fn named_copy(dir: &Path, src: &str, name: &str) -> PathBuf {
 /// `prefix` plus a per-test-run number, short enough to stay whole in a 15-byte comm.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", std::process::id() % 100_000)
+}
+
+/// A socket path no other agent of this test run uses (short: sun_path holds 108 bytes).
+pub fn fresh_socket_path() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("tcsock-{}-{n}", std::process::id()))
+}
+
+/// Waits (up to 30 s) until an agent answers on `socket`, and fails the test otherwise.
+pub fn wait_until_served(socket: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let answers = || std::os::unix::net::UnixStream::connect(socket).is_ok();
+    while !answers() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no agent serves {}",
+            socket.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// Kills and reaps a child on drop, so a failing test leaves nothing running.

@@ -82,6 +82,10 @@ pub struct Common {
     /// Sizes of the target tree that overhead measures, one comparison each (e.g. 50,300,1000).
     #[arg(long, value_delimiter = ',', default_value = "50")]
     processes: Vec<usize>,
+    /// overhead: also run this agent with eBPF and a client attached to its socket, reading
+    /// every tick as `top --connect` does.
+    #[arg(long)]
+    attach_client: bool,
 }
 
 /// What the agent is told to track in the ping-pong benchmarks.
@@ -385,6 +389,11 @@ impl Bench {
                     Collector::agent(polling, agent, "off"),
                 ]
             })
+            .chain(
+                c.attach_client
+                    .then(|| Collector::agent("eBPF, top attached", &self.agent, "require"))
+                    .map(Collector::with_client),
+            )
             .collect();
         for &processes in &c.processes {
             compare(

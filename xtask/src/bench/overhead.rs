@@ -97,6 +97,8 @@ pub struct Collector {
     label: &'static str,
     program: PathBuf,
     prefix: Vec<OsString>,
+    /// A client reads every tick from the agent's socket while it runs.
+    client: bool,
 }
 
 impl Collector {
@@ -106,7 +108,15 @@ impl Collector {
             label,
             program: agent.to_owned(),
             prefix: ["collect", "--ebpf", mode].map(OsString::from).to_vec(),
+            client: false,
         }
+    }
+
+    /// The same, with a client attached to its socket (docs/agent-socket.md) for the whole run,
+    /// reading every tick as `top` does.
+    pub fn with_client(mut self) -> Self {
+        self.client = true;
+        self
     }
 }
 
@@ -125,6 +135,7 @@ pub fn compare(
         label: "python psutil baseline",
         program: python,
         prefix: Vec::new(),
+        client: false,
     };
     let all: Vec<&Collector> = collectors.iter().chain([&baseline]).collect();
     let tree = spawn_target_tree(scratch, processes)?;
@@ -133,7 +144,11 @@ pub fn compare(
         for (i, c) in all.iter().enumerate() {
             eprintln!("bench: run {}/{runs} {} ({seconds}s)", run + 1, c.label);
             let out = scratch.join(format!("run{run}-{i}"));
+            // Every agent serves a socket of its own (the env, which an older baseline agent
+            // ignores), so no run is the host's agent and only `client` runs have a client.
+            let socket = scratch.join(format!("run{run}-{i}.sock"));
             let mut command = Command::new(&c.program);
+            command.env("TRACE_CLAW_SOCKET", &socket);
             if c.prefix.is_empty() {
                 command.arg(&script);
             }
@@ -143,7 +158,16 @@ pub fn compare(
                 .args(["--duration", &seconds.to_string()])
                 .arg("--output-dir")
                 .arg(&out);
+            let client = c.client.then(|| attach_client(socket));
             results[i].push(measure(command, seconds).with_context(|| c.label.to_owned())?);
+            if let Some(client) = client {
+                let ticks = client
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the socket client panicked"))??;
+                if ticks + 2 < seconds {
+                    bail!("{}: the attached client read only {ticks} ticks", c.label);
+                }
+            }
             if count_lines(&out)? == 0 {
                 bail!("{} wrote no samples to {}", c.label, out.display());
             }
@@ -215,6 +239,29 @@ fn measure(mut command: Command, seconds: u64) -> anyhow::Result<Overhead> {
         peak_mib: read.peak_mib,
         last_mib: read.last_mib,
         startup_ms: startup.finish().map_or(f64::NAN, |d| d.as_secs_f64() * 1e3),
+    })
+}
+
+/// A client of the agent's socket at `socket`: waits for it, then reads every line until the
+/// agent stops; the ticks it read (the hello not counted).
+fn attach_client(socket: PathBuf) -> std::thread::JoinHandle<anyhow::Result<u64>> {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        let stream = loop {
+            match std::os::unix::net::UnixStream::connect(&socket) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() > deadline => {
+                    return Err(e).with_context(|| format!("no agent on {}", socket.display()))
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        };
+        let mut lines = 0u64;
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stream)) {
+            line.with_context(|| format!("reading {}", socket.display()))?;
+            lines += 1;
+        }
+        Ok(lines.saturating_sub(1))
     })
 }
 

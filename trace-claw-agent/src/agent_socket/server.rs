@@ -39,6 +39,14 @@ pub enum BindError {
     Encode(#[source] serde_json::Error),
 }
 
+impl BindError {
+    /// Whether binding failed for want of permission (the default path under `/run` needs
+    /// root).
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, Self::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied)
+    }
+}
+
 /// A served socket and its clients; the socket file is removed on drop.
 #[derive(Debug)]
 pub struct SocketServer {

@@ -356,6 +356,15 @@ fn serve_socket(config: &Config, source: Option<&str>) -> Option<SocketServer> {
     };
     match SocketServer::bind(&config.socket.path, &hello) {
         Ok(s) => Some(s),
+        // Not root, and nobody asked for a socket: nothing to warn about (`top` then collects
+        // on its own).
+        Err(e)
+            if e.is_permission_denied()
+                && config.socket.path == Path::new(crate::config::DEFAULT_SOCKET_PATH) =>
+        {
+            log::info!("{e}; running without the socket `top` attaches to (it needs root)");
+            None
+        }
         Err(e) => {
             log::warn!(
                 "{e}; running without the socket `top` attaches to (set socket.path or --socket, \

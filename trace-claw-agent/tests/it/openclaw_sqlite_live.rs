@@ -98,7 +98,13 @@ fn stores_grown_while_collecting_give_the_numbers_of_the_jsonl_transcripts() {
             }
             writer.execute_batch("COMMIT").expect("commit");
             if i == 2 && journal == "delete" {
-                // A writer that holds its lock across several polls.
+                // Once the agent follows the store (it looks for new stores every 2 s), a
+                // writer that holds its lock across several polls.
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while copied_lines(&trace.join("openclaw-state")) < 12 && Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
                 writer.execute_batch("BEGIN EXCLUSIVE").expect("lock");
                 std::thread::sleep(Duration::from_millis(1200));
                 writer.execute_batch("COMMIT").expect("unlock");

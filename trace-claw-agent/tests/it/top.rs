@@ -149,10 +149,22 @@ fn target_tree(dir: &Path, name: &str) -> Reaped {
 /// Runs `top` (`top_args`, then `; echo exit=$?`) in tmux against `tree` named `name`, whose
 /// actions are logged to `trace`, and checks what a person would: the numbers against /proc,
 /// the tree, the exec/exit strip, a logged action, `s`, `/` and `q`. `None` without tmux.
+/// One view test at a time, its target tree and agent included: side by side on a loaded
+/// 2-core machine one view was left blank past the waits, or showed a settling RSS.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn check_top(top_args: &str, tree: &Reaped, name: &str, trace: &Path) -> Option<()> {
     let status = trace.with_extension("status");
+    // A socket path of its own: standalone, `top` must not attach to another test's agent on
+    // the default path (`--connect` in `top_args` overrides it).
     let command = format!(
-        "{} top {top_args} ; echo exit=$? > {}",
+        "TRACE_CLAW_SOCKET={} {} top {top_args} ; echo exit=$? > {}",
+        crate::util::fresh_socket_path().display(),
         agent_path().display(),
         status.display()
     );
@@ -238,6 +250,7 @@ fn check_top(top_args: &str, tree: &Reaped, name: &str, trace: &Path) -> Option<
 
 #[test]
 fn top_shows_the_tree_its_children_and_actions_and_quits_cleanly() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let name = unique("tctp");
     let tree = target_tree(dir.path(), &name);
@@ -252,6 +265,7 @@ fn top_shows_the_tree_its_children_and_actions_and_quits_cleanly() {
 
 #[test]
 fn top_attached_to_a_running_agent_shows_the_same_view() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let name = unique("tcta");
     let tree = target_tree(dir.path(), &name);

@@ -103,7 +103,7 @@ pub fn parse_proc_cgroup(text: &str) -> Option<ContainerRef> {
 
 /// The container of process `pid` now, from `<proc_root>/<pid>/cgroup`; `None` outside a
 /// container, and when the file cannot be read (the process is gone, or there is no procfs).
-pub fn read_container(proc_root: &Path, pid: u32) -> Option<ContainerRef> {
+fn read_container(proc_root: &Path, pid: u32) -> Option<ContainerRef> {
     let path = proc_root.join(pid.to_string()).join("cgroup");
     std::fs::read_to_string(path)
         .ok()
@@ -184,6 +184,11 @@ impl ContainerIds {
         let last = self.tick;
         self.by_process.retain(|_, (_, seen)| *seen == last);
         self.tick += 1;
+    }
+
+    /// The container of process `pid` now, read from its cgroup file whatever is cached.
+    pub fn read_now(&self, pid: u32) -> Option<ContainerRef> {
+        read_container(&self.proc_root, pid)
     }
 
     /// The container of process `key`, reading its cgroup file the first time and naming its

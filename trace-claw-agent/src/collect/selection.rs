@@ -7,9 +7,9 @@
 //! the pod watch (`crate::k8s`): a process of a pod the watch has not told of yet is not a
 //! target until it has, so a backend looks again when [`TargetSelection::pods_changed`] says so.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::container::{read_container, ContainerIds, ContainerRef};
+use super::container::{ContainerIds, ContainerRef};
 use super::process::{ProcStat, ProcessTable};
 use crate::k8s::PodSelector;
 use crate::target::NameMatcher;
@@ -26,7 +26,6 @@ pub struct TargetSelection {
 struct PodTargets {
     selector: PodSelector,
     containers: ContainerIds,
-    proc_root: PathBuf,
     /// The pod directory's generation at the last [`TargetSelection::pods_changed`].
     generation: Option<u64>,
 }
@@ -40,7 +39,6 @@ impl TargetSelection {
             pods: pods.map(|selector| PodTargets {
                 selector,
                 containers: ContainerIds::new(proc_root),
-                proc_root: proc_root.to_owned(),
                 generation: None,
             }),
         }
@@ -100,7 +98,7 @@ impl TargetSelection {
             || self.name.matches_name(filename);
         named
             && self.pods.as_ref().is_none_or(|p| {
-                let container = read_container(&p.proc_root, pid);
+                let container = p.containers.read_now(pid);
                 p.picks(container.as_ref())
             })
     }

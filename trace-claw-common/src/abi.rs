@@ -148,6 +148,12 @@ pub struct SlotCounters {
     pub active_to_ns: u64,
     /// What the tree used in the slot.
     pub counters: ProcCounters,
+    /// `bpf_ktime_get_ns()` at which the first delta that moved bytes began; 0 while none has.
+    /// Bytes are charged by this narrower part: a slot whose CPU use goes on after the bytes
+    /// were moved (the parent reaping a child that wrote them) does not spread them over it.
+    pub io_from_ns: u64,
+    /// `bpf_ktime_get_ns()` of the last delta that moved bytes; 0 while none has.
+    pub io_to_ns: u64,
 }
 
 /// Value of the per-CPU `STAGED` array (one entry per CPU): the time bucket the runtime
@@ -348,7 +354,7 @@ mod tests {
         assert_eq!(size_of::<TrackedProc>(), size_of::<ProcCounters>() + 16);
         assert_eq!(size_of::<BucketKey>(), 16);
         assert_eq!(size_of::<ThreadIo>(), 24);
-        assert_eq!(size_of::<SlotCounters>(), 16 + size_of::<ProcCounters>());
+        assert_eq!(size_of::<SlotCounters>(), 32 + size_of::<ProcCounters>());
         assert_eq!(size_of::<StagedSlot>(), 16 + size_of::<SlotCounters>());
         assert_eq!(size_of::<ExitingProc>(), 32);
         assert_eq!(size_of::<FastCounters>(), 16 + size_of::<ProcCounters>());

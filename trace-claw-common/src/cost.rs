@@ -40,6 +40,11 @@ pub struct TreeCosts {
     /// The non-empty slots, by offset.
     #[serde(default)]
     pub slots: Vec<Slot>,
+    /// For each slot whose bytes were moved in a narrower part of it than its active part:
+    /// `[offset, io_from_us, io_to_us]`, by offset. Its bytes are charged by that part; a slot
+    /// not listed has its bytes charged by its active part, like its CPU time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub io_active: Vec<[u64; 3]>,
     /// The slots are sampling intervals (procfs polling, no eBPF): what the tree used between
     /// two samples, its use within a slot taken as uniform, so a cost measured from them is
     /// interpolated at the resolution of `slot_ms`. Absent (false) for eBPF's measured slots.
@@ -64,13 +69,27 @@ impl TreeCosts {
 
     /// Start and end (Unix ns) of the part of slot `s` in which the tree used anything.
     pub fn active_span(&self, s: &Slot) -> (i64, i64) {
+        self.span_within(s, s[7], s[8])
+    }
+
+    /// Start and end (Unix ns) of the part of slot `s` in which the tree moved bytes
+    /// ([`Self::io_active`]; its active part when not listed).
+    pub fn io_span(&self, s: &Slot) -> (i64, i64) {
+        match self.io_active.binary_search_by_key(&s[0], |io| io[0]) {
+            Ok(i) => self.span_within(s, self.io_active[i][1], self.io_active[i][2]),
+            Err(_) => self.active_span(s),
+        }
+    }
+
+    /// `from_us..to_us` after the start of slot `s`, in Unix ns, clamped to the slot.
+    fn span_within(&self, s: &Slot, from_us: u64, to_us: u64) -> (i64, i64) {
         let (start, end) = self.slot_span(s);
         let at = |us: u64| {
             start
                 .saturating_add((us as i64).saturating_mul(1_000))
                 .min(end)
         };
-        (at(s[7]), at(s[8].max(s[7])))
+        (at(from_us), at(to_us.max(from_us)))
     }
 }
 
@@ -88,6 +107,24 @@ mod tests {
         assert_eq!(start - t.timestamp.0, 70_000_000);
         let (from, to) = t.active_span(&t.slots[1]);
         assert_eq!((from - start, to - start), (2_100_000, 2_950_000));
+        assert_eq!(
+            t.io_span(&t.slots[1]),
+            (from, to),
+            "not listed: the active part"
+        );
+        assert_eq!(serde_json::to_string(&t).expect("serializes"), line);
+    }
+
+    #[test]
+    fn bytes_moved_in_a_narrower_part_are_placed_there() {
+        let line = r#"{"timestamp":"2026-11-24T10:00:00.000000Z","root_pid":1,"root_name":"","slot_ms":5,"pids":[],"slots":[[0,10,1,0,0,0,0,0,5000],[3,10,1,0,0,0,0,1000,4000]],"io_active":[[3,1500,1500]]}"#;
+        let t: TreeCosts = serde_json::from_str(line).expect("valid line");
+        let start = t.slot_span(&t.slots[1]).0;
+        assert_eq!(
+            t.io_span(&t.slots[1]),
+            (start + 1_500_000, start + 1_500_000)
+        );
+        assert_eq!(t.io_span(&t.slots[0]), t.active_span(&t.slots[0]));
         assert_eq!(serde_json::to_string(&t).expect("serializes"), line);
     }
 }

@@ -34,11 +34,35 @@ use trace_claw_common::abi::{
 
 use crate::maps::{add, bump_stat, config_fast_mask, BUCKETS, STAGED, THREAD_IO};
 
-/// The counters of tree `root`'s bucket of `slot`, created empty if absent; its used span is
-/// widened to `from..to` (both within the slot). `None` when `BUCKETS` is full (counted in
-/// `STATS`).
+/// A part of a slot, `(from, to)` in `bpf_ktime_get_ns()` time; `NO_SPAN` for none.
+type Span = (u64, u64);
+
+/// No part of a slot: the delta moved no bytes.
+const NO_SPAN: Span = (0, 0);
+
+/// Widens the span at `from_at`, `to_at` (0 while empty) to take in `span`.
+///
+/// # Safety
+/// Both pointers point to fields of a live map value.
 #[inline(always)]
-fn bucket(root: u32, slot: u64, from: u64, to: u64) -> Option<*mut ProcCounters> {
+unsafe fn widen(from_at: *mut u64, to_at: *mut u64, span: Span) {
+    // SAFETY: the caller's promise.
+    unsafe {
+        let from = read_volatile(from_at);
+        if from == 0 || from > span.0 {
+            write_volatile(from_at, span.0);
+        }
+        if read_volatile(to_at) < span.1 {
+            write_volatile(to_at, span.1);
+        }
+    }
+}
+
+/// The counters of tree `root`'s bucket of `slot`, created empty if absent; its used span is
+/// widened to `active`, and the span in which it moved bytes to `io` (unless `NO_SPAN`), both
+/// within the slot. `None` when `BUCKETS` is full (counted in `STATS`).
+#[inline(always)]
+fn bucket(root: u32, slot: u64, active: Span, io: Span) -> Option<*mut ProcCounters> {
     let key = BucketKey {
         root,
         _pad: 0,
@@ -48,9 +72,11 @@ fn bucket(root: u32, slot: u64, from: u64, to: u64) -> Option<*mut ProcCounters>
         Some(b) => Some(b),
         None => {
             let fresh = SlotCounters {
-                active_from_ns: from,
-                active_to_ns: to,
+                active_from_ns: active.0,
+                active_to_ns: active.1,
                 counters: ProcCounters::default(),
+                io_from_ns: io.0,
+                io_to_ns: io.1,
             };
             // Another CPU may insert the same key first: ours then fails and the lookup
             // finds theirs.
@@ -62,14 +88,20 @@ fn bucket(root: u32, slot: u64, from: u64, to: u64) -> Option<*mut ProcCounters>
         bump_stat(STAT_BUCKETS_FULL);
         return None;
     };
-    // SAFETY: `b` points to a live BUCKETS value. Concurrent updates of the span from other
+    // SAFETY: `b` points to a live BUCKETS value. Concurrent updates of the spans from other
     // CPUs race benignly: each stores a time within the slot.
     unsafe {
-        if (*b).active_from_ns > from {
-            write_volatile(addr_of_mut!((*b).active_from_ns), from);
-        }
-        if (*b).active_to_ns < to {
-            write_volatile(addr_of_mut!((*b).active_to_ns), to);
+        widen(
+            addr_of_mut!((*b).active_from_ns),
+            addr_of_mut!((*b).active_to_ns),
+            active,
+        );
+        if io != NO_SPAN {
+            widen(
+                addr_of_mut!((*b).io_from_ns),
+                addr_of_mut!((*b).io_to_ns),
+                io,
+            );
         }
         Some(addr_of_mut!((*b).counters))
     }
@@ -82,23 +114,25 @@ fn began(now: u64, began_ns_ago: u64, slot: u64) -> u64 {
 }
 
 /// The counters of tree `root`'s bucket for the current slot, its span extended to now for a
-/// delta that began `began_ns_ago` ns ago. `None` for an unknown root (0) or a full `BUCKETS`.
+/// delta that began `began_ns_ago` ns ago (its span of moved bytes too, if `moved_bytes`).
+/// `None` for an unknown root (0) or a full `BUCKETS`.
 #[inline(always)]
-fn current_bucket(root: u32, began_ns_ago: u64) -> Option<*mut ProcCounters> {
+fn current_bucket(root: u32, began_ns_ago: u64, moved_bytes: bool) -> Option<*mut ProcCounters> {
     if root == 0 {
         return None;
     }
     // SAFETY: bpf_ktime_get_ns has no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
     let slot = now / BUCKET_NS;
-    bucket(root, slot, began(now, began_ns_ago, slot), now)
+    let span = (began(now, began_ns_ago, slot), now);
+    bucket(root, slot, span, if moved_bytes { span } else { NO_SPAN })
 }
 
-/// Adds `value` (used just now) to `field` of tree `root`'s current bucket.
+/// Adds `bytes` (moved just now) to `field` of tree `root`'s current bucket.
 #[inline(always)]
-pub fn charge<F: Fn(*mut ProcCounters) -> *mut u64>(root: u32, value: u64, field: F) {
-    if let Some(b) = current_bucket(root, 0) {
-        add(field(b), value);
+pub fn charge<F: Fn(*mut ProcCounters) -> *mut u64>(root: u32, bytes: u64, field: F) {
+    if let Some(b) = current_bucket(root, 0, true) {
+        add(field(b), bytes);
     }
 }
 
@@ -132,7 +166,7 @@ fn runtime_counters(runtime: u64, io: (u64, u64)) -> ProcCounters {
 /// both of the `runtime` just reported, to tree `root`'s current bucket in `BUCKETS`.
 #[inline(always)]
 pub fn charge_runtime(root: u32, runtime: u64, io: (u64, u64)) {
-    if let Some(b) = current_bucket(root, runtime) {
+    if let Some(b) = current_bucket(root, runtime, io != (0, 0)) {
         add_counters(b, &runtime_counters(runtime, io));
     }
 }
@@ -158,6 +192,8 @@ pub fn stage_runtime(root: u32, runtime: u64, io: (u64, u64)) {
         // SAFETY: bpf_ktime_get_ns has no preconditions.
         let now = bpf_ktime_get_ns();
         let slot = now / BUCKET_NS;
+        let span = (began(now, runtime, slot), now);
+        let io_span = if io == (0, 0) { NO_SPAN } else { span };
         if (*s).root != root || (*s).slot != slot {
             flush(&*s);
             *s = StagedSlot {
@@ -165,15 +201,23 @@ pub fn stage_runtime(root: u32, runtime: u64, io: (u64, u64)) {
                 busy: 0,
                 slot,
                 bucket: SlotCounters {
-                    active_from_ns: began(now, runtime, slot),
+                    active_from_ns: span.0,
                     active_to_ns: now,
                     counters: runtime_counters(runtime, io),
+                    io_from_ns: io_span.0,
+                    io_to_ns: io_span.1,
                 },
             };
             return;
         }
         let b = &mut (*s).bucket;
         b.active_to_ns = now;
+        if io_span != NO_SPAN {
+            if b.io_from_ns == 0 {
+                b.io_from_ns = io_span.0;
+            }
+            b.io_to_ns = now;
+        }
         b.counters.on_cpu_ns += runtime;
         b.counters.read_bytes += io.0;
         b.counters.write_bytes += io.1;
@@ -187,7 +231,8 @@ fn flush(s: &StagedSlot) {
         return;
     }
     let b = &s.bucket;
-    if let Some(c) = bucket(s.root, s.slot, b.active_from_ns, b.active_to_ns) {
+    let active = (b.active_from_ns, b.active_to_ns);
+    if let Some(c) = bucket(s.root, s.slot, active, (b.io_from_ns, b.io_to_ns)) {
         add_counters(c, &b.counters);
     }
 }

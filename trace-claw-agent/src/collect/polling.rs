@@ -268,6 +268,7 @@ impl TreeCosts {
                     timestamp: from,
                     slot_ms,
                     slots: vec![slot],
+                    io_active: Vec::new(),
                 },
             );
         }

@@ -34,6 +34,8 @@ pub struct Busy {
     pub slot_ms: u32,
     /// The non-empty slots.
     pub slots: Vec<Slot>,
+    /// The slots whose bytes were moved in a narrower part ([`TreeCosts::io_active`]).
+    pub io_active: Vec<[u64; 3]>,
 }
 
 /// How often an idle tree whose processes did not change gets a line anyway.
@@ -92,6 +94,7 @@ impl TreeCostWriter {
         for root in roots {
             let tree = trees.get(&root).unwrap_or(&empty);
             let used = busy.remove(&root);
+            let used_at = used.as_ref().map(|b| b.timestamp);
             if let Some(b) = &used {
                 self.slot_ms = b.slot_ms;
             }
@@ -103,13 +106,15 @@ impl TreeCostWriter {
             }
             self.last_line
                 .insert(root, (tree.pids.clone(), now_mono_ns));
+            let (slots, io_active) = used.map(|b| (b.slots, b.io_active)).unwrap_or_default();
             let line = TreeCosts {
-                timestamp: used.as_ref().map_or(now, |b| b.timestamp),
+                timestamp: used_at.unwrap_or(now),
                 root_pid: root,
                 root_name: tree.root_name.clone(),
                 slot_ms: self.slot_ms,
                 pids: tree.pids.clone(),
-                slots: used.map(|b| b.slots).unwrap_or_default(),
+                slots,
+                io_active,
                 interpolated: self.interpolated,
             };
             self.write(&line);

@@ -149,6 +149,9 @@ pub fn actions_are_charged_what_their_own_tree_used() {
         );
         let start = Timestamp::now();
         let r = ask(line.clone());
+        // The action's work ends when the gateway waits for the next command: its reply is
+        // part of the truth, and is charged when the gateway stops running after it.
+        wait_until_asleep(gateway_pid);
         let end = Timestamp::now();
         // Child cpu, read, write, sent, recv, O_DIRECT bytes read; the gateway's own cpu,
         // then its read and write, which include the reaped child's (wait folds them into the
@@ -202,6 +205,23 @@ pub fn actions_are_charged_what_their_own_tree_used() {
     let report = analyze(dir.path());
     check_actions(&report, &truths);
     check_totals(&report, &truths, idle_truth_ns);
+}
+
+/// Waits until `pid` sleeps (state `S` in /proc/PID/stat), at most a second.
+fn wait_until_asleep(pid: u32) {
+    let stat = format!("/proc/{pid}/stat");
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        let text = std::fs::read_to_string(&stat).expect("gateway stat");
+        let state = text
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if state == Some('S') {
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    panic!("the gateway did not go back to waiting for a command within 1 s");
 }
 
 /// `analyze --format json` of `dir`.

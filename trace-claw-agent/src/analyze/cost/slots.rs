@@ -25,6 +25,9 @@ pub struct Tree {
     pub slot_ms: u32,
     /// `(start, end)` of the active part of each slot, Unix ns, sorted by start.
     spans: Vec<(i64, i64)>,
+    /// `(start, end)` of the part of each slot in which bytes were moved (same index; within
+    /// its active part).
+    io_spans: Vec<(i64, i64)>,
     /// What the tree used in each slot (same index).
     amounts: Vec<Amounts>,
 }
@@ -32,21 +35,23 @@ pub struct Tree {
 impl Tree {
     /// What the tree used in `[start, end)`: every slot whose active part is inside, and the
     /// share of one whose active part an edge cuts in proportion to the overlap (within the
-    /// active part, use is taken as uniform; an instant counts where it falls).
+    /// active part, use is taken as uniform; an instant counts where it falls). A slot's bytes
+    /// are shared by the part in which they were moved, its CPU time by its active part.
     pub fn cost(&self, start: i64, end: i64) -> Amounts {
         let mut sum = [0.0; 6];
         let first = self.spans.partition_point(|&(_, e)| e < start);
-        for (&(s, e), a) in self.spans[first..].iter().zip(&self.amounts[first..]) {
-            if s >= end {
+        let slots = self.spans[first..]
+            .iter()
+            .zip(&self.io_spans[first..])
+            .zip(&self.amounts[first..]);
+        for ((&span, &io_span), a) in slots {
+            if span.0 >= end {
                 break;
             }
-            let overlap = if e > s {
-                (e.min(end) - s.max(start)).max(0) as f64 / (e - s) as f64
-            } else {
-                f64::from(u8::from(s >= start))
-            };
-            for (total, v) in sum.iter_mut().zip(a) {
-                *total += v * overlap;
+            let (cpu, io) = (overlap(span, start, end), overlap(io_span, start, end));
+            sum[0] += a[0] * cpu;
+            for (total, v) in sum.iter_mut().zip(a).skip(1) {
+                *total += v * io;
             }
         }
         sum
@@ -96,6 +101,16 @@ impl Tree {
     }
 }
 
+/// The share of `span` (use taken as uniform within it) that lies in `[start, end)`; an
+/// instant counts where it falls.
+fn overlap((s, e): (i64, i64), start: i64, end: i64) -> f64 {
+    if e > s {
+        (e.min(end) - s.max(start)).max(0) as f64 / (e - s) as f64
+    } else {
+        f64::from(u8::from(s >= start && s < end))
+    }
+}
+
 /// Every tree's slots within the analyzed range.
 #[derive(Debug, Default)]
 pub struct TreeSlots {
@@ -141,6 +156,7 @@ impl TreeSlots {
             let mut order: Vec<usize> = (0..tree.spans.len()).collect();
             order.sort_by_key(|&i| tree.spans[i]);
             tree.spans = order.iter().map(|&i| tree.spans[i]).collect();
+            tree.io_spans = order.iter().map(|&i| tree.io_spans[i]).collect();
             tree.amounts = order.iter().map(|&i| tree.amounts[i]).collect();
         }
         (slots, stats)
@@ -163,6 +179,7 @@ impl TreeSlots {
                 continue;
             }
             tree.spans.push(span);
+            tree.io_spans.push(line.io_span(slot));
             tree.amounts.push([
                 slot[1] as f64 / 1e9,
                 slot[2] as f64,
@@ -249,6 +266,26 @@ mod tests {
         assert!((tree.cost(at(1), at(6))[0] - 0.003).abs() < 1e-12);
         assert!((tree.cost(at(4), at(6))[0] - 0.001).abs() < 1e-12);
         assert_eq!(tree.cost(at(5), at(9))[0], 0.0);
+    }
+
+    #[test]
+    fn bytes_moved_before_a_cut_are_charged_whole_and_cpu_by_its_share() {
+        // CPU from 1 to 5 ms into slot 0; its 4096 bytes written at 2 ms (a child's exit),
+        // its 100 bytes read between 0.5 and 2 ms of the next slot.
+        let s = slots(&[
+            r#"{"timestamp":"1970-01-01T00:00:01Z","root_pid":10,"slot_ms":10,"slots":[[0,4000000,0,4096,0,0,0,1000,5000],[1,0,100,0,0,0,0,500,2000]],"io_active":[[0,2000,2000]]}"#,
+        ]);
+        let tree = &s.trees[&10];
+        let at = |ms: i64| 1_000 * MS + ms * MS;
+        let c = tree.cost(at(0), at(3));
+        assert!((c[0] - 0.002).abs() < 1e-12, "half the CPU: {c:?}");
+        assert_eq!(c[2], 4096.0, "the write was before the cut: {c:?}");
+        assert_eq!(tree.cost(at(3), at(10))[2], 0.0, "and not after it");
+        let next = tree.cost(at(10), at(11) + MS / 4);
+        assert!(
+            (next[1] - 50.0).abs() < 1e-9,
+            "unlisted: by its active part: {next:?}"
+        );
     }
 
     #[test]

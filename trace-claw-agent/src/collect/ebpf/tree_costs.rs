@@ -91,9 +91,12 @@ impl TreeCostLog {
                 timestamp: wall(slot),
                 slot_ms: (BUCKET_NS / 1_000_000) as u32,
                 slots: Vec::new(),
+                io_active: Vec::new(),
             });
             let first = ((b.timestamp.0 - clock_offset_ns) as u64) / BUCKET_NS;
-            b.slots.push(slot_of(slot - first, slot, c));
+            let (s, io) = slot_of(slot - first, slot, c);
+            b.slots.push(s);
+            b.io_active.extend(io);
         }
         self.closed.clear();
         let now = Timestamp(now_mono_ns as i64 + clock_offset_ns);
@@ -134,20 +137,27 @@ impl TreeCostLog {
     }
 }
 
-/// The JSON slot of bucket `c` of slot number `slot`, at `offset`.
-fn slot_of(offset: u64, slot: u64, s: &SlotCounters) -> Slot {
+/// The JSON slot of bucket `s` of slot number `slot`, at `offset`, and the part in which it
+/// moved bytes (`[offset, from_us, to_us]`) when that is narrower than its active part.
+fn slot_of(offset: u64, slot: u64, s: &SlotCounters) -> (Slot, Option<[u64; 3]>) {
     let start = slot * BUCKET_NS;
     let us = |t: u64| t.clamp(start, start + BUCKET_NS).saturating_sub(start) / 1_000;
     let c = &s.counters;
-    [
-        offset,
-        c.on_cpu_ns,
-        c.read_bytes,
-        c.write_bytes,
-        c.block_read_bytes,
-        c.net_sent_bytes,
-        c.net_recv_bytes,
-        us(s.active_from_ns),
-        us(s.active_to_ns),
-    ]
+    let active = [us(s.active_from_ns), us(s.active_to_ns)];
+    let io = [us(s.io_from_ns), us(s.io_to_ns)];
+    let narrower = s.io_to_ns != 0 && io != active;
+    (
+        [
+            offset,
+            c.on_cpu_ns,
+            c.read_bytes,
+            c.write_bytes,
+            c.block_read_bytes,
+            c.net_sent_bytes,
+            c.net_recv_bytes,
+            active[0],
+            active[1],
+        ],
+        narrower.then_some([offset, io[0], io[1]]),
+    )
 }
